@@ -1,0 +1,105 @@
+SHELL := /bin/bash
+# onair — plain GNU make + pkg-config.
+#   make            build/onair
+#   make asan       build/asan/onair (AddressSanitizer + UBSan)
+#   make unit       cmocka unit tests
+#   make e2e        pytest end-to-end tests against build/onair
+#   make fuzz       libFuzzer targets, each run briefly
+#   make test       deps + all of the above + e2e under ASan
+#   make run        deps + build + serve with defaults
+
+CC      ?= cc
+PKGS    := libuv jansson sqlite3 libssl libcrypto libcurl libavformat libavcodec libavutil
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Isrc $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lpthread -lm
+PYTHON  := /usr/bin/python3
+PYTEST  := $(PYTHON) -m pytest -q -p no:cacheprovider
+
+SRCS     := $(shell find src -name '*.c' | sort)
+LIB_SRCS := $(filter-out src/main.c,$(SRCS))
+OBJS     := $(SRCS:%.c=build/obj/%.o)
+LIB_OBJS := $(LIB_SRCS:%.c=build/obj/%.o)
+ASAN_OBJS:= $(SRCS:%.c=build/asan-obj/%.o)
+UNIT_SRCS:= $(wildcard tests/unit/test_*.c)
+UNIT_BINS:= $(UNIT_SRCS:tests/unit/%.c=build/tests/%)
+FUZZ_SRCS:= $(wildcard fuzz/fuzz_*.c)
+FUZZ_BINS:= $(FUZZ_SRCS:fuzz/%.c=build/fuzz/%)
+ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+.PHONY: all asan unit e2e e2e-asan fuzz test run deps clean
+
+all: build/onair
+
+deps:
+	@scripts/install-deps.sh
+
+build/onair: $(OBJS)
+	@echo "  LD    $@"
+	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+build/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC    $<"
+	@$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+asan: build/asan/onair
+
+build/asan/onair: $(ASAN_OBJS)
+	@mkdir -p $(dir $@)
+	@echo "  LD    $@"
+	@$(CC) $(CFLAGS) $(ASAN_FLAGS) -o $@ $^ $(LDLIBS)
+
+build/asan-obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC    $< (asan)"
+	@$(CC) $(CFLAGS) $(ASAN_FLAGS) -MMD -MP -c -o $@ $<
+
+build/tests/%: tests/unit/%.c $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	@echo "  TEST  $@"
+	@$(CC) $(CFLAGS) -Wno-unused-parameter -o $@ $< $(LIB_OBJS) $(LDLIBS) -lcmocka
+
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; ./$$t; done
+
+e2e: build/onair
+	ONAIR_BIN=$(CURDIR)/build/onair $(PYTEST) tests/e2e
+
+e2e-asan: build/asan/onair
+	ONAIR_BIN=$(CURDIR)/build/asan/onair ONAIR_ASAN=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 $(PYTEST) tests/e2e
+
+# libFuzzer: clang-14 builds every library source with the fuzz target.
+FUZZ_CC    := clang-14
+FUZZ_FLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -Isrc -fsanitize=fuzzer,address,undefined \
+              $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+FUZZ_SECONDS ?= 15
+
+build/fuzz/%: fuzz/%.c $(LIB_SRCS)
+	@mkdir -p $(dir $@)
+	@echo "  FUZZ  $@"
+	@$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRCS) $(LDLIBS)
+
+fuzz: $(FUZZ_BINS)
+	@set -e; for f in $(FUZZ_BINS); do \
+	  name=$$(basename $$f); mkdir -p build/fuzz-corpus/$$name; \
+	  echo "== $$name ($(FUZZ_SECONDS)s)"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 build/fuzz-corpus/$$name fuzz/corpus/$$name 2>&1 | tail -n 3; \
+	  test $${PIPESTATUS[0]} -eq 0; done
+
+test: deps
+	$(MAKE) all asan
+	$(MAKE) unit
+	$(MAKE) fuzz
+	$(MAKE) e2e
+	$(MAKE) e2e-asan
+
+run: deps
+	$(MAKE) all
+	./build/onair serve
+
+clean:
+	rm -rf build
+
+-include $(OBJS:.o=.d) $(ASAN_OBJS:.o=.d)

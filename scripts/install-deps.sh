@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs the Debian packages onair needs to build, test and benchmark.
+# Idempotent: only missing packages are installed; `apt-get update` runs at
+# most once, and only when something is missing.
+set -euo pipefail
+
+PKGS=(
+  # build
+  build-essential pkg-config clang-14 libclang-rt-14-dev
+  libuv1-dev libhttp-parser-dev libssl-dev libjansson-dev libsqlite3-dev
+  libcurl4-openssl-dev libcmocka-dev
+  libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev
+  # tests and tools
+  python3 python3-pytest python3-requests curl sqlite3 openssl
+  ffmpeg rtmpdump gstreamer1.0-tools gstreamer1.0-plugins-base
+  gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-libav
+  # benchmarks: the nginx-rtmp baseline and the load generator
+  wrk nginx libnginx-mod-rtmp
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}" >&2
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# The nginx package starts a system nginx on :80; benchmarks run their own.
+if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now nginx >/dev/null 2>&1 || true; fi

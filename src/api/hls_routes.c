@@ -1,0 +1,267 @@
+/* GET /hls/{playback_id}/{file} — live HLS playback: media playlists in
+ * MPEG-TS or fMP4 form, segments and init segments, served from the
+ * packager's memory ring without copying.
+ *
+ * Policies (seed 003): a public playback ID plays freely; an authenticated
+ * one needs ?auth=<RS256 JWT> signed with one of the project's signing keys.
+ * allowed_referer_domains, when set, must match the Referer's host. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api_internal.h"
+#include "auth/signing.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "media/hls/hls.h"
+
+#define SEGMENT_CACHE "public, max-age=86400, immutable"
+
+/* "*.example.com" matches sub.example.com (not example.com itself);
+ * "example.com" matches exactly; case-insensitive. */
+static int domain_matches(const char *pattern, const char *host) {
+  if (strncmp(pattern, "*.", 2) == 0) {
+    size_t pl = strlen(pattern + 1), hl = strlen(host); /* ".example.com" */
+    return hl > pl && strcasecmp(host + hl - pl, pattern + 1) == 0;
+  }
+  return strcasecmp(pattern, host) == 0;
+}
+
+/* 1 when the request may play given allowed_referer_domains. */
+static int referer_allowed(json_t *params, http_request_t *req) {
+  json_t *list = json_object_get(params, "allowed_referer_domains");
+  if (!json_is_array(list) || json_array_size(list) == 0) return 1;
+  const char *ref = http_request_header(req, "Referer");
+  if (!ref) return 0;
+  const char *h = strstr(ref, "://");
+  if (!h) return 0;
+  h += 3;
+  char host[256];
+  size_t n = strcspn(h, ":/?#");
+  if (n == 0 || n >= sizeof(host)) return 0;
+  memcpy(host, h, n);
+  host[n] = '\0';
+  size_t i;
+  json_t *d;
+  json_array_foreach(list, i, d) {
+    const char *pat = json_string_value(d);
+    if (!pat) continue;
+    char pat_host[256];
+    snprintf(pat_host, sizeof(pat_host), "%.*s", (int)strcspn(pat, ":"), pat);
+    if (domain_matches(pat_host, host)) return 1;
+  }
+  return 0;
+}
+
+/* The value of query parameter `name` (decoded) into out; 1 if present. */
+static int query_get(http_request_t *req, const char *name, char *out, size_t outlen) {
+  const char *cur = req->query;
+  char key[64];
+  while (http_query_next(&cur, key, sizeof(key), out, outlen) == 1)
+    if (strcmp(key, name) == 0) return 1;
+  out[0] = '\0';
+  return 0;
+}
+
+/* Parses "<digits><suffix>" exactly; 1 and *n on success. */
+static int parse_numbered(const char *file, const char *prefix, const char *suffix, uint64_t *n) {
+  size_t pl = strlen(prefix), sl = strlen(suffix), fl = strlen(file);
+  if (fl <= pl + sl || fl - pl - sl > 19 || strncmp(file, prefix, pl) != 0 ||
+      strcmp(file + fl - sl, suffix) != 0)
+    return 0;
+  uint64_t v = 0;
+  for (size_t i = pl; i < fl - sl; i++) {
+    if (!isdigit((unsigned char)file[i])) return 0;
+    v = v * 10 + (uint64_t)(file[i] - '0');
+  }
+  *n = v;
+  return 1;
+}
+
+static uint64_t fnv1a(const char *p, size_t n) {
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
+  return h;
+}
+
+/* 1 when If-None-Match names etag (the response is then a 304). */
+static int not_modified(http_request_t *req, http_response_t *res, const char *etag) {
+  http_response_header(res, "ETag", etag);
+  const char *inm = http_request_header(req, "If-None-Match");
+  if (inm && (strstr(inm, etag) || strcmp(inm, "*") == 0)) {
+    http_response_status(res, 304);
+    return 1;
+  }
+  return 0;
+}
+
+static void release_buf(void *ud) { hls_buf_unref(ud); }
+
+/* Sends a segment buffer, honouring a single "bytes=" Range. Takes the ref. */
+static void send_buf(http_request_t *req, http_response_t *res, hls_buf_t *buf, const char *type,
+                     const char *cache, const char *etag) {
+  http_response_header(res, "Content-Type", type);
+  http_response_header(res, "Cache-Control", cache);
+  http_response_header(res, "Accept-Ranges", "bytes");
+  if (not_modified(req, res, etag)) {
+    hls_buf_unref(buf);
+    return;
+  }
+  size_t from = 0, to = buf->len ? buf->len - 1 : 0;
+  const char *range = http_request_header(req, "Range");
+  int partial = 0;
+  if (range && strncmp(range, "bytes=", 6) == 0 && !strchr(range, ',') && buf->len > 0) {
+    const char *r = range + 6;
+    char *end;
+    if (*r == '-') { /* suffix: the last N bytes */
+      unsigned long long n = strtoull(r + 1, &end, 10);
+      if (end != r + 1 && *end == '\0' && n > 0) {
+        from = n >= buf->len ? 0 : buf->len - (size_t)n;
+        partial = 1;
+      } else {
+        partial = -1;
+      }
+    } else if (isdigit((unsigned char)*r)) {
+      unsigned long long a = strtoull(r, &end, 10), b = buf->len - 1;
+      if (*end == '-' && end[1] == '\0')
+        partial = 1;
+      else if (*end == '-' && isdigit((unsigned char)end[1])) {
+        b = strtoull(end + 1, &end, 10);
+        partial = *end == '\0' && b >= a ? 1 : -1;
+      } else {
+        partial = -1;
+      }
+      if (partial == 1 && a >= buf->len) partial = -2;
+      if (partial == 1) {
+        from = (size_t)a;
+        to = b >= buf->len ? buf->len - 1 : (size_t)b;
+      }
+    } else {
+      partial = -1;
+    }
+  }
+  char cr[96];
+  if (partial == -2) {
+    snprintf(cr, sizeof(cr), "bytes */%zu", buf->len);
+    http_response_header(res, "Content-Range", cr);
+    hls_buf_unref(buf);
+    http_response_error(res, 416, "range_not_satisfiable", "the range is past the end", NULL);
+    return;
+  }
+  if (partial == 1) {
+    snprintf(cr, sizeof(cr), "bytes %zu-%zu/%zu", from, to, buf->len);
+    http_response_header(res, "Content-Range", cr);
+    http_response_status(res, 206);
+  } else {
+    http_response_status(res, 200);
+    from = 0;
+    to = buf->len ? buf->len - 1 : 0;
+  }
+  http_response_body_ref(res, buf->data + from, buf->len ? to - from + 1 : 0, release_buf, buf);
+}
+
+static void hls_get(void *ud, http_request_t *req, http_response_t *res,
+                    const router_params_t *p) {
+  api_ctx_t *ctx = ud;
+  const char *pid = router_param(p, "playback_id");
+  const char *file = router_param(p, "file");
+  store_playback_t pb;
+  store_stream_t s;
+  memset(&s, 0, sizeof(s));
+  json_t *params = NULL;
+  char token[4200];
+  int has_token = query_get(req, "auth", token, sizeof(token));
+  if (store_playback_get(ctx->store, pid, &pb) != 0 ||
+      store_stream_get_any(ctx->store, pb.stream_id, &s) != 0) {
+    api_error(res, ERR_NOT_FOUND, "no such playback ID", NULL);
+    goto out;
+  }
+  if (strcmp(pb.policy, "authenticated") == 0) {
+    int rc = has_token ? signing_verify_playback(ctx->store, s.project_id, pid, token, util_now())
+                       : ERR_UNAUTHORIZED;
+    if (rc) {
+      api_error(res, rc == ERR_FORBIDDEN ? ERR_FORBIDDEN : ERR_UNAUTHORIZED,
+                has_token ? "the playback token is invalid, expired or for another playback ID"
+                          : "this playback ID needs a signed token in the auth query parameter",
+                "auth");
+      goto out;
+    }
+  }
+  json_error_t jerr;
+  params = s.params_json ? json_loads(s.params_json, 0, &jerr) : NULL;
+  if (!referer_allowed(params, req)) {
+    api_error(res, ERR_FORBIDDEN, "playback is not allowed from this referer", NULL);
+    goto out;
+  }
+  hls_packager_t *hls = ctx->live ? live_packager(ctx->live, s.id) : NULL;
+  if (!hls) {
+    api_error(res, ERR_NOT_FOUND, "the stream is not live", NULL);
+    goto out;
+  }
+  uint64_t n;
+  char etag[64];
+  if (strcmp(file, "index.m3u8") == 0) {
+    char fmtq[16];
+    hls_format_t fmt;
+    const char *of = json_string_value(json_object_get(params, "output_format"));
+    if (query_get(req, "format", fmtq, sizeof(fmtq))) {
+      if (strcmp(fmtq, "ts") == 0)
+        fmt = HLS_TS;
+      else if (strcmp(fmtq, "fmp4") == 0 || strcmp(fmtq, "cmaf") == 0)
+        fmt = HLS_FMP4;
+      else {
+        api_error(res, ERR_INVALID, "format must be ts or fmp4", "format");
+        goto out;
+      }
+    } else {
+      fmt = of && strcmp(of, "cmaf") == 0 ? HLS_FMP4 : HLS_TS;
+    }
+    char suffix[4300] = "";
+    if (has_token) snprintf(suffix, sizeof(suffix), "?auth=%s", token);
+    char *text;
+    size_t len;
+    int rc = hls_playlist(hls, fmt, suffix, &text, &len);
+    if (rc) {
+      api_error(res, rc == ERR_NOT_FOUND ? ERR_NOT_FOUND : rc,
+                rc == ERR_NOT_FOUND ? "the stream has no segment yet" : NULL, NULL);
+      goto out;
+    }
+    snprintf(etag, sizeof(etag), "\"%016llx\"", (unsigned long long)fnv1a(text, len));
+    http_response_header(res, "Content-Type", "application/vnd.apple.mpegurl");
+    http_response_header(res, "Cache-Control", "no-cache");
+    if (not_modified(req, res, etag)) {
+      free(text);
+      goto out;
+    }
+    http_response_status(res, 200);
+    http_response_body_owned(res, text, len);
+  } else if (parse_numbered(file, "", ".ts", &n) || parse_numbered(file, "", ".m4s", &n)) {
+    int ts = strstr(file, ".ts") != NULL;
+    hls_buf_t *b = hls_segment_get(hls, ts ? HLS_TS : HLS_FMP4, n);
+    if (!b) {
+      api_error(res, ERR_NOT_FOUND, "no such segment (it may have left the live window)", NULL);
+      goto out;
+    }
+    snprintf(etag, sizeof(etag), "\"%llu-%zu\"", (unsigned long long)n, b->len);
+    send_buf(req, res, b, ts ? "video/mp2t" : "video/iso.segment", SEGMENT_CACHE, etag);
+  } else if (parse_numbered(file, "init-", ".mp4", &n) && n < 1000000) {
+    hls_buf_t *b = hls_init_get(hls, (unsigned)n);
+    if (!b) {
+      api_error(res, ERR_NOT_FOUND, "no such init segment", NULL);
+      goto out;
+    }
+    snprintf(etag, sizeof(etag), "\"init-%llu-%zu\"", (unsigned long long)n, b->len);
+    send_buf(req, res, b, "video/mp4", SEGMENT_CACHE, etag);
+  } else {
+    api_error(res, ERR_NOT_FOUND, "no such file", NULL);
+  }
+out:
+  json_decref(params);
+  store_stream_clear(&s);
+}
+
+int api_hls_register(router_t *r, api_ctx_t *ctx) {
+  return router_add(r, "GET", "/hls/{playback_id}/{file}", hls_get, ctx);
+}

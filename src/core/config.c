@@ -1,0 +1,144 @@
+#include "core/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/util.h"
+
+static const char *const keys[] = {"data",           "http",      "rtmp",
+                                   "srt",            "public_host", "log_level",
+                                   "create_rate_limit", "max_body_bytes", "max_connections",
+                                   "hls_segment_ms", "hls_window", NULL};
+
+const char *const *config_keys(void) { return keys; }
+
+void config_defaults(config_t *cfg) {
+  memset(cfg, 0, sizeof(*cfg));
+  snprintf(cfg->data_dir, sizeof(cfg->data_dir), "./data");
+  snprintf(cfg->http_host, sizeof(cfg->http_host), "127.0.0.1");
+  cfg->http_port = 8080;
+  snprintf(cfg->rtmp_host, sizeof(cfg->rtmp_host), "0.0.0.0");
+  cfg->rtmp_port = 1935;
+  snprintf(cfg->srt_host, sizeof(cfg->srt_host), "0.0.0.0");
+  cfg->srt_port = 0;
+  snprintf(cfg->public_host, sizeof(cfg->public_host), "localhost");
+  cfg->log_level = LOG_INFO;
+  cfg->create_rate_limit = 10;
+  cfg->max_body_bytes = 1024 * 1024;
+  cfg->max_connections = 10000;
+  cfg->hls_segment_ms = 2000;
+  cfg->hls_window = 6;
+}
+
+static int parse_uint(const char *value, unsigned long max, unsigned long *out) {
+  char *end;
+  errno = 0;
+  if (!isdigit((unsigned char)value[0])) return ERR_INVALID;
+  unsigned long v = strtoul(value, &end, 10);
+  if (errno || *end || v > max) return ERR_INVALID;
+  *out = v;
+  return 0;
+}
+
+static int valid_host_name(const char *s) {
+  if (!*s || strlen(s) > 253) return 0;
+  for (; *s; s++)
+    if (!isalnum((unsigned char)*s) && !strchr("-.:[]", *s)) return 0;
+  return 1;
+}
+
+int config_set(config_t *cfg, const char *key, const char *value, char *err, size_t errlen) {
+  unsigned long n;
+  if (strcmp(key, "data") == 0) {
+    if (!*value || strlen(value) >= sizeof(cfg->data_dir)) goto bad;
+    snprintf(cfg->data_dir, sizeof(cfg->data_dir), "%s", value);
+  } else if (strcmp(key, "http") == 0) {
+    if (util_parse_hostport(value, cfg->http_host, sizeof(cfg->http_host), &cfg->http_port)) goto bad;
+  } else if (strcmp(key, "rtmp") == 0) {
+    if (util_parse_hostport(value, cfg->rtmp_host, sizeof(cfg->rtmp_host), &cfg->rtmp_port)) goto bad;
+  } else if (strcmp(key, "srt") == 0) {
+    if (util_parse_hostport(value, cfg->srt_host, sizeof(cfg->srt_host), &cfg->srt_port)) goto bad;
+  } else if (strcmp(key, "public_host") == 0) {
+    if (!valid_host_name(value)) goto bad;
+    snprintf(cfg->public_host, sizeof(cfg->public_host), "%s", value);
+  } else if (strcmp(key, "log_level") == 0) {
+    int l = log_level_parse(value);
+    if (l < 0) goto bad;
+    cfg->log_level = l;
+  } else if (strcmp(key, "create_rate_limit") == 0) {
+    if (parse_uint(value, 1000000, &n) || n == 0) goto bad;
+    cfg->create_rate_limit = (unsigned)n;
+  } else if (strcmp(key, "max_body_bytes") == 0) {
+    if (parse_uint(value, 1024ul * 1024 * 1024, &n) || n < 1024) goto bad;
+    cfg->max_body_bytes = n;
+  } else if (strcmp(key, "max_connections") == 0) {
+    if (parse_uint(value, 1000000, &n) || n == 0) goto bad;
+    cfg->max_connections = (unsigned)n;
+  } else if (strcmp(key, "hls_segment_ms") == 0) {
+    if (parse_uint(value, 60000, &n) || n < 100) goto bad;
+    cfg->hls_segment_ms = (unsigned)n;
+  } else if (strcmp(key, "hls_window") == 0) {
+    if (parse_uint(value, 100, &n) || n < 2) goto bad;
+    cfg->hls_window = (unsigned)n;
+  } else {
+    snprintf(err, errlen, "unknown setting '%s'", key);
+    return ERR_INVALID;
+  }
+  return 0;
+bad:
+  snprintf(err, errlen, "bad value for '%s': '%.200s'", key, value);
+  return ERR_INVALID;
+}
+
+int config_load_file(config_t *cfg, const char *path, char *err, size_t errlen) {
+  json_error_t jerr;
+  json_t *root = json_load_file(path, 0, &jerr);
+  if (!root) {
+    snprintf(err, errlen, "config %s: %s (line %d)", path, jerr.text, jerr.line);
+    return ERR_INVALID;
+  }
+  if (!json_is_object(root)) {
+    json_decref(root);
+    snprintf(err, errlen, "config %s: must be a JSON object", path);
+    return ERR_INVALID;
+  }
+  const char *key;
+  json_t *val;
+  int rc = 0;
+  json_object_foreach(root, key, val) {
+    char buf[1100];
+    if (json_is_string(val))
+      snprintf(buf, sizeof(buf), "%s", json_string_value(val));
+    else if (json_is_integer(val))
+      snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(val));
+    else {
+      snprintf(err, errlen, "config %s: '%s' must be a string or integer", path, key);
+      rc = ERR_INVALID;
+      break;
+    }
+    if ((rc = config_set(cfg, key, buf, err, errlen)) != 0) break;
+  }
+  json_decref(root);
+  return rc;
+}
+
+int config_load_env(config_t *cfg, char *err, size_t errlen) {
+  for (int i = 0; keys[i]; i++) {
+    char name[64] = "ONAIR_";
+    size_t o = strlen(name);
+    for (const char *k = keys[i]; *k && o < sizeof(name) - 1; k++)
+      name[o++] = (char)toupper((unsigned char)*k);
+    name[o] = '\0';
+    const char *v = getenv(name);
+    if (!v) continue;
+    int rc = config_set(cfg, keys[i], v, err, errlen);
+    if (rc) return rc;
+  }
+  return 0;
+}

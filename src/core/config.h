@@ -1,0 +1,42 @@
+/* config.h — server settings.
+ *
+ * Precedence, lowest to highest: built-in defaults, the JSON config file
+ * (--config FILE or ONAIR_CONFIG), ONAIR_* environment variables, command
+ * line flags. Every setting has one key used in all three places:
+ *   key "http" ↔ env ONAIR_HTTP ↔ flag --http
+ */
+#ifndef ONAIR_CONFIG_H
+#define ONAIR_CONFIG_H
+
+#include <stddef.h>
+
+typedef struct {
+  char data_dir[1024];     /* "data": SQLite, secret, segments on disk */
+  char http_host[256];     /* "http": HOST:PORT of the API + playback listener */
+  int http_port;
+  char rtmp_host[256];     /* "rtmp": HOST:PORT of the RTMP ingest listener */
+  int rtmp_port;
+  char srt_host[256];      /* "srt": HOST:PORT of the SRT listener; port 0 = off */
+  int srt_port;
+  char public_host[256];   /* "public_host": host name put in server_urls / playback_url */
+  int log_level;           /* "log_level": debug|info|warn|error */
+  unsigned create_rate_limit; /* "create_rate_limit": stream creations per minute per project */
+  size_t max_body_bytes;   /* "max_body_bytes": request body limit */
+  unsigned max_connections;/* "max_connections": HTTP connections */
+  unsigned hls_segment_ms; /* "hls_segment_ms": HLS target segment duration */
+  unsigned hls_window;     /* "hls_window": segments listed in a live playlist */
+} config_t;
+
+/* Fills cfg with the defaults. */
+void config_defaults(config_t *cfg);
+/* Sets one key from its textual value. ERR_INVALID (with a message in
+ * err, >= 256 bytes) for an unknown key or a bad value. */
+int config_set(config_t *cfg, const char *key, const char *value, char *err, size_t errlen);
+/* Applies a JSON object file of {"key": value}. */
+int config_load_file(config_t *cfg, const char *path, char *err, size_t errlen);
+/* Applies every ONAIR_<KEY> environment variable that is set. */
+int config_load_env(config_t *cfg, char *err, size_t errlen);
+/* The list of keys (NULL-terminated), for --help. */
+const char *const *config_keys(void);
+
+#endif

@@ -1,0 +1,309 @@
+#include "live/live.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "live/lifecycle.h"
+
+/* How long an ended playlist stays servable after the stream stopped, so
+ * players see #EXT-X-ENDLIST before the memory is given back. */
+#define ENDED_KEEP_MS (60u * 1000)
+
+struct live_stream {
+  live_t *lv;
+  char id[37];
+  hub_t *hub;
+  hls_packager_t *hls;
+  live_publisher_t pub;
+  int has_pub;
+  int status; /* last status we set or saw */
+  uv_timer_t timer;
+  int timer_is_drop; /* the timer frees the media (ended) rather than stops */
+  live_stream_t *next;
+};
+
+struct live {
+  uv_loop_t *loop;
+  store_t *store;
+  live_opts_t opts;
+  live_stream_t *streams;
+};
+
+live_t *live_new(uv_loop_t *loop, store_t *store, const live_opts_t *opts) {
+  live_t *lv = calloc(1, sizeof(*lv));
+  if (!lv) return NULL;
+  lv->loop = loop;
+  lv->store = store;
+  lv->opts = *opts;
+  if (!lv->opts.hls_target_ms) lv->opts.hls_target_ms = 2000;
+  if (!lv->opts.hls_window) lv->opts.hls_window = 6;
+  return lv;
+}
+
+static live_stream_t *find(live_t *lv, const char *id) {
+  for (live_stream_t *ls = lv->streams; ls; ls = ls->next)
+    if (strcmp(ls->id, id) == 0) return ls;
+  return NULL;
+}
+
+static void media_free(live_stream_t *ls) {
+  if (ls->hls) hls_packager_free(ls->hls);
+  ls->hls = NULL;
+  if (ls->hub) hub_free(ls->hub);
+  ls->hub = NULL;
+}
+
+static void on_timer_closed(uv_handle_t *h) { free(h->data); }
+
+/* Unlinks and frees an entry (its timer is closed first; memory goes in the
+ * close callback, per libuv's rule). */
+static void entry_free(live_stream_t *ls) {
+  live_t *lv = ls->lv;
+  for (live_stream_t **pp = &lv->streams; *pp; pp = &(*pp)->next) {
+    if (*pp == ls) {
+      *pp = ls->next;
+      break;
+    }
+  }
+  media_free(ls);
+  uv_timer_stop(&ls->timer);
+  uv_close((uv_handle_t *)&ls->timer, on_timer_closed);
+}
+
+static live_stream_t *entry_get(live_t *lv, const char *id) {
+  live_stream_t *ls = find(lv, id);
+  if (ls) return ls;
+  ls = calloc(1, sizeof(*ls));
+  if (!ls) return NULL;
+  ls->lv = lv;
+  snprintf(ls->id, sizeof(ls->id), "%s", id);
+  ls->status = -1;
+  uv_timer_init(lv->loop, &ls->timer);
+  ls->timer.data = ls;
+  ls->next = lv->streams;
+  lv->streams = ls;
+  return ls;
+}
+
+/* Loads the stream and moves it to `to` when allowed; 0 or ERR_*. */
+static int transition(live_stream_t *ls, int to) {
+  store_stream_t s;
+  int rc = store_stream_get_any(ls->lv->store, ls->id, &s);
+  if (rc) return rc;
+  rc = s.status == to ? 0 : lifecycle_transition(ls->lv->store, &s, to);
+  if (rc == 0) ls->status = to;
+  else
+    log_debug("stream_transition_skipped id=%s from=%s to=%s", ls->id,
+              lifecycle_status_name(s.status), lifecycle_status_name(to));
+  store_stream_clear(&s);
+  return rc;
+}
+
+static void on_timeout(uv_timer_t *t);
+
+static void arm_timeout(live_stream_t *ls, const store_stream_t *s) {
+  json_error_t jerr;
+  json_t *params = s->params_json ? json_loads(s->params_json, 0, &jerr) : NULL;
+  json_int_t secs = json_integer_value(json_object_get(params, "stream_timeout"));
+  json_decref(params);
+  if (secs <= 0) secs = 120;
+  ls->timer_is_drop = 0;
+  uv_timer_start(&ls->timer, on_timeout, (uint64_t)secs * 1000, 0);
+}
+
+static void end_media(live_stream_t *ls) {
+  if (ls->hub) hub_unpublish(ls->hub);
+  if (ls->hls) {
+    hls_packager_end(ls->hls);
+    ls->timer_is_drop = 1;
+    uv_timer_start(&ls->timer, on_timeout, ENDED_KEEP_MS, 0);
+  }
+}
+
+static void on_timeout(uv_timer_t *t) {
+  live_stream_t *ls = t->data;
+  if (ls->timer_is_drop) {
+    log_debug("stream_media_dropped id=%s", ls->id);
+    entry_free(ls);
+    return;
+  }
+  if (ls->has_pub) return;
+  log_info("stream_timeout id=%s", ls->id);
+  if (transition(ls, STREAM_STOPPED) == 0) end_media(ls);
+  if (!ls->hls) entry_free(ls);
+}
+
+static void on_segment(void *ud, uint64_t seq, double duration_s) {
+  live_stream_t *ls = ud;
+  (void)duration_s;
+  (void)seq;
+  /* seed 003: launching until the output can be played, then live. */
+  if (ls->has_pub && ls->status == STREAM_LAUNCHING) transition(ls, STREAM_LIVE);
+}
+
+int live_publish_begin(live_t *lv, const char *stream_key, const char *protocol,
+                       const live_publisher_t *pub, live_stream_t **out) {
+  store_stream_t s;
+  int rc = store_stream_get_by_key(lv->store, stream_key, &s);
+  if (rc) return rc;
+  live_stream_t *ls = find(lv, s.id);
+  if ((ls && ls->has_pub) || s.status == STREAM_STOPPING) {
+    store_stream_clear(&s);
+    return ERR_CONFLICT;
+  }
+  if (!ls && !(ls = entry_get(lv, s.id))) {
+    store_stream_clear(&s);
+    return ERR_NOMEM;
+  }
+  uv_timer_stop(&ls->timer);
+  /* A stopped stream starts a new broadcast: a fresh playlist. Within the
+   * reconnect window (idle) the playlist continues. */
+  if (s.status != STREAM_IDLE && s.status != STREAM_LAUNCHING && s.status != STREAM_LIVE)
+    media_free(ls);
+  if (!ls->hub) {
+    hls_opts_t ho = {.target_ms = lv->opts.hls_target_ms, .window = lv->opts.hls_window};
+    ls->hub = hub_new(s.id);
+    ls->hls = ls->hub ? hls_packager_new(ls->hub, &ho, on_segment, ls) : NULL;
+    if (!ls->hls) {
+      entry_free(ls);
+      store_stream_clear(&s);
+      return ERR_NOMEM;
+    }
+  }
+  if (s.status != STREAM_LAUNCHING && (rc = lifecycle_transition(lv->store, &s, STREAM_LAUNCHING))) {
+    store_stream_clear(&s);
+    return rc;
+  }
+  ls->status = STREAM_LAUNCHING;
+  /* seed 003: input_format follows the protocol actually used. */
+  json_error_t jerr;
+  json_t *params = s.params_json ? json_loads(s.params_json, 0, &jerr) : NULL;
+  const char *cur = json_string_value(json_object_get(params, "input_format"));
+  if (params && (!cur || strcmp(cur, protocol) != 0)) {
+    json_object_set_new(params, "input_format", json_string(protocol));
+    char *text = json_dumps(params, JSON_COMPACT);
+    if (text) {
+      free(s.params_json);
+      s.params_json = text;
+      store_stream_update(lv->store, &s);
+    }
+  }
+  json_decref(params);
+  ls->pub = *pub;
+  ls->has_pub = 1;
+  log_info("publish_begin id=%s protocol=%s", s.id, protocol);
+  store_stream_clear(&s);
+  *out = ls;
+  return 0;
+}
+
+void live_publish_end(live_t *lv, live_stream_t *ls) {
+  (void)lv;
+  if (!ls->has_pub) return;
+  ls->has_pub = 0;
+  memset(&ls->pub, 0, sizeof(ls->pub));
+  if (ls->hub) hub_unpublish(ls->hub);
+  log_info("publish_end id=%s", ls->id);
+  store_stream_t s;
+  if (store_stream_get_any(lv->store, ls->id, &s) != 0) return;
+  if ((s.status == STREAM_LAUNCHING || s.status == STREAM_LIVE) &&
+      lifecycle_transition(lv->store, &s, STREAM_IDLE) == 0) {
+    ls->status = STREAM_IDLE;
+    arm_timeout(ls, &s);
+  }
+  store_stream_clear(&s);
+}
+
+hub_t *live_stream_hub(live_stream_t *ls) { return ls->hub; }
+const char *live_stream_id(const live_stream_t *ls) { return ls->id; }
+
+static void kick(live_stream_t *ls, const char *reason) {
+  if (!ls->has_pub) return;
+  live_publisher_t pub = ls->pub;
+  ls->has_pub = 0;
+  memset(&ls->pub, 0, sizeof(ls->pub));
+  log_info("publisher_kicked id=%s reason=%s", ls->id, reason);
+  if (pub.kick) pub.kick(pub.ud, reason);
+}
+
+int live_start(live_t *lv, store_stream_t *s) {
+  static const int path[] = {STREAM_STARTING, STREAM_WAITING};
+  if (!lifecycle_can_transition(s->status, path[0])) return ERR_CONFLICT;
+  for (int i = 0; i < 2; i++) {
+    int rc = lifecycle_transition(lv->store, s, path[i]);
+    if (rc) return rc;
+  }
+  live_stream_t *ls = entry_get(lv, s->id);
+  if (ls) {
+    ls->status = STREAM_WAITING;
+    arm_timeout(ls, s);
+  }
+  return 0;
+}
+
+int live_stop(live_t *lv, store_stream_t *s) {
+  if (!lifecycle_can_transition(s->status, STREAM_STOPPING)) return ERR_CONFLICT;
+  int rc = lifecycle_transition(lv->store, s, STREAM_STOPPING);
+  live_stream_t *ls = find(lv, s->id);
+  if (ls) {
+    kick(ls, "stopped");
+    uv_timer_stop(&ls->timer);
+  }
+  if (!rc) rc = lifecycle_transition(lv->store, s, STREAM_STOPPED);
+  if (ls) {
+    ls->status = s->status;
+    end_media(ls);
+    if (!ls->hls) entry_free(ls);
+  }
+  return rc;
+}
+
+void live_forget(live_t *lv, const char *stream_id, const char *reason) {
+  live_stream_t *ls = find(lv, stream_id);
+  if (!ls) return;
+  kick(ls, reason);
+  entry_free(ls);
+}
+
+hls_packager_t *live_packager(live_t *lv, const char *stream_id) {
+  live_stream_t *ls = find(lv, stream_id);
+  return ls ? ls->hls : NULL;
+}
+
+static int recover_one(void *ud, const store_stream_t *cs) {
+  live_t *lv = ud;
+  if (!lifecycle_is_running(cs->status)) return 0;
+  store_stream_t s = *cs; /* shallow: lifecycle_transition only touches status fields */
+  int to = cs->status == STREAM_STARTING || cs->status == STREAM_WAITING ? STREAM_WAITING
+           : cs->status == STREAM_STOPPING                               ? STREAM_STOPPED
+                                                                         : STREAM_IDLE;
+  if (cs->status == STREAM_LIVE || cs->status == STREAM_LAUNCHING)
+    lifecycle_transition(lv->store, &s, STREAM_IDLE);
+  else if (cs->status != to)
+    lifecycle_transition(lv->store, &s, to);
+  if (s.status == STREAM_WAITING || s.status == STREAM_IDLE) {
+    live_stream_t *ls = entry_get(lv, s.id);
+    if (ls) {
+      ls->status = s.status;
+      arm_timeout(ls, &s);
+    }
+  }
+  return 0;
+}
+
+int live_recover(live_t *lv) { return store_stream_list_all(lv->store, recover_one, lv); }
+
+void live_free(live_t *lv) {
+  if (!lv) return;
+  while (lv->streams) {
+    live_stream_t *ls = lv->streams;
+    kick(ls, "shutdown");
+    entry_free(ls);
+  }
+  free(lv);
+}

@@ -1,0 +1,68 @@
+/* live.h — the registry of running streams: one entry per stream that has
+ * (or recently had) a publisher, holding its hub and HLS packager, and the
+ * timers that drive the lifecycle (idle → stopped after stream_timeout,
+ * waiting → stopped likewise).
+ *
+ * Ingest protocols call live_publish_begin/end; the API calls live_start,
+ * live_stop and live_forget; playback asks live_packager(). Every status
+ * change goes through lifecycle_transition() and is persisted.
+ *
+ * Loop thread only.
+ */
+#ifndef ONAIR_LIVE_H
+#define ONAIR_LIVE_H
+
+#include <uv.h>
+
+#include "core/config.h"
+#include "media/hls/hls.h"
+#include "media/hub/hub.h"
+#include "store/store.h"
+
+typedef struct live live_t;
+typedef struct live_stream live_stream_t;
+
+/* How the registry asks an ingest connection to go away (stop, delete,
+ * key reset). Called at most once. From then on the registry has already
+ * detached the publisher: the connection must close itself and never use
+ * its live_stream_t again (no frames, no live_publish_end). */
+typedef struct {
+  void (*kick)(void *ud, const char *reason);
+  void *ud;
+} live_publisher_t;
+
+typedef struct {
+  unsigned hls_target_ms; /* segment target duration */
+  unsigned hls_window;    /* segments in the playlist */
+} live_opts_t;
+
+live_t *live_new(uv_loop_t *loop, store_t *store, const live_opts_t *opts);
+/* Kicks every publisher, ends every playlist, and frees. */
+void live_free(live_t *lv);
+/* After a restart: streams left in running statuses get their timers back
+ * (waiting stays waiting; launching/live become idle). */
+int live_recover(live_t *lv);
+
+/* A publisher presents a stream key. On success the stream is launching and
+ * *out is its entry (hub ready for frames). Errors: ERR_NOT_FOUND (unknown
+ * or deleted key), ERR_CONFLICT (the stream already has a publisher, or is
+ * stopping). `protocol` ("rtmp", "srt") updates params.input_format. */
+int live_publish_begin(live_t *lv, const char *stream_key, const char *protocol,
+                       const live_publisher_t *pub, live_stream_t **out);
+/* The publisher is gone: status idle and the stream_timeout timer starts. */
+void live_publish_end(live_t *lv, live_stream_t *ls);
+hub_t *live_stream_hub(live_stream_t *ls);
+const char *live_stream_id(const live_stream_t *ls);
+
+/* API: start (created/stopped → waiting, with the timeout timer),
+ * stop (kick, → stopped, playlist ended). s is updated. */
+int live_start(live_t *lv, store_stream_t *s);
+int live_stop(live_t *lv, store_stream_t *s);
+/* The stream key changed or the stream was deleted: kick the publisher and
+ * drop the entry. */
+void live_forget(live_t *lv, const char *stream_id, const char *reason);
+
+/* The packager serving this stream, or NULL when nothing was published. */
+hls_packager_t *live_packager(live_t *lv, const char *stream_id);
+
+#endif

@@ -1,0 +1,390 @@
+/* onair — command line: serve, apikey, routes, migrate, version. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <uv.h>
+
+#include "api/api.h"
+#include "core/config.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "http/http.h"
+#include "http/router.h"
+#include "live/live.h"
+#include "media/rtmp/server.h"
+#include "store/store.h"
+
+#define ONAIR_VERSION "0.1.0"
+
+static const char usage_main[] =
+    "onair " ONAIR_VERSION " — self-hosted live video: REST API, RTMP ingest, HLS playback\n"
+    "\n"
+    "usage: onair <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  serve     run the server (API + ingest + playback)\n"
+    "  apikey    create, list or revoke project API keys\n"
+    "  migrate   create or upgrade the database in the data dir, then exit\n"
+    "  routes    print every HTTP route as METHOD PATTERN\n"
+    "  version   print the version\n"
+    "\n"
+    "Run 'onair <command> --help' for the options of a command.\n";
+
+static const char usage_serve[] =
+    "usage: onair serve [--config FILE] [--data DIR] [--http HOST:PORT] [--rtmp HOST:PORT]\n"
+    "                   [--srt HOST:PORT] [--public-host NAME] [--log-level LEVEL]\n"
+    "                   [--create-rate-limit N] [--max-body-bytes N] [--max-connections N]\n"
+    "                   [--hls-segment-ms N] [--hls-window N]\n"
+    "\n"
+    "Settings, lowest to highest precedence: defaults, the JSON config file\n"
+    "(--config or ONAIR_CONFIG), ONAIR_* environment variables (ONAIR_DATA,\n"
+    "ONAIR_HTTP, ONAIR_RTMP, ONAIR_SRT, ONAIR_PUBLIC_HOST, ONAIR_LOG_LEVEL,\n"
+    "ONAIR_CREATE_RATE_LIMIT, ONAIR_MAX_BODY_BYTES, ONAIR_MAX_CONNECTIONS,\n"
+    "ONAIR_HLS_SEGMENT_MS, ONAIR_HLS_WINDOW), flags.\n"
+    "\n"
+    "defaults: --data ./data --http 127.0.0.1:8080 --rtmp 0.0.0.0:1935\n"
+    "          --public-host localhost --log-level info --create-rate-limit 10 (per minute)\n"
+    "          --max-body-bytes 1048576 --max-connections 10000 --hls-segment-ms 2000\n"
+    "          --hls-window 6; SRT off unless --srt is given\n"
+    "\n"
+    "On first start with no API key in the data dir, one is created and printed.\n";
+
+static const char usage_apikey[] =
+    "usage: onair apikey create [--data DIR] [--name NAME]   print a new key (last line)\n"
+    "       onair apikey list   [--data DIR]                 id, name, prefix, created, state\n"
+    "       onair apikey revoke ID [--data DIR]              revoke a key and its tokens\n"
+    "\n"
+    "--data defaults to ONAIR_DATA or ./data. Safe while the server runs.\n";
+
+static int wants_help(int argc, char **argv) {
+  for (int i = 0; i < argc; i++)
+    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return 1;
+  return 0;
+}
+
+/* Reads "--name VALUE" or "--name=VALUE" at argv[*i]; returns the value or
+ * NULL if argv[*i] is not that flag. Advances *i past a separate value. */
+static const char *flag_value(int argc, char **argv, int *i, const char *name) {
+  size_t n = strlen(name);
+  if (strncmp(argv[*i], name, n) != 0) return NULL;
+  if (argv[*i][n] == '=') return argv[*i] + n + 1;
+  if (argv[*i][n] != '\0') return NULL;
+  if (*i + 1 >= argc) {
+    fprintf(stderr, "onair: %s needs a value\n", name);
+    exit(2);
+  }
+  return argv[++*i];
+}
+
+/* --- serve --- */
+
+typedef struct {
+  uv_loop_t *loop;
+  http_server_t *http;
+  rtmp_server_t *rtmp;
+  live_t *live;
+  int open_parts; /* listeners still shutting down */
+  uv_signal_t sigterm, sigint;
+  int stopping;
+} server_t;
+
+/* Runs once per listener (HTTP, RTMP) when it has closed everything. */
+static void on_part_closed(void *arg) {
+  server_t *srv = arg;
+  if (--srv->open_parts > 0) return;
+  live_free(srv->live); /* ends playlists, closes timers */
+  srv->live = NULL;
+  uv_close((uv_handle_t *)&srv->sigterm, NULL);
+  uv_close((uv_handle_t *)&srv->sigint, NULL);
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+  server_t *srv = h->data;
+  if (srv->stopping) return;
+  srv->stopping = 1;
+  log_info("shutdown signal=%d", signum);
+  srv->open_parts = 2;
+  rtmp_server_close(srv->rtmp, on_part_closed, srv);
+  http_server_shutdown(srv->http, 5000, on_part_closed, srv);
+}
+
+static void on_http_request(void *ud, http_request_t *req, http_response_t *res) {
+  router_dispatch(ud, req, res);
+}
+
+/* The HS256 key of access tokens: 32 random bytes in DATA/secret.key, made
+ * on first start so that tokens survive restarts. */
+static int load_token_secret(const char *data_dir, unsigned char out[32]) {
+  char path[1200], *text = NULL;
+  snprintf(path, sizeof(path), "%s/secret.key", data_dir);
+  int rc = util_read_file(path, &text, NULL);
+  if (rc == ERR_NOT_FOUND) {
+    char hex[65];
+    if (util_random_bytes(out, 32)) return ERR_INTERNAL;
+    util_hex(out, 32, hex);
+    hex[64] = '\n';
+    return util_write_file_atomic(path, hex, 65, 0600);
+  }
+  if (rc) return rc;
+  rc = ERR_INVALID;
+  if (strlen(text) >= 64) {
+    rc = 0;
+    for (int i = 0; i < 32 && rc == 0; i++) {
+      unsigned v;
+      if (sscanf(text + 2 * i, "%2x", &v) != 1) rc = ERR_INVALID;
+      out[i] = (unsigned char)v;
+    }
+  }
+  free(text);
+  if (rc) log_error("bad_secret_file path=%s", path);
+  return rc;
+}
+
+static int parse_serve_flags(int argc, char **argv, config_t *cfg) {
+  char err[300];
+  const char *config_file = getenv("ONAIR_CONFIG");
+  for (int i = 0; i < argc; i++) {
+    const char *v = flag_value(argc, argv, &i, "--config");
+    if (v) config_file = v;
+  }
+  config_defaults(cfg);
+  if (config_file && config_load_file(cfg, config_file, err, sizeof(err))) goto bad;
+  if (config_load_env(cfg, err, sizeof(err))) goto bad;
+  for (int i = 0; i < argc; i++) {
+    const char *v;
+    if (flag_value(argc, argv, &i, "--config")) continue;
+    int matched = 0;
+    for (const char *const *k = config_keys(); *k; k++) {
+      char flag[64] = "--";
+      size_t o = 2;
+      for (const char *c = *k; *c && o < sizeof(flag) - 1; c++) flag[o++] = *c == '_' ? '-' : *c;
+      flag[o] = '\0';
+      if ((v = flag_value(argc, argv, &i, flag)) != NULL) {
+        if (config_set(cfg, *k, v, err, sizeof(err))) goto bad;
+        matched = 1;
+        break;
+      }
+    }
+    if (!matched) {
+      snprintf(err, sizeof(err), "unknown option '%s' (see onair serve --help)", argv[i]);
+      goto bad;
+    }
+  }
+  return 0;
+bad:
+  fprintf(stderr, "onair: %s\n", err);
+  return 2;
+}
+
+static int cmd_serve(int argc, char **argv) {
+  if (wants_help(argc, argv)) {
+    fputs(usage_serve, stdout);
+    return 0;
+  }
+  config_t cfg;
+  if (parse_serve_flags(argc, argv, &cfg)) return 2;
+  log_set_level((log_level_t)cfg.log_level);
+  signal(SIGPIPE, SIG_IGN);
+
+  store_t *store = NULL;
+  int rc = util_mkdirs(cfg.data_dir);
+  if (!rc) rc = store_open(cfg.data_dir, &store);
+  if (rc) {
+    fprintf(stderr, "onair: cannot open the data dir %s: %s\n", cfg.data_dir, err_str(rc));
+    return 1;
+  }
+  api_ctx_t api = {.store = store, .cfg = &cfg};
+  if (load_token_secret(cfg.data_dir, api.token_secret)) {
+    fprintf(stderr, "onair: cannot read or create %s/secret.key\n", cfg.data_dir);
+    store_close(store);
+    return 1;
+  }
+  store_apikey_t *keys = NULL;
+  size_t nkeys = 0;
+  if (store_apikey_list(store, &keys, &nkeys) == 0 && nkeys == 0) {
+    store_apikey_t k;
+    char key[64];
+    if (store_apikey_create(store, "default", &k, key) == 0) {
+      printf("onair: created the first API key (shown once, keep it):\n%s\n", key);
+      fflush(stdout);
+    }
+  }
+  free(keys);
+  api.create_limit = ratelimit_new(cfg.create_rate_limit, cfg.create_rate_limit, 4096);
+
+  router_t *router = router_new();
+  server_t srv = {.loop = uv_default_loop()};
+  live_opts_t lopts = {.hls_target_ms = cfg.hls_segment_ms, .hls_window = cfg.hls_window};
+  srv.live = api.live = live_new(srv.loop, store, &lopts);
+  if (!srv.live || live_recover(srv.live)) {
+    fprintf(stderr, "onair: cannot recover running streams\n");
+    return 1;
+  }
+  http_server_opts_t hopts = {.max_body_bytes = cfg.max_body_bytes,
+                              .max_connections = cfg.max_connections};
+  if (!api.create_limit || !router || api_register(router, &api) ||
+      http_server_new(srv.loop, &hopts, on_http_request, router, &srv.http)) {
+    fprintf(stderr, "onair: out of memory at start-up\n");
+    return 1;
+  }
+  if ((rc = http_server_listen(srv.http, cfg.http_host, cfg.http_port)) != 0) {
+    fprintf(stderr, "onair: cannot listen on http %s:%d: %s\n", cfg.http_host, cfg.http_port,
+            err_str(rc));
+    return 1;
+  }
+  rtmp_server_opts_t ropts = {0};
+  if (rtmp_server_new(srv.loop, srv.live, &ropts, &srv.rtmp) ||
+      (rc = rtmp_server_listen(srv.rtmp, cfg.rtmp_host, cfg.rtmp_port)) != 0) {
+    fprintf(stderr, "onair: cannot listen on rtmp %s:%d\n", cfg.rtmp_host, cfg.rtmp_port);
+    return 1;
+  }
+  uv_signal_init(srv.loop, &srv.sigterm);
+  uv_signal_init(srv.loop, &srv.sigint);
+  srv.sigterm.data = srv.sigint.data = &srv;
+  uv_signal_start(&srv.sigterm, on_signal, SIGTERM);
+  uv_signal_start(&srv.sigint, on_signal, SIGINT);
+  log_info("listening http=%s:%d rtmp=%s:%d public_host=%s data=%s version=%s", cfg.http_host,
+           http_server_port(srv.http), cfg.rtmp_host, rtmp_server_port(srv.rtmp), cfg.public_host,
+           cfg.data_dir, ONAIR_VERSION);
+
+  uv_run(srv.loop, UV_RUN_DEFAULT);
+
+  http_server_free(srv.http);
+  rtmp_server_free(srv.rtmp);
+  router_free(router);
+  ratelimit_free(api.create_limit);
+  store_close(store);
+  uv_loop_close(srv.loop);
+  log_info("stopped");
+  return 0;
+}
+
+/* --- apikey --- */
+
+static int cmd_apikey(int argc, char **argv) {
+  if (argc < 1 || wants_help(argc, argv)) {
+    fputs(usage_apikey, argc < 1 ? stderr : stdout);
+    return argc < 1 ? 2 : 0;
+  }
+  const char *sub = argv[0];
+  const char *data = getenv("ONAIR_DATA") ? getenv("ONAIR_DATA") : "./data";
+  const char *name = "default", *id = NULL;
+  for (int i = 1; i < argc; i++) {
+    const char *v;
+    if ((v = flag_value(argc, argv, &i, "--data")) != NULL)
+      data = v;
+    else if ((v = flag_value(argc, argv, &i, "--name")) != NULL)
+      name = v;
+    else if (argv[i][0] != '-' && !id)
+      id = argv[i];
+    else {
+      fprintf(stderr, "onair apikey: unknown option '%s'\n%s", argv[i], usage_apikey);
+      return 2;
+    }
+  }
+  if (strlen(name) == 0 || strlen(name) > 100) {
+    fprintf(stderr, "onair apikey: --name must be 1 to 100 bytes\n");
+    return 2;
+  }
+  store_t *st;
+  int rc = util_mkdirs(data);
+  if (!rc) rc = store_open(data, &st);
+  if (rc) {
+    fprintf(stderr, "onair apikey: cannot open the data dir %s: %s\n", data, err_str(rc));
+    return 1;
+  }
+  if (strcmp(sub, "create") == 0) {
+    store_apikey_t k;
+    char key[64];
+    rc = store_apikey_create(st, name, &k, key);
+    if (rc == 0) printf("created API key id=%s name=%s (shown once)\n%s\n", k.id, k.name, key);
+  } else if (strcmp(sub, "list") == 0) {
+    store_apikey_t *keys;
+    size_t n;
+    rc = store_apikey_list(st, &keys, &n);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+      char ts[32];
+      printf("%s  %-20s  %s…  %s  %s\n", keys[i].id, keys[i].name, keys[i].prefix,
+             util_format_time(keys[i].created_at, ts, sizeof(ts)),
+             keys[i].revoked ? "revoked" : "active");
+    }
+    if (rc == 0) free(keys);
+  } else if (strcmp(sub, "revoke") == 0) {
+    if (!id) {
+      fprintf(stderr, "onair apikey revoke: which ID?\n");
+      rc = ERR_INVALID;
+    } else {
+      rc = store_apikey_revoke(st, id);
+      if (rc == 0) printf("revoked %s\n", id);
+    }
+  } else {
+    fprintf(stderr, "onair apikey: unknown subcommand '%s'\n%s", sub, usage_apikey);
+    store_close(st);
+    return 2;
+  }
+  store_close(st);
+  if (rc) {
+    fprintf(stderr, "onair apikey %s: %s\n", sub, err_str(rc));
+    return 1;
+  }
+  return 0;
+}
+
+/* --- routes, migrate --- */
+
+static void print_route(void *arg, const char *method, const char *pattern) {
+  (void)arg;
+  printf("%s %s\n", method, pattern);
+}
+
+static int cmd_routes(void) {
+  config_t cfg;
+  config_defaults(&cfg);
+  api_ctx_t api = {.cfg = &cfg};
+  router_t *r = router_new();
+  if (!r || api_register(r, &api)) return 1;
+  router_foreach(r, print_route, NULL);
+  router_free(r);
+  return 0;
+}
+
+static int cmd_migrate(int argc, char **argv) {
+  const char *data = getenv("ONAIR_DATA") ? getenv("ONAIR_DATA") : "./data";
+  for (int i = 0; i < argc; i++) {
+    const char *v = flag_value(argc, argv, &i, "--data");
+    if (v) data = v;
+  }
+  store_t *st;
+  int rc = util_mkdirs(data);
+  if (!rc) rc = store_open(data, &st);
+  if (rc) {
+    fprintf(stderr, "onair migrate: %s\n", err_str(rc));
+    return 1;
+  }
+  printf("schema version %d\n", store_schema_version(st));
+  store_close(st);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+      strcmp(argv[1], "help") == 0) {
+    fputs(usage_main, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  const char *cmd = argv[1];
+  if (strcmp(cmd, "serve") == 0) return cmd_serve(argc - 2, argv + 2);
+  if (strcmp(cmd, "apikey") == 0) return cmd_apikey(argc - 2, argv + 2);
+  if (strcmp(cmd, "routes") == 0) return cmd_routes();
+  if (strcmp(cmd, "migrate") == 0) return cmd_migrate(argc - 2, argv + 2);
+  if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+    printf("onair %s\n", ONAIR_VERSION);
+    return 0;
+  }
+  fprintf(stderr, "onair: unknown command '%s'\n\n%s", cmd, usage_main);
+  return 2;
+}

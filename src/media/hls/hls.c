@@ -1,0 +1,426 @@
+/* hls.c — the packager: hub consumer, segment cutting, the segment ring.
+ *
+ * Video frames are written one frame late: a frame's duration (which the
+ * fMP4 fragment needs for its last sample) is known only when the next one
+ * arrives. That costs no latency: the keyframe that closes a segment is
+ * also the frame that completes the one before it, so the segment is
+ * published in the keyframe's own on_frame call.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "media/hls/hls_int.h"
+
+#define DEFAULT_TARGET_MS 2000
+#define DEFAULT_WINDOW 6
+#define NO_TS INT64_MIN
+
+typedef struct {
+  unsigned session;
+  hls_buf_t *buf;
+} init_t;
+
+struct hls_packager {
+  hub_t *hub;
+  hub_consumer_t *sub;
+  hls_opts_t o;
+  hls_segment_cb cb;
+  void *ud;
+
+  /* Published segments, oldest at ring[head]. */
+  hls__seg_t *ring;
+  size_t head, count;
+  uint64_t next_seq;
+  uint64_t disc_evicted;  /* discontinuities that left the ring */
+  int64_t max_dur_ms;     /* longest segment so far: TARGETDURATION never shrinks */
+  unsigned last_session;  /* session of the newest published segment */
+  int gap;                /* a segment was lost: the next one is a discontinuity */
+  int ended;
+
+  /* fMP4 init segments of the sessions still referenced. */
+  init_t *inits;
+  size_t n_inits, cap_inits;
+
+  /* The current publisher session. */
+  unsigned session;       /* counts from 1; 0 = none yet */
+  int active;             /* muxers exist */
+  media_config_t cfg;
+  hls__mux_t *mux[2];
+  int started;            /* a segment is open */
+  int64_t seg_start;      /* dts (ms) where the open segment starts */
+  unsigned seg_frames;
+  int64_t wall_base;      /* wall clock (Unix ms) of dts 0 */
+  media_frame_t *held;    /* the last video frame, not written yet */
+  int64_t held_dts, held_pts, last_vdur;
+  int64_t last_dts[2];    /* per media_kind_t */
+  int64_t audio_end, last_adur;
+};
+
+static int64_t wall_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- ring ------------------------------------------------------------------- */
+
+static void inits_prune(hls_packager_t *p) {
+  unsigned oldest = p->count ? p->ring[p->head].session : p->session;
+  size_t j = 0;
+  for (size_t i = 0; i < p->n_inits; i++) {
+    if (p->inits[i].session >= oldest || p->inits[i].session == p->session)
+      p->inits[j++] = p->inits[i];
+    else
+      hls_buf_unref(p->inits[i].buf);
+  }
+  p->n_inits = j;
+}
+
+static int inits_add(hls_packager_t *p, unsigned session, hls_buf_t *b) {
+  if (p->n_inits == p->cap_inits) {
+    size_t cap = p->cap_inits ? p->cap_inits * 2 : 4;
+    init_t *n = realloc(p->inits, cap * sizeof(*n));
+    if (!n) return ERR_NOMEM;
+    p->inits = n;
+    p->cap_inits = cap;
+  }
+  p->inits[p->n_inits++] = (init_t){session, b};
+  return 0;
+}
+
+static void seg_clear(hls__seg_t *s) {
+  hls_buf_unref(s->buf[HLS_TS]);
+  hls_buf_unref(s->buf[HLS_FMP4]);
+  memset(s, 0, sizeof(*s));
+}
+
+/* Adds a closed segment (takes the buffers) and tells the callback. */
+static void publish(hls_packager_t *p, hls_buf_t *ts, hls_buf_t *mp4, int64_t dur_ms) {
+  size_t cap = p->o.ring;
+  if (p->count == cap) {
+    hls__seg_t *old = &p->ring[p->head];
+    if (old->discont) p->disc_evicted++;
+    seg_clear(old); /* responses still holding a reference keep the bytes */
+    p->head = (p->head + 1) % cap;
+    p->count--;
+  }
+  hls__seg_t *s = &p->ring[(p->head + p->count) % cap];
+  s->seq = p->next_seq++;
+  s->session = p->session;
+  s->discont = (p->last_session && p->last_session != p->session) || p->gap;
+  s->dur_ms = dur_ms;
+  s->wall_ms = p->wall_base + p->seg_start;
+  s->buf[HLS_TS] = ts;
+  s->buf[HLS_FMP4] = mp4;
+  p->count++;
+  p->last_session = p->session;
+  p->gap = 0;
+  if (dur_ms > p->max_dur_ms) p->max_dur_ms = dur_ms;
+  inits_prune(p);
+  log_debug("hls_segment stream=%s seq=%llu session=%u dur_ms=%lld ts_bytes=%zu fmp4_bytes=%zu",
+            hub_stream_id(p->hub), (unsigned long long)s->seq, s->session, (long long)dur_ms,
+            ts->len, mp4->len);
+  if (p->cb) p->cb(p->ud, s->seq, (double)dur_ms / 1000.0);
+}
+
+/* Closes the open segment at end_dts and starts the next one there. */
+static void cut(hls_packager_t *p, int64_t end_dts) {
+  hls_buf_t *b[2] = {NULL, NULL};
+  int rc = hls__mux_cut(p->mux[HLS_TS], &b[HLS_TS]);
+  int rc2 = hls__mux_cut(p->mux[HLS_FMP4], &b[HLS_FMP4]);
+  int64_t dur = end_dts - p->seg_start;
+  if (dur < 1) dur = 1;
+  if (rc || rc2 || !b[0] || !b[1]) {
+    log_warn("hls_segment_lost stream=%s dts=%lld", hub_stream_id(p->hub), (long long)end_dts);
+    hls_buf_unref(b[0]);
+    hls_buf_unref(b[1]);
+    p->gap = 1;
+  } else {
+    publish(p, b[HLS_TS], b[HLS_FMP4], dur);
+  }
+  p->seg_start = end_dts;
+  p->seg_frames = 0;
+}
+
+/* Readies the next segment's memory; called once a segment is out, off the
+ * latency path. */
+static void prepare(hls_packager_t *p) {
+  hls__mux_prepare(p->mux[HLS_TS]);
+  hls__mux_prepare(p->mux[HLS_FMP4]);
+}
+
+/* ---- session ---------------------------------------------------------------- */
+
+static void write_frame(hls_packager_t *p, const media_frame_t *f, int64_t dts, int64_t pts,
+                        int64_t dur) {
+  /* A frame one muxer refused is still written to the other: the forms
+   * differ in what they can reject (e.g. a broken NAL length for TS). */
+  int rc = hls__mux_write(p->mux[HLS_TS], f, dts, pts, dur);
+  int rc2 = hls__mux_write(p->mux[HLS_FMP4], f, dts, pts, dur);
+  if (rc || rc2)
+    log_warn("hls_frame_dropped stream=%s kind=%s dts=%lld err=%s", hub_stream_id(p->hub),
+             f->kind == MEDIA_VIDEO ? "video" : "audio", (long long)dts,
+             err_str(rc ? rc : rc2));
+  p->seg_frames++;
+}
+
+static void write_held(hls_packager_t *p, int64_t dur) {
+  write_frame(p, p->held, p->held_dts, p->held_pts, dur);
+  media_frame_unref(p->held);
+  p->held = NULL;
+  p->last_vdur = dur;
+}
+
+static void start_segment(hls_packager_t *p, int64_t dts) {
+  p->started = 1;
+  p->seg_start = dts;
+  p->seg_frames = 0;
+  p->wall_base = wall_ms() - dts;
+}
+
+/* Ends the publisher session: the open segment is published, muxers go. */
+static void session_close(hls_packager_t *p) {
+  if (!p->active) return;
+  if (p->started) {
+    int64_t end = p->seg_start;
+    if (p->held) {
+      int64_t dur = p->last_vdur;
+      if (dur <= 0) dur = p->cfg.framerate > 0 ? (int64_t)(1000.0 / p->cfg.framerate + 0.5) : 40;
+      end = p->held_dts + dur;
+      write_held(p, dur);
+    } else if (p->audio_end != NO_TS) {
+      end = p->audio_end;
+    }
+    if (p->seg_frames) cut(p, end);
+  }
+  media_frame_unref(p->held);
+  p->held = NULL;
+  hls__mux_free(p->mux[HLS_TS]);
+  hls__mux_free(p->mux[HLS_FMP4]);
+  p->mux[HLS_TS] = p->mux[HLS_FMP4] = NULL;
+  p->active = 0;
+  p->started = 0;
+  media_config_clear(&p->cfg);
+  inits_prune(p);
+}
+
+static int session_open(hls_packager_t *p, const media_config_t *cfg) {
+  hls_buf_t *init = NULL;
+  int rc = media_config_copy(&p->cfg, cfg);
+  if (rc) return rc;
+  if ((rc = hls__mux_new(HLS_TS, cfg, &p->mux[HLS_TS], NULL)) ||
+      (rc = hls__mux_new(HLS_FMP4, cfg, &p->mux[HLS_FMP4], &init)) ||
+      (rc = inits_add(p, p->session + 1, init))) {
+    hls_buf_unref(init);
+    hls__mux_free(p->mux[HLS_TS]);
+    hls__mux_free(p->mux[HLS_FMP4]);
+    p->mux[HLS_TS] = p->mux[HLS_FMP4] = NULL;
+    media_config_clear(&p->cfg);
+    return rc;
+  }
+  p->session++;
+  p->active = 1;
+  prepare(p);
+  p->started = 0;
+  p->seg_frames = 0;
+  p->last_vdur = 0;
+  p->last_dts[MEDIA_VIDEO] = p->last_dts[MEDIA_AUDIO] = NO_TS;
+  p->audio_end = NO_TS;
+  p->last_adur = 0;
+  inits_prune(p);
+  return 0;
+}
+
+static int bytes_equal(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen) {
+  return alen == blen && (alen == 0 || memcmp(a, b, alen) == 0);
+}
+
+static int config_equal(const media_config_t *a, const media_config_t *b) {
+  return a->video_codec == b->video_codec && a->audio_codec == b->audio_codec &&
+         a->width == b->width && a->height == b->height && a->sample_rate == b->sample_rate &&
+         a->channels == b->channels &&
+         bytes_equal(a->video_extradata, a->video_extradata_len, b->video_extradata,
+                     b->video_extradata_len) &&
+         bytes_equal(a->audio_extradata, a->audio_extradata_len, b->audio_extradata,
+                     b->audio_extradata_len);
+}
+
+/* ---- hub callbacks ------------------------------------------------------------ */
+
+static void on_config(void *ud, const media_config_t *cfg) {
+  hls_packager_t *p = ud;
+  if (p->ended) return;
+  /* Encoders resend the same sequence headers; only a real change (or a new
+   * publisher, after on_unpublish) makes a new session. */
+  if (p->active && config_equal(&p->cfg, cfg)) return;
+  session_close(p);
+  int rc = session_open(p, cfg);
+  if (rc)
+    log_error("hls_session_failed stream=%s video=%d audio=%d err=%s", hub_stream_id(p->hub),
+              (int)cfg->video_codec, (int)cfg->audio_codec, err_str(rc));
+  else
+    log_info("hls_session stream=%s session=%u video=%d %dx%d audio=%d %dHz",
+             hub_stream_id(p->hub), p->session, (int)cfg->video_codec, cfg->width, cfg->height,
+             (int)cfg->audio_codec, cfg->sample_rate);
+}
+
+/* Applies the monotonic-dts rule; 0 if the frame must be dropped. */
+static int fix_ts(hls_packager_t *p, const media_frame_t *f, int64_t *dts, int64_t *pts) {
+  int64_t last = p->last_dts[f->kind];
+  *dts = f->dts;
+  *pts = f->pts < f->dts ? f->dts : f->pts;
+  if (last != NO_TS && *dts < last) {
+    log_warn("hls_dts_backwards stream=%s kind=%s dts=%lld last=%lld action=drop",
+             hub_stream_id(p->hub), f->kind == MEDIA_VIDEO ? "video" : "audio",
+             (long long)*dts, (long long)last);
+    return 0;
+  }
+  if (last != NO_TS && *dts == last) { /* equal dts: nudge by 1 ms rather than lose it */
+    *dts = last + 1;
+    if (*pts < *dts) *pts = *dts;
+  }
+  p->last_dts[f->kind] = *dts;
+  return 1;
+}
+
+static void on_video(hls_packager_t *p, media_frame_t *f) {
+  if (!p->started && !f->keyframe) return; /* segments start at a keyframe */
+  int64_t dts, pts;
+  int cut_done = 0;
+  if (!fix_ts(p, f, &dts, &pts)) return;
+  if (p->held) write_held(p, dts - p->held_dts);
+  if (!p->started)
+    start_segment(p, dts);
+  else if (f->keyframe && dts - p->seg_start >= (int64_t)p->o.target_ms)
+    cut(p, dts), cut_done = 1;
+  p->held = media_frame_ref(f);
+  p->held_dts = dts;
+  p->held_pts = pts;
+  if (cut_done) prepare(p);
+}
+
+static void on_audio(hls_packager_t *p, media_frame_t *f) {
+  int has_video = p->cfg.video_codec != CODEC_NONE;
+  if (has_video && !p->started) return; /* wait for the first keyframe */
+  int64_t prev = p->last_dts[MEDIA_AUDIO], dts, pts;
+  int cut_done = 0;
+  if (!fix_ts(p, f, &dts, &pts)) return;
+  if (prev != NO_TS)
+    p->last_adur = dts - prev;
+  else if (p->last_adur <= 0)
+    p->last_adur = p->cfg.sample_rate > 0 ? 1024 * 1000 / p->cfg.sample_rate : 23;
+  if (!has_video) {
+    if (!p->started)
+      start_segment(p, dts);
+    else if (dts - p->seg_start >= (int64_t)p->o.target_ms)
+      cut(p, dts), cut_done = 1;
+  }
+  write_frame(p, f, dts, pts, 0);
+  if (cut_done) prepare(p);
+  p->audio_end = dts + p->last_adur; /* where an audio-only session's last segment ends */
+}
+
+static void on_frame(void *ud, media_frame_t *f) {
+  hls_packager_t *p = ud;
+  if (p->ended || !p->active) return;
+  if (f->kind == MEDIA_VIDEO) {
+    if (f->codec == p->cfg.video_codec && p->cfg.video_codec != CODEC_NONE) on_video(p, f);
+  } else if (f->codec == p->cfg.audio_codec && p->cfg.audio_codec != CODEC_NONE) {
+    on_audio(p, f);
+  }
+}
+
+static void on_unpublish(void *ud) {
+  hls_packager_t *p = ud;
+  session_close(p);
+}
+
+/* ---- public API ------------------------------------------------------------- */
+
+hls_packager_t *hls_packager_new(hub_t *hub, const hls_opts_t *opts, hls_segment_cb cb,
+                                 void *ud) {
+  hls_packager_t *p = calloc(1, sizeof(*p));
+  if (!p) return NULL;
+  if (opts) p->o = *opts;
+  if (!p->o.target_ms) p->o.target_ms = DEFAULT_TARGET_MS;
+  if (!p->o.window) p->o.window = DEFAULT_WINDOW;
+  if (!p->o.ring) p->o.ring = p->o.window + 4;
+  if (p->o.ring < p->o.window + 2) p->o.ring = p->o.window + 2;
+  p->hub = hub;
+  p->cb = cb;
+  p->ud = ud;
+  p->ring = calloc(p->o.ring, sizeof(*p->ring));
+  if (!p->ring) {
+    free(p);
+    return NULL;
+  }
+  static const hub_consumer_ops_t ops = {on_config, on_frame, on_unpublish};
+  /* The hub replays its config and GOP synchronously from here. */
+  p->sub = hub_subscribe(hub, &ops, p);
+  if (!p->sub) {
+    hls_packager_free(p);
+    return NULL;
+  }
+  return p;
+}
+
+void hls_packager_free(hls_packager_t *p) {
+  if (!p) return;
+  if (p->sub) hub_unsubscribe(p->hub, p->sub);
+  media_frame_unref(p->held);
+  hls__mux_free(p->mux[HLS_TS]);
+  hls__mux_free(p->mux[HLS_FMP4]);
+  media_config_clear(&p->cfg);
+  for (size_t i = 0; i < p->count; i++) seg_clear(&p->ring[(p->head + i) % p->o.ring]);
+  free(p->ring);
+  for (size_t i = 0; i < p->n_inits; i++) hls_buf_unref(p->inits[i].buf);
+  free(p->inits);
+  free(p);
+}
+
+void hls_packager_end(hls_packager_t *p) {
+  if (p->ended) return;
+  session_close(p);
+  p->ended = 1; /* a new broadcast gets a new packager */
+}
+
+int hls_playlist(hls_packager_t *p, hls_format_t fmt, const char *uri_suffix, char **out,
+                 size_t *outlen) {
+  *out = NULL;
+  if (outlen) *outlen = 0;
+  if (fmt != HLS_TS && fmt != HLS_FMP4) return ERR_INVALID;
+  if (!p->count) return ERR_NOT_FOUND;
+  hls__window_t w = {.ring = p->ring, .ring_cap = p->o.ring, .ended = p->ended};
+  w.n = p->count < p->o.window ? p->count : p->o.window;
+  w.first = (p->head + p->count - w.n) % p->o.ring;
+  w.disc_seq = p->disc_evicted;
+  for (size_t i = 0; i < p->count - w.n; i++)
+    if (p->ring[(p->head + i) % p->o.ring].discont) w.disc_seq++;
+  /* RFC 8216 4.3.3.1: every EXTINF rounded to the nearest integer must be
+   * <= TARGETDURATION, and it must not change: round (not ceil, which turns
+   * a 2.001 s segment of 30 fps ms timestamps into 3 and makes players hold
+   * back further) the longest segment so far, and never go below the target. */
+  unsigned longest = (unsigned)((p->max_dur_ms + 500) / 1000);
+  w.target_s = (p->o.target_ms + 999) / 1000;
+  if (longest > w.target_s) w.target_s = longest;
+  return hls__playlist_render(&w, fmt, uri_suffix, out, outlen);
+}
+
+hls_buf_t *hls_segment_get(hls_packager_t *p, hls_format_t fmt, uint64_t seq) {
+  if ((fmt != HLS_TS && fmt != HLS_FMP4) || !p->count) return NULL;
+  uint64_t first = p->ring[p->head].seq;
+  if (seq < first || seq - first >= p->count) return NULL;
+  hls__seg_t *s = &p->ring[(p->head + (size_t)(seq - first)) % p->o.ring];
+  return s->buf[fmt] ? hls_buf_ref(s->buf[fmt]) : NULL;
+}
+
+hls_buf_t *hls_init_get(hls_packager_t *p, unsigned n) {
+  for (size_t i = 0; i < p->n_inits; i++)
+    if (p->inits[i].session == n) return hls_buf_ref(p->inits[i].buf);
+  return NULL;
+}
+
+uint64_t hls_segments_published(const hls_packager_t *p) { return p->next_seq; }

@@ -1,0 +1,67 @@
+/* hls.h — the live HLS packager of one stream.
+ *
+ * Subscribes to the stream's hub and cuts the frames into segments at video
+ * keyframes once target_ms has elapsed, in two forms at once: MPEG-TS and
+ * fragmented MP4 (CMAF; one init segment per publisher session). Segments
+ * live in memory in a bounded ring as shared refcounted buffers; a segment
+ * is published (appears in the playlist) the moment the keyframe that ends
+ * it arrives, or at unpublish/end for the last one.
+ *
+ * Publisher sessions: when the publisher leaves (hub on_unpublish) the open
+ * segment is closed; if a publisher comes back the playlist continues with
+ * #EXT-X-DISCONTINUITY (and a new EXT-X-MAP for fMP4). hls_packager_end()
+ * adds #EXT-X-ENDLIST.
+ *
+ * Loop thread only.
+ */
+#ifndef ONAIR_HLS_H
+#define ONAIR_HLS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "media/hub/hub.h"
+
+typedef enum { HLS_TS = 0, HLS_FMP4 = 1 } hls_format_t;
+
+/* A shared immutable byte buffer (segments, init segments). */
+typedef struct hls_buf {
+  int refcount;
+  size_t len;
+  uint8_t *data; /* right after the struct */
+} hls_buf_t;
+hls_buf_t *hls_buf_ref(hls_buf_t *b);
+void hls_buf_unref(hls_buf_t *b);
+
+typedef struct {
+  unsigned target_ms;       /* segment target duration; default 2000 */
+  unsigned window;          /* segments listed in the playlist; default 6 */
+  unsigned ring;            /* segments kept in memory (>= window + 2); default window + 4 */
+} hls_opts_t;
+
+typedef struct hls_packager hls_packager_t;
+
+/* Called each time a segment is published (for lifecycle: first segment →
+ * live; and for stats). seq is the media sequence number. */
+typedef void (*hls_segment_cb)(void *ud, uint64_t seq, double duration_s);
+
+hls_packager_t *hls_packager_new(hub_t *hub, const hls_opts_t *opts, hls_segment_cb cb, void *ud);
+/* Unsubscribes and frees; buffers still referenced by responses stay valid. */
+void hls_packager_free(hls_packager_t *p);
+/* Closes the open segment and marks the playlist ended (#EXT-X-ENDLIST). */
+void hls_packager_end(hls_packager_t *p);
+
+/* Renders the media playlist. Segment URIs are relative ("12.ts",
+ * "12.m4s", "init-1.mp4") followed by uri_suffix when given (e.g.
+ * "?auth=TOKEN" so authenticated playback keeps its token). *out is
+ * malloc'd. Returns ERR_NOT_FOUND while no segment exists yet. */
+int hls_playlist(hls_packager_t *p, hls_format_t fmt, const char *uri_suffix, char **out,
+                 size_t *outlen);
+/* A segment by media sequence number (reference taken), or NULL. */
+hls_buf_t *hls_segment_get(hls_packager_t *p, hls_format_t fmt, uint64_t seq);
+/* The fMP4 init segment of session n (reference taken), or NULL. */
+hls_buf_t *hls_init_get(hls_packager_t *p, unsigned n);
+/* Number of segments published so far (0 before the first). */
+uint64_t hls_segments_published(const hls_packager_t *p);
+
+#endif

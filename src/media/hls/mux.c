@@ -1,0 +1,583 @@
+/* mux.c — one libavformat muxer (mpegts or fragmented mp4) writing into a
+ * growing in-memory buffer that is cut into segments.
+ *
+ * The open segment is itself an hls_buf_t allocation (header + bytes) that
+ * grows by realloc while the muxer writes; a cut shrinks it to size and
+ * hands it over, so segment bytes are copied once, from libavformat's AVIO
+ * buffer into ours, and the segment costs one allocation.
+ *
+ * Frames arrive as FLV carries them: length-prefixed NAL units and raw AAC.
+ * The mp4 muxer takes that as is. MPEG-TS needs Annex B video and ADTS
+ * audio; we convert into a reusable buffer (the one copy libavformat's
+ * h264_mp4toannexb filter or ADTS sub-muxer would also make, without their
+ * per-frame allocations) and start each access unit with an AUD, plus the
+ * parameter sets before keyframes, so the mpegts muxer takes the bytes as
+ * they are.
+ */
+#include <errno.h>
+#include <libavformat/avformat.h>
+#include <libavutil/channel_layout.h>
+#include <libavutil/intreadwrite.h>
+#include <libavutil/opt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "media/hls/hls_int.h"
+
+#define IOBUF_SIZE (64 * 1024)
+#define FIRST_SEGMENT_CAP (256 * 1024)
+#define ADTS_HEADER 7
+#define ADTS_MAX_FRAME 8191 /* 13-bit frame_length */
+
+/* ---- shared buffers ---------------------------------------------------- */
+
+hls_buf_t *hls_buf_ref(hls_buf_t *b) {
+  b->refcount++;
+  return b;
+}
+
+void hls_buf_unref(hls_buf_t *b) {
+  if (b && --b->refcount == 0) free(b);
+}
+
+/* The open segment: an hls_buf_t whose data grows behind the header. */
+typedef struct {
+  hls_buf_t *b;
+  size_t cap;  /* data bytes available after the header */
+  size_t hint; /* size of the previous segment: the next one starts there */
+} wbuf_t;
+
+static int wbuf_write(void *opaque, uint8_t *data, int size) {
+  wbuf_t *w = opaque;
+  if (size <= 0) return 0;
+  size_t len = w->b ? w->b->len : 0, need = len + (size_t)size;
+  if (!w->b || need > w->cap) {
+    size_t cap = w->cap;
+    if (!cap) cap = w->hint ? w->hint + w->hint / 4 : FIRST_SEGMENT_CAP;
+    while (cap < need) cap *= 2;
+    hls_buf_t *nb = realloc(w->b, sizeof(*nb) + cap);
+    if (!nb) return AVERROR(ENOMEM);
+    nb->len = len;
+    w->b = nb;
+    w->cap = cap;
+  }
+  memcpy((uint8_t *)(w->b + 1) + len, data, (size_t)size);
+  w->b->len = need;
+  return size;
+}
+
+/* Hands the open segment over (refcount 1), or NULL when nothing was written. */
+static hls_buf_t *wbuf_take(wbuf_t *w) {
+  hls_buf_t *b = w->b;
+  if (!b) return NULL;
+  w->b = NULL;
+  w->cap = 0;
+  hls_buf_t *shrunk = realloc(b, sizeof(*b) + b->len);
+  if (shrunk) b = shrunk;
+  b->refcount = 1;
+  b->data = (uint8_t *)(b + 1);
+  w->hint = b->len;
+  return b;
+}
+
+/* Allocates the next segment ahead, sized from the last one, and touches
+ * its pages: page faults on fresh memory then happen here, after a segment
+ * was published, instead of inside the next cut. */
+static void wbuf_prepare(wbuf_t *w) {
+  if (w->b) return;
+  size_t cap = w->hint ? w->hint + w->hint / 4 : FIRST_SEGMENT_CAP;
+  hls_buf_t *b = malloc(sizeof(*b) + cap);
+  if (!b) return; /* the write callback will try again */
+  b->len = 0;
+  volatile uint8_t *d = (uint8_t *)(b + 1);
+  for (size_t i = 0; i < cap; i += 4096) d[i] = 0;
+  w->b = b;
+  w->cap = cap;
+}
+
+static void wbuf_drop(wbuf_t *w) {
+  free(w->b);
+  w->b = NULL;
+  w->cap = 0;
+}
+
+/* ---- AudioSpecificConfig (ISO 14496-3 1.6.2.1) --------------------------- */
+
+typedef struct {
+  int aot;      /* audio object type of the core (SBR/PS unwrapped) */
+  int sr_index; /* core sampling frequency index; 15 = explicit */
+  int rate;     /* core sample rate */
+  int out_rate; /* output rate (doubled by explicit SBR) */
+  int channels; /* channelConfiguration; 0 = program config element */
+  int samples;  /* core samples per frame: 1024 or 960 */
+} asc_t;
+
+typedef struct {
+  const uint8_t *p;
+  size_t bits, pos;
+} bits_t;
+
+static int bits_get(bits_t *b, int n, unsigned *out) {
+  if (b->pos + (size_t)n > b->bits) return -1;
+  unsigned v = 0;
+  for (int i = 0; i < n; i++, b->pos++)
+    v = (v << 1) | ((b->p[b->pos >> 3] >> (7 - (b->pos & 7))) & 1);
+  *out = v;
+  return 0;
+}
+
+static const int aac_rates[13] = {96000, 88200, 64000, 48000, 44100, 32000, 24000,
+                                  22050, 16000, 12000, 11025, 8000,  7350};
+
+static int asc_rate(bits_t *b, int *index, int *rate) {
+  unsigned v;
+  if (bits_get(b, 4, &v)) return -1;
+  *index = (int)v;
+  if (v == 15) {
+    if (bits_get(b, 24, &v)) return -1;
+    *rate = (int)v;
+  } else if (v < 13) {
+    *rate = aac_rates[v];
+  } else {
+    return -1;
+  }
+  return *rate > 0 ? 0 : -1;
+}
+
+static int asc_aot(bits_t *b, int *aot) {
+  unsigned v, ext;
+  if (bits_get(b, 5, &v)) return -1;
+  if (v == 31) {
+    if (bits_get(b, 6, &ext)) return -1;
+    v = 32 + ext;
+  }
+  *aot = (int)v;
+  return 0;
+}
+
+static int asc_parse(const uint8_t *p, size_t len, asc_t *a) {
+  bits_t b = {p, len * 8, 0};
+  unsigned v;
+  int ext_index;
+  memset(a, 0, sizeof(*a));
+  if (!p || asc_aot(&b, &a->aot) || asc_rate(&b, &a->sr_index, &a->rate) ||
+      bits_get(&b, 4, &v))
+    return -1;
+  a->channels = (int)v;
+  a->out_rate = a->rate;
+  if (a->aot == 5 || a->aot == 29) { /* explicit SBR (HE-AAC) / PS (HE-AACv2) */
+    if (asc_rate(&b, &ext_index, &a->out_rate) || asc_aot(&b, &a->aot)) return -1;
+  }
+  a->samples = 1024;
+  /* GASpecificConfig starts with frameLengthFlag for the GA object types. */
+  if ((a->aot >= 1 && a->aot <= 4) || a->aot == 6 || a->aot == 7 || a->aot == 17 ||
+      (a->aot >= 19 && a->aot <= 23)) {
+    if (bits_get(&b, 1, &v) == 0 && v) a->samples = 960;
+  }
+  return 0;
+}
+
+/* ---- parameter sets (avcC / hvcC) to Annex B ------------------------------ */
+
+static int ps_append(uint8_t **ps, size_t *pslen, const uint8_t *nal, size_t len) {
+  uint8_t *n = realloc(*ps, *pslen + 4 + len);
+  if (!n) return ERR_NOMEM;
+  memcpy(n + *pslen, "\0\0\0\1", 4);
+  memcpy(n + *pslen + 4, nal, len);
+  *ps = n;
+  *pslen += 4 + len;
+  return 0;
+}
+
+/* Reads `count` 16-bit-length-prefixed NAL units at p[*off]. */
+static int ps_read_nals(const uint8_t *p, size_t len, size_t *off, unsigned count, uint8_t **ps,
+                        size_t *pslen) {
+  for (unsigned i = 0; i < count; i++) {
+    if (*off + 2 > len) return ERR_INVALID;
+    size_t n = AV_RB16(p + *off);
+    *off += 2;
+    if (*off + n > len) return ERR_INVALID;
+    if (n && ps_append(ps, pslen, p + *off, n)) return ERR_NOMEM;
+    *off += n;
+  }
+  return 0;
+}
+
+/* AVCDecoderConfigurationRecord (ISO 14496-15 5.3.3.1). */
+static int avcc_parse(const uint8_t *p, size_t len, int *nal_len, uint8_t **ps, size_t *pslen) {
+  if (!p || len < 7 || p[0] != 1) return ERR_INVALID;
+  *nal_len = (p[4] & 3) + 1;
+  size_t off = 6;
+  int rc = ps_read_nals(p, len, &off, p[5] & 0x1f, ps, pslen);
+  if (rc) return rc;
+  if (off + 1 > len) return ERR_INVALID;
+  unsigned npps = p[off++];
+  return ps_read_nals(p, len, &off, npps, ps, pslen);
+}
+
+/* HEVCDecoderConfigurationRecord (ISO 14496-15 8.3.3.1). */
+static int hvcc_parse(const uint8_t *p, size_t len, int *nal_len, uint8_t **ps, size_t *pslen) {
+  if (!p || len < 23) return ERR_INVALID;
+  *nal_len = (p[21] & 3) + 1;
+  unsigned arrays = p[22];
+  size_t off = 23;
+  for (unsigned i = 0; i < arrays; i++) {
+    if (off + 3 > len) return ERR_INVALID;
+    unsigned count = AV_RB16(p + off + 1);
+    off += 3;
+    int rc = ps_read_nals(p, len, &off, count, ps, pslen);
+    if (rc) return rc;
+  }
+  return 0;
+}
+
+/* ---- the muxer ------------------------------------------------------------- */
+
+enum { S_VIDEO = 0, S_AUDIO = 1 };
+
+struct hls__mux {
+  hls_format_t fmt;
+  AVFormatContext *ctx;
+  AVIOContext *pb;
+  AVPacket *pkt;
+  wbuf_t w;
+  int index[2]; /* stream index per media kind, -1 if absent */
+  int64_t last_dts[2];
+  media_codec_t vcodec;
+  /* TS video: NAL length size and the parameter sets in Annex B. */
+  int nal_len;
+  uint8_t *ps;
+  size_t ps_len;
+  /* TS audio: ADTS header fields, when the AAC config fits ADTS. */
+  int adts;
+  asc_t asc;
+  /* Audio frame duration in stream ticks; exact means sample-accurate. */
+  int64_t audio_dur, audio_next;
+  int audio_exact;
+  /* Reusable output of the TS conversions. */
+  uint8_t *conv;
+  size_t conv_cap;
+};
+
+static int conv_reserve(hls__mux_t *m, size_t n) {
+  if (n <= m->conv_cap) return 0;
+  size_t cap = m->conv_cap ? m->conv_cap : 64 * 1024;
+  while (cap < n) cap *= 2;
+  uint8_t *c = realloc(m->conv, cap);
+  if (!c) return ERR_NOMEM;
+  m->conv = c;
+  m->conv_cap = cap;
+  return 0;
+}
+
+static int nal_type(media_codec_t codec, uint8_t b) {
+  return codec == CODEC_HEVC ? (b >> 1) & 0x3f : b & 0x1f;
+}
+
+/* Length-prefixed NAL units to Annex B: AUD, parameter sets before a
+ * keyframe that lacks them, then the frame's NAL units (its own AUDs are
+ * dropped so ours stays first). */
+static int to_annexb(hls__mux_t *m, const media_frame_t *f, const uint8_t **out,
+                     size_t *outlen) {
+  const int hevc = m->vcodec == CODEC_HEVC;
+  const int t_aud = hevc ? 35 : 9, t_sps = hevc ? 32 : 7; /* HEVC: VPS comes first */
+  const size_t L = (size_t)m->nal_len;
+  size_t size = hevc ? 7 : 6, off = 0;
+  int has_ps = 0;
+  while (off < f->len) { /* pass 1: validate and size */
+    if (off + L > f->len) return ERR_PROTOCOL;
+    size_t n = 0;
+    for (size_t i = 0; i < L; i++) n = (n << 8) | f->data[off + i];
+    off += L;
+    if (n > f->len - off) return ERR_PROTOCOL;
+    if (n) {
+      int t = nal_type(m->vcodec, f->data[off]);
+      if (t == t_sps) has_ps = 1;
+      if (t != t_aud) size += 4 + n;
+    }
+    off += n;
+  }
+  int add_ps = f->keyframe && !has_ps;
+  if (add_ps) size += m->ps_len;
+  if (conv_reserve(m, size)) return ERR_NOMEM;
+  uint8_t *o = m->conv;
+  if (hevc) {
+    memcpy(o, "\0\0\0\1\x46\x01\x50", 7); /* AUD, pic_type 2 (any) */
+    o += 7;
+  } else {
+    memcpy(o, "\0\0\0\1\x09\xf0", 6); /* AUD, primary_pic_type 7 (any) */
+    o += 6;
+  }
+  if (add_ps && m->ps_len) {
+    memcpy(o, m->ps, m->ps_len);
+    o += m->ps_len;
+  }
+  for (off = 0; off < f->len;) { /* pass 2: copy */
+    size_t n = 0;
+    for (size_t i = 0; i < L; i++) n = (n << 8) | f->data[off + i];
+    off += L;
+    if (n && nal_type(m->vcodec, f->data[off]) != t_aud) {
+      memcpy(o, "\0\0\0\1", 4);
+      memcpy(o + 4, f->data + off, n);
+      o += 4 + n;
+    }
+    off += n;
+  }
+  *out = m->conv;
+  *outlen = (size_t)(o - m->conv);
+  return 0;
+}
+
+/* Raw AAC to ADTS (ISO 13818-7 6.2): a 7-byte header, no CRC. */
+static int to_adts(hls__mux_t *m, const media_frame_t *f, const uint8_t **out, size_t *outlen) {
+  size_t n = f->len + ADTS_HEADER;
+  if (n > ADTS_MAX_FRAME) return ERR_PROTOCOL;
+  if (conv_reserve(m, n)) return ERR_NOMEM;
+  uint8_t *h = m->conv;
+  const asc_t *a = &m->asc;
+  h[0] = 0xff;
+  h[1] = 0xf1; /* MPEG-4, layer 0, no CRC */
+  h[2] = (uint8_t)(((a->aot - 1) << 6) | (a->sr_index << 2) | ((a->channels >> 2) & 1));
+  h[3] = (uint8_t)(((a->channels & 3) << 6) | ((n >> 11) & 3));
+  h[4] = (uint8_t)(n >> 3);
+  h[5] = (uint8_t)(((n & 7) << 5) | 0x1f);
+  h[6] = 0xfc;
+  memcpy(h + ADTS_HEADER, f->data, f->len);
+  *out = m->conv;
+  *outlen = n;
+  return 0;
+}
+
+static int set_extradata(AVCodecParameters *par, const uint8_t *data, size_t len) {
+  if (!data || !len) return 0;
+  par->extradata = av_mallocz(len + AV_INPUT_BUFFER_PADDING_SIZE);
+  if (!par->extradata) return ERR_NOMEM;
+  memcpy(par->extradata, data, len);
+  par->extradata_size = (int)len;
+  return 0;
+}
+
+static int add_video(hls__mux_t *m, const media_config_t *cfg) {
+  if (cfg->video_codec != CODEC_H264 && cfg->video_codec != CODEC_HEVC) return ERR_UNSUPPORTED;
+  AVStream *st = avformat_new_stream(m->ctx, NULL);
+  if (!st) return ERR_NOMEM;
+  AVCodecParameters *par = st->codecpar;
+  par->codec_type = AVMEDIA_TYPE_VIDEO;
+  par->codec_id = cfg->video_codec == CODEC_HEVC ? AV_CODEC_ID_HEVC : AV_CODEC_ID_H264;
+  par->width = cfg->width;
+  par->height = cfg->height;
+  st->time_base = (AVRational){1, 1000};
+  if (cfg->framerate > 0) st->avg_frame_rate = av_d2q(cfg->framerate, 100000);
+  m->vcodec = cfg->video_codec;
+  m->index[S_VIDEO] = st->index;
+  int rc = cfg->video_codec == CODEC_HEVC
+               ? hvcc_parse(cfg->video_extradata, cfg->video_extradata_len, &m->nal_len, &m->ps,
+                            &m->ps_len)
+               : avcc_parse(cfg->video_extradata, cfg->video_extradata_len, &m->nal_len, &m->ps,
+                            &m->ps_len);
+  if (rc) return rc;
+  if (m->fmt == HLS_FMP4) {
+    /* Safari plays HEVC only as hvc1 (parameter sets in the sample entry). */
+    if (cfg->video_codec == CODEC_HEVC) par->codec_tag = MKTAG('h', 'v', 'c', '1');
+    return set_extradata(par, cfg->video_extradata, cfg->video_extradata_len);
+  }
+  return 0; /* TS carries the parameter sets in-band */
+}
+
+static int add_audio(hls__mux_t *m, const media_config_t *cfg) {
+  if (cfg->audio_codec != CODEC_AAC) return ERR_UNSUPPORTED;
+  if (asc_parse(cfg->audio_extradata, cfg->audio_extradata_len, &m->asc)) return ERR_INVALID;
+  AVStream *st = avformat_new_stream(m->ctx, NULL);
+  if (!st) return ERR_NOMEM;
+  AVCodecParameters *par = st->codecpar;
+  par->codec_type = AVMEDIA_TYPE_AUDIO;
+  par->codec_id = AV_CODEC_ID_AAC;
+  par->sample_rate = cfg->sample_rate > 0 ? cfg->sample_rate : m->asc.out_rate;
+  int ch = cfg->channels > 0 ? cfg->channels : (m->asc.channels ? m->asc.channels : 2);
+  av_channel_layout_default(&par->ch_layout, ch);
+  par->frame_size = m->asc.samples;
+  st->time_base = (AVRational){1, 1000};
+  m->index[S_AUDIO] = st->index;
+  m->adts = m->fmt == HLS_TS && m->asc.aot >= 1 && m->asc.aot <= 4 && m->asc.sr_index < 13 &&
+            m->asc.channels > 0 && m->asc.channels < 8;
+  /* Without ADTS from us, mpegts wraps the raw frames itself from the ASC. */
+  if (m->fmt == HLS_FMP4 || !m->adts)
+    return set_extradata(par, cfg->audio_extradata, cfg->audio_extradata_len);
+  return 0;
+}
+
+void hls__mux_free(hls__mux_t *m) {
+  if (!m) return;
+  /* No trailer: everything was flushed at the last cut; freeing the context
+   * runs the muxer's deinit. */
+  avformat_free_context(m->ctx);
+  if (m->pb) {
+    av_freep(&m->pb->buffer);
+    avio_context_free(&m->pb);
+  }
+  av_packet_free(&m->pkt);
+  wbuf_drop(&m->w);
+  free(m->ps);
+  free(m->conv);
+  free(m);
+}
+
+int hls__mux_new(hls_format_t fmt, const media_config_t *cfg, hls__mux_t **out,
+                 hls_buf_t **init) {
+  *out = NULL;
+  if (init) *init = NULL;
+  if (cfg->video_codec == CODEC_NONE && cfg->audio_codec == CODEC_NONE) return ERR_INVALID;
+  hls__mux_t *m = calloc(1, sizeof(*m));
+  if (!m) return ERR_NOMEM;
+  m->fmt = fmt;
+  m->index[0] = m->index[1] = -1;
+  m->last_dts[0] = m->last_dts[1] = AV_NOPTS_VALUE;
+  m->audio_next = AV_NOPTS_VALUE;
+  AVDictionary *opts = NULL;
+  int rc = ERR_NOMEM, ret;
+  if (avformat_alloc_output_context2(&m->ctx, NULL, fmt == HLS_TS ? "mpegts" : "mp4", NULL) < 0)
+    goto err;
+  uint8_t *iobuf = av_malloc(IOBUF_SIZE);
+  if (!iobuf) goto err;
+  m->pb = avio_alloc_context(iobuf, IOBUF_SIZE, 1, &m->w, NULL, wbuf_write, NULL);
+  if (!m->pb) {
+    av_free(iobuf);
+    goto err;
+  }
+  m->ctx->pb = m->pb;
+  /* mp4 writes a whole fragment at the cut: let those large writes reach
+   * our buffer directly instead of through the AVIO buffer (one copy less
+   * on the latency path). TS writes 188-byte packets: keep them buffered. */
+  if (fmt == HLS_FMP4) m->pb->direct = 1;
+  if (!(m->pkt = av_packet_alloc())) goto err;
+  if ((cfg->video_codec != CODEC_NONE && (rc = add_video(m, cfg))) ||
+      (cfg->audio_codec != CODEC_NONE && (rc = add_audio(m, cfg))))
+    goto err;
+  if (fmt == HLS_TS) {
+    /* PCR 0.7 s ahead of the first DTS, as the ffmpeg CLI does by default. */
+    m->ctx->max_delay = 700000;
+  } else {
+    /* frag_custom: fragments are cut only by our flush, at keyframes.
+     * empty_moov: the header is a self-contained init segment.
+     * frag_discont: tfdt follows the input timestamps, so audio and video
+     * keep their relative offset. */
+    av_dict_set(&opts, "movflags",
+                "+frag_custom+empty_moov+default_base_moof+frag_discont+skip_trailer", 0);
+    av_dict_set(&opts, "use_editlist", "0", 0);
+    m->ctx->avoid_negative_ts = AVFMT_AVOID_NEG_TS_DISABLED;
+  }
+  ret = avformat_write_header(m->ctx, &opts);
+  if (ret < 0) {
+    log_error("hls_mux_header_failed format=%s err=%s", fmt == HLS_TS ? "ts" : "fmp4",
+              av_err2str(ret));
+    rc = ERR_INVALID;
+    goto err;
+  }
+  avio_flush(m->pb);
+  if (m->pb->error < 0) {
+    rc = ERR_NOMEM;
+    goto err;
+  }
+  if (m->index[S_AUDIO] >= 0) {
+    AVStream *st = m->ctx->streams[m->index[S_AUDIO]];
+    int64_t num = (int64_t)m->asc.samples * st->time_base.den;
+    int64_t den = (int64_t)m->asc.rate * st->time_base.num;
+    m->audio_dur = (num + den / 2) / den;
+    m->audio_exact = num % den == 0;
+  }
+  if (fmt == HLS_FMP4 && init) {
+    if (!(*init = wbuf_take(&m->w))) {
+      rc = ERR_INTERNAL;
+      goto err;
+    }
+  }
+  av_dict_free(&opts);
+  *out = m;
+  return 0;
+err:
+  av_dict_free(&opts);
+  hls__mux_free(m);
+  return rc;
+}
+
+int hls__mux_write(hls__mux_t *m, const media_frame_t *f, int64_t dts_ms, int64_t pts_ms,
+                   int64_t dur_ms) {
+  int kind = f->kind == MEDIA_VIDEO ? S_VIDEO : S_AUDIO;
+  int idx = m->index[kind];
+  if (idx < 0) return ERR_INVALID;
+  AVStream *st = m->ctx->streams[idx];
+  const AVRational ms = {1, 1000};
+  int64_t dts = av_rescale_q(dts_ms, ms, st->time_base);
+  int64_t pts = av_rescale_q(pts_ms, ms, st->time_base);
+  int64_t dur;
+  if (kind == S_AUDIO) {
+    /* Millisecond timestamps jitter around the true sample clock; where a
+     * frame is exactly a whole number of ticks, keep the audio contiguous. */
+    dur = m->audio_dur;
+    if (m->audio_exact && m->audio_next != AV_NOPTS_VALUE && llabs(dts - m->audio_next) <= dur / 2)
+      dts = m->audio_next;
+    pts = dts;
+  } else {
+    dur = av_rescale_q(dur_ms, ms, st->time_base);
+  }
+  /* Muxers refuse a dts that does not increase; rounding must not cause one. */
+  if (m->last_dts[kind] != AV_NOPTS_VALUE && dts <= m->last_dts[kind]) {
+    pts += m->last_dts[kind] + 1 - dts;
+    dts = m->last_dts[kind] + 1;
+  }
+  if (pts < dts) pts = dts;
+  const uint8_t *data = f->data;
+  size_t len = f->len;
+  int rc = 0;
+  if (m->fmt == HLS_TS) {
+    if (kind == S_VIDEO)
+      rc = to_annexb(m, f, &data, &len);
+    else if (m->adts)
+      rc = to_adts(m, f, &data, &len);
+  }
+  if (rc) return rc;
+  if (len == 0 || len > INT32_MAX) return ERR_PROTOCOL;
+  AVPacket *pkt = m->pkt;
+  pkt->data = (uint8_t *)data; /* not refcounted: the muxer copies what it keeps */
+  pkt->size = (int)len;
+  pkt->stream_index = idx;
+  pkt->dts = dts;
+  pkt->pts = pts;
+  pkt->duration = dur;
+  pkt->flags = (kind == S_AUDIO || f->keyframe) ? AV_PKT_FLAG_KEY : 0;
+  pkt->pos = -1;
+  int ret = av_write_frame(m->ctx, pkt);
+  av_packet_unref(pkt);
+  if (ret < 0) {
+    log_warn("hls_mux_write_failed format=%s kind=%s dts=%lld err=%s",
+             m->fmt == HLS_TS ? "ts" : "fmp4", kind == S_VIDEO ? "video" : "audio",
+             (long long)dts_ms, av_err2str(ret));
+    return ERR_IO;
+  }
+  m->last_dts[kind] = dts;
+  if (kind == S_AUDIO) m->audio_next = dts + dur;
+  return 0;
+}
+
+void hls__mux_prepare(hls__mux_t *m) { wbuf_prepare(&m->w); }
+
+int hls__mux_cut(hls__mux_t *m, hls_buf_t **seg) {
+  *seg = NULL;
+  /* mpegts: writes the audio PES it was still filling; mp4: writes the
+   * fragment (moof + mdat) of everything since the last cut. */
+  int ret = av_write_frame(m->ctx, NULL);
+  avio_flush(m->pb);
+  if (ret < 0 || m->pb->error < 0) {
+    log_warn("hls_mux_cut_failed format=%s err=%s", m->fmt == HLS_TS ? "ts" : "fmp4",
+             av_err2str(ret < 0 ? ret : m->pb->error));
+    m->pb->error = 0; /* the next segment starts clean */
+    wbuf_drop(&m->w);
+    return ERR_IO;
+  }
+  *seg = wbuf_take(&m->w);
+  /* Every TS segment starts with PAT/PMT so it decodes on its own. */
+  if (m->fmt == HLS_TS) av_opt_set(m->ctx->priv_data, "mpegts_flags", "+resend_headers", 0);
+  return 0;
+}

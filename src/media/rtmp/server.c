@@ -1,0 +1,578 @@
+#include "media/rtmp/server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "media/flv/flv.h"
+#include "media/rtmp/amf0.h"
+#include "media/rtmp/chunk.h"
+#include "media/rtmp/handshake.h"
+
+#define OUT_CHUNK_SIZE 4096
+#define ACK_WINDOW 2500000u
+#define PUBLISH_STREAM_ID 1
+
+typedef struct session session_t;
+
+struct rtmp_server {
+  uv_loop_t *loop;
+  live_t *live;
+  rtmp_server_opts_t opts;
+  uv_tcp_t listener;
+  int listening;
+  int port;
+  int closing;
+  session_t *sessions;
+  unsigned nsessions;
+  unsigned pending_closes; /* handles whose close callback has not run */
+  void (*done)(void *);
+  void *done_arg;
+};
+
+struct session {
+  rtmp_server_t *srv;
+  uv_tcp_t tcp;
+  uv_timer_t timer;
+  char ip[64];
+  session_t *next;
+  int closing;
+  int open_handles; /* tcp + timer until both close callbacks ran */
+  rtmp_handshake_t *hs;
+  rtmp_chunk_reader_t *reader;
+  rtmp_chunk_writer_t writer;
+  amf0_buf_t out;
+  uint64_t last_ack;
+  uint32_t peer_window;
+  uint64_t last_read_ms;
+  char app[128];
+  live_stream_t *ls;   /* set while publishing */
+  int publish_seen;    /* a publish was attempted (for logs) */
+  /* media state of the current publish */
+  media_config_t cfg;
+  int cfg_dirty;       /* a sequence header changed the config */
+  int cfg_published;
+  int64_t ts_base[2];  /* per kind: timestamp unwrapping */
+  uint32_t ts_last[2];
+  int ts_started[2];
+  int warned_codec[2];
+};
+
+/* ---------- closing ---------- */
+
+static void server_maybe_done(rtmp_server_t *srv) {
+  if (srv->closing && srv->pending_closes == 0 && srv->done) {
+    void (*done)(void *) = srv->done;
+    srv->done = NULL;
+    done(srv->done_arg);
+  }
+}
+
+static void on_session_handle_closed(uv_handle_t *h) {
+  session_t *s = h->data;
+  rtmp_server_t *srv = s->srv;
+  srv->pending_closes--;
+  /* libuv does not promise an order between the two close callbacks: the
+   * memory goes with whichever comes last. */
+  if (--s->open_handles == 0) {
+    rtmp_handshake_free(s->hs);
+    rtmp_chunk_reader_free(s->reader);
+    amf0_buf_free(&s->out);
+    media_config_clear(&s->cfg);
+    free(s);
+  }
+  server_maybe_done(srv);
+}
+
+static void session_close(session_t *s, const char *reason) {
+  if (s->closing) return;
+  s->closing = 1;
+  rtmp_server_t *srv = s->srv;
+  log_info("rtmp_close ip=%s reason=%s%s%s", s->ip, reason, s->ls ? " stream=" : "",
+           s->ls ? live_stream_id(s->ls) : "");
+  if (s->ls) {
+    live_stream_t *ls = s->ls;
+    s->ls = NULL;
+    live_publish_end(srv->live, ls);
+  }
+  for (session_t **pp = &srv->sessions; *pp; pp = &(*pp)->next) {
+    if (*pp == s) {
+      *pp = s->next;
+      break;
+    }
+  }
+  srv->nsessions--;
+  srv->pending_closes += 2;
+  s->open_handles = 2;
+  uv_timer_stop(&s->timer);
+  uv_close((uv_handle_t *)&s->timer, on_session_handle_closed);
+  uv_close((uv_handle_t *)&s->tcp, on_session_handle_closed);
+}
+
+/* ---------- writing ---------- */
+
+typedef struct {
+  uv_write_t req;
+  uv_buf_t buf;
+} write_req_t;
+
+static void on_written(uv_write_t *req, int status) {
+  write_req_t *w = (write_req_t *)req;
+  session_t *s = req->data;
+  if (status < 0 && !s->closing) session_close(s, "write_failed");
+  free(w);
+}
+
+/* Sends what the handlers appended to s->out. */
+static int session_flush(session_t *s) {
+  if (s->out.err) return s->out.err;
+  if (s->out.len == 0 || s->closing) return 0;
+  write_req_t *w = malloc(sizeof(*w) + s->out.len);
+  if (!w) return ERR_NOMEM;
+  memcpy(w + 1, s->out.data, s->out.len);
+  w->buf = uv_buf_init((char *)(w + 1), (unsigned)s->out.len);
+  w->req.data = s;
+  amf0_buf_reset(&s->out);
+  if (uv_write(&w->req, (uv_stream_t *)&s->tcp, &w->buf, 1, on_written) != 0) {
+    free(w);
+    return ERR_IO;
+  }
+  return 0;
+}
+
+static int send_command(session_t *s, uint32_t stream_id, amf0_buf_t *body) {
+  int rc = body->err ? body->err : rtmp_chunk_write_command(&s->writer, &s->out, stream_id, body);
+  amf0_buf_free(body);
+  return rc;
+}
+
+static int send_status(session_t *s, const char *level, const char *code, const char *desc) {
+  amf0_buf_t b;
+  amf0_buf_init(&b);
+  amf0_build_on_status(&b, level, code, desc);
+  return send_command(s, PUBLISH_STREAM_ID, &b);
+}
+
+/* ---------- media ---------- */
+
+static media_codec_t codec_of(flv_codec_t c) {
+  switch (c) {
+    case FLV_CODEC_H264: return CODEC_H264;
+    case FLV_CODEC_HEVC: return CODEC_HEVC;
+    case FLV_CODEC_AAC: return CODEC_AAC;
+    default: return CODEC_NONE;
+  }
+}
+
+static int set_extradata(uint8_t **dst, size_t *dstlen, const uint8_t *p, size_t len) {
+  if (*dstlen == len && *dst && memcmp(*dst, p, len) == 0) return 0; /* unchanged */
+  uint8_t *copy = malloc(len ? len : 1);
+  if (!copy) return ERR_NOMEM;
+  memcpy(copy, p, len);
+  free(*dst);
+  *dst = copy;
+  *dstlen = len;
+  return 1;
+}
+
+/* RTMP timestamps are 32-bit ms and wrap; the hub wants monotonic int64. */
+static int64_t unwrap_ts(session_t *s, int kind, uint32_t ts) {
+  if (!s->ts_started[kind]) {
+    s->ts_started[kind] = 1;
+    s->ts_last[kind] = ts;
+    s->ts_base[kind] = ts;
+    return ts;
+  }
+  /* the signed difference survives the 2^32 wrap (~49.7 days) */
+  s->ts_base[kind] += (int32_t)(ts - s->ts_last[kind]);
+  s->ts_last[kind] = ts;
+  return s->ts_base[kind];
+}
+
+static int on_media(session_t *s, const rtmp_message_t *m) {
+  if (!s->ls) return 0; /* media before publish (or after a kick): ignore */
+  int is_video = m->type_id == RTMP_MSG_VIDEO;
+  flv_frame_t f;
+  int rc = is_video ? flv_parse_video(m->payload, m->len, &f) : flv_parse_audio(m->payload, m->len, &f);
+  if (rc) return rc;
+  int kind = is_video ? MEDIA_VIDEO : MEDIA_AUDIO;
+  media_codec_t codec = codec_of(f.codec);
+  if (!f.supported || codec == CODEC_NONE) {
+    if (!s->warned_codec[kind]) {
+      s->warned_codec[kind] = 1;
+      log_warn("rtmp_unsupported_codec stream=%s kind=%s codec_id=%u fourcc=%08x",
+               live_stream_id(s->ls), is_video ? "video" : "audio", f.codec_id, f.fourcc);
+    }
+    return 0;
+  }
+  if (f.packet == FLV_PACKET_SEQUENCE_HEADER) {
+    if (is_video) {
+      if (codec == CODEC_H264) {
+        flv_avc_config_t avc;
+        if ((rc = flv_parse_avc_config(f.data, f.len, &avc)) != 0) return rc;
+      }
+      rc = set_extradata(&s->cfg.video_extradata, &s->cfg.video_extradata_len, f.data, f.len);
+      s->cfg.video_codec = codec;
+    } else {
+      flv_aac_config_t aac;
+      if ((rc = flv_parse_aac_config(f.data, f.len, &aac)) != 0) return rc;
+      rc = set_extradata(&s->cfg.audio_extradata, &s->cfg.audio_extradata_len, f.data, f.len);
+      s->cfg.audio_codec = codec;
+      s->cfg.sample_rate = (int)aac.sample_rate;
+      s->cfg.channels = aac.channel_config;
+    }
+    if (rc < 0) return rc;
+    if (rc > 0) s->cfg_dirty = 1;
+    return 0;
+  }
+  if (f.packet != FLV_PACKET_FRAME || f.len == 0) return 0;
+  /* A frame of a codec whose configuration never came cannot be decoded. */
+  if ((is_video && s->cfg.video_codec != codec) || (!is_video && s->cfg.audio_codec != codec))
+    return 0;
+  hub_t *hub = live_stream_hub(s->ls);
+  if (s->cfg_dirty || !s->cfg_published) {
+    if ((rc = hub_publish_config(hub, &s->cfg)) != 0) return rc;
+    s->cfg_dirty = 0;
+    s->cfg_published = 1;
+  }
+  media_frame_t *fr = media_frame_new(f.len);
+  if (!fr) return ERR_NOMEM;
+  memcpy(fr->data, f.data, f.len);
+  fr->kind = kind;
+  fr->codec = codec;
+  fr->keyframe = is_video ? f.keyframe : 1;
+  fr->dts = unwrap_ts(s, kind, m->timestamp);
+  fr->pts = fr->dts + (is_video ? f.cts : 0);
+  rc = hub_publish_frame(hub, fr);
+  media_frame_unref(fr);
+  return rc;
+}
+
+static void on_metadata(session_t *s, const rtmp_message_t *m) {
+  flv_metadata_t md;
+  if (flv_parse_metadata_amf(m->payload, m->len, &md) != 0) return; /* metadata is advisory */
+  if (md.width > 0 && md.width < 100000) s->cfg.width = (int)md.width;
+  if (md.height > 0 && md.height < 100000) s->cfg.height = (int)md.height;
+  if (md.framerate > 0 && md.framerate < 1000) s->cfg.framerate = md.framerate;
+  log_debug("rtmp_metadata ip=%s width=%d height=%d fps=%.2f encoder=%s", s->ip, s->cfg.width,
+            s->cfg.height, s->cfg.framerate, md.encoder);
+}
+
+/* ---------- commands ---------- */
+
+static void on_kick(void *ud, const char *reason) {
+  session_t *s = ud;
+  s->ls = NULL; /* the registry already detached us */
+  if (s->closing) return;
+  send_status(s, "status", "NetStream.Unpublish.Success", reason);
+  session_flush(s);
+  session_close(s, reason);
+}
+
+static int cmd_publish(session_t *s, json_t *args, double txn) {
+  (void)txn;
+  const char *name = json_string_value(json_array_get(args, 3));
+  char key[256];
+  if (!name || !*name || strlen(name) >= sizeof(key)) {
+    send_status(s, "error", "NetStream.Publish.BadName", "a stream key is required");
+    session_flush(s);
+    return ERR_INVALID;
+  }
+  /* OBS/ffmpeg may append "?query" to the key; the key is before it. */
+  size_t kl = strcspn(name, "?");
+  memcpy(key, name, kl);
+  key[kl] = '\0';
+  if (s->ls || s->publish_seen) {
+    send_status(s, "error", "NetStream.Publish.BadName", "already publishing");
+    session_flush(s);
+    return ERR_CONFLICT;
+  }
+  s->publish_seen = 1;
+  live_publisher_t pub = {.kick = on_kick, .ud = s};
+  live_stream_t *ls = NULL;
+  int rc = live_publish_begin(s->srv->live, key, "rtmp", &pub, &ls);
+  char redacted[16];
+  if (rc) {
+    log_warn("rtmp_publish_refused ip=%s key=%s reason=%s", s->ip,
+             log_redact(key, redacted, sizeof(redacted)),
+             rc == ERR_NOT_FOUND ? "unknown_key" : rc == ERR_CONFLICT ? "busy" : err_str(rc));
+    send_status(s, "error", "NetStream.Publish.BadName",
+                rc == ERR_CONFLICT ? "the stream already has a publisher" : "unknown stream key");
+    session_flush(s);
+    return rc;
+  }
+  s->ls = ls;
+  log_info("rtmp_publish ip=%s stream=%s app=%s", s->ip, live_stream_id(ls), s->app);
+  rtmp_chunk_write_user_control(&s->writer, &s->out, RTMP_UC_STREAM_BEGIN, PUBLISH_STREAM_ID);
+  send_status(s, "status", "NetStream.Publish.Start", "publishing");
+  return session_flush(s);
+}
+
+static int on_command(session_t *s, const rtmp_message_t *m) {
+  const uint8_t *p = m->payload;
+  size_t len = m->len;
+  if (m->type_id == RTMP_MSG_COMMAND_AMF3) { /* AMF3 command: a 0 byte, then AMF0 */
+    if (len < 1) return ERR_PROTOCOL;
+    p++, len--;
+  }
+  json_t *args;
+  int rc = amf0_decode_all(p, len, &args);
+  if (rc) return rc;
+  const char *name = json_string_value(json_array_get(args, 0));
+  double txn = json_number_value(json_array_get(args, 1));
+  amf0_buf_t b;
+  amf0_buf_init(&b);
+  if (!name) {
+    rc = ERR_PROTOCOL;
+  } else if (strcmp(name, "connect") == 0) {
+    const char *app = json_string_value(json_object_get(json_array_get(args, 2), "app"));
+    snprintf(s->app, sizeof(s->app), "%s", app ? app : "");
+    double enc = json_number_value(json_object_get(json_array_get(args, 2), "objectEncoding"));
+    rtmp_chunk_write_window_ack_size(&s->writer, &s->out, ACK_WINDOW);
+    rtmp_chunk_write_set_peer_bandwidth(&s->writer, &s->out, ACK_WINDOW, RTMP_BW_DYNAMIC);
+    rtmp_chunk_write_set_chunk_size(&s->writer, &s->out, OUT_CHUNK_SIZE);
+    amf0_build_connect_result(&b, txn, enc);
+    rc = send_command(s, 0, &b);
+    if (!rc) {
+      amf0_buf_init(&b);
+      amf0_build_on_bw_done(&b);
+      rc = send_command(s, 0, &b);
+    }
+  } else if (strcmp(name, "createStream") == 0) {
+    amf0_build_result_number(&b, txn, PUBLISH_STREAM_ID);
+    rc = send_command(s, 0, &b);
+  } else if (strcmp(name, "releaseStream") == 0 || strcmp(name, "FCPublish") == 0 ||
+             strcmp(name, "FCUnpublish") == 0) {
+    if (txn > 0) {
+      amf0_build_result_empty(&b, "_result", txn);
+      rc = send_command(s, 0, &b);
+    }
+  } else if (strcmp(name, "publish") == 0) {
+    rc = cmd_publish(s, args, txn);
+  } else if (strcmp(name, "deleteStream") == 0 || strcmp(name, "closeStream") == 0) {
+    if (s->ls) {
+      live_stream_t *ls = s->ls;
+      s->ls = NULL;
+      live_publish_end(s->srv->live, ls);
+    }
+  } else if (strcmp(name, "play") == 0) {
+    amf0_buf_free(&b);
+    send_status(s, "error", "NetStream.Play.Failed", "onair plays HLS: use the playback_url");
+    session_flush(s);
+    rc = ERR_UNSUPPORTED;
+  } else {
+    log_debug("rtmp_command_ignored ip=%s name=%.40s", s->ip, name);
+  }
+  amf0_buf_free(&b);
+  json_decref(args);
+  if (!rc) rc = session_flush(s);
+  return rc;
+}
+
+static int on_message(void *ud, const rtmp_message_t *m) {
+  session_t *s = ud;
+  if (s->closing) return ERR_IO;
+  switch (m->type_id) {
+    case RTMP_MSG_AUDIO:
+    case RTMP_MSG_VIDEO:
+      return on_media(s, m);
+    case RTMP_MSG_COMMAND_AMF0:
+    case RTMP_MSG_COMMAND_AMF3:
+      return on_command(s, m);
+    case RTMP_MSG_DATA_AMF0:
+      on_metadata(s, m);
+      return 0;
+    case RTMP_MSG_WINDOW_ACK_SIZE:
+      if (m->len >= 4) {
+        uint32_t w = (uint32_t)m->payload[0] << 24 | (uint32_t)m->payload[1] << 16 |
+                     (uint32_t)m->payload[2] << 8 | m->payload[3];
+        s->peer_window = w ? w : ACK_WINDOW;
+      }
+      return 0;
+    default:
+      return 0; /* set chunk size/abort handled by the reader; acks, user control, AMF3 data */
+  }
+}
+
+/* ---------- reading ---------- */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  (void)h;
+  (void)suggested;
+  static char slab[64 * 1024]; /* loop thread only; consumed before the next read */
+  *buf = uv_buf_init(slab, sizeof(slab));
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
+  session_t *s = stream->data;
+  if (nread == 0 || s->closing) return;
+  if (nread < 0) {
+    session_close(s, nread == UV_EOF ? "eof" : uv_err_name((int)nread));
+    return;
+  }
+  s->last_read_ms = uv_now(s->srv->loop);
+  const uint8_t *p = (const uint8_t *)buf->base;
+  size_t len = (size_t)nread;
+  if (rtmp_handshake_state(s->hs) != RTMP_HS_DONE) {
+    size_t used = 0;
+    int rc = rtmp_handshake_feed(s->hs, p, len, &used);
+    size_t olen;
+    const uint8_t *o = rtmp_handshake_take_output(s->hs, &olen);
+    if (o && olen) amf0_buf_append(&s->out, o, olen);
+    if (rc == 0) rc = session_flush(s);
+    if (rc) {
+      session_close(s, "bad_handshake");
+      return;
+    }
+    p += used;
+    len -= used;
+    if (rtmp_handshake_state(s->hs) != RTMP_HS_DONE) return;
+    log_debug("rtmp_handshake_done ip=%s digest=%d", s->ip, rtmp_handshake_is_digest(s->hs));
+  }
+  if (len == 0) return;
+  int rc = rtmp_chunk_reader_feed(s->reader, p, len);
+  if (s->closing) return;
+  if (rc) {
+    char why[64];
+    snprintf(why, sizeof(why), "protocol_error:%s", err_str(rc));
+    session_close(s, why);
+    return;
+  }
+  uint64_t total = rtmp_chunk_reader_bytes(s->reader);
+  if (total - s->last_ack >= s->peer_window) {
+    s->last_ack = total;
+    rtmp_chunk_write_ack(&s->writer, &s->out, (uint32_t)total);
+    session_flush(s);
+  }
+}
+
+static void on_session_timer(uv_timer_t *t) {
+  session_t *s = t->data;
+  rtmp_server_t *srv = s->srv;
+  uint64_t now = uv_now(srv->loop);
+  if (rtmp_handshake_state(s->hs) != RTMP_HS_DONE) {
+    session_close(s, "handshake_timeout");
+  } else if (now - s->last_read_ms >= srv->opts.idle_timeout_ms) {
+    session_close(s, "idle_timeout");
+  }
+}
+
+static unsigned count_ip(rtmp_server_t *srv, const char *ip) {
+  unsigned n = 0;
+  for (session_t *s = srv->sessions; s; s = s->next)
+    if (strcmp(s->ip, ip) == 0) n++;
+  return n;
+}
+
+static void on_refused_closed(uv_handle_t *h) { free(h->data); }
+
+static void on_connection(uv_stream_t *server, int status) {
+  rtmp_server_t *srv = server->data;
+  if (status < 0 || srv->closing) return;
+  session_t *s = calloc(1, sizeof(*s));
+  if (!s) return;
+  uv_tcp_init(srv->loop, &s->tcp);
+  s->tcp.data = s;
+  if (uv_accept(server, (uv_stream_t *)&s->tcp) != 0) {
+    uv_close((uv_handle_t *)&s->tcp, on_refused_closed);
+    return;
+  }
+  struct sockaddr_storage addr;
+  int alen = sizeof(addr);
+  snprintf(s->ip, sizeof(s->ip), "?");
+  if (uv_tcp_getpeername(&s->tcp, (struct sockaddr *)&addr, &alen) == 0) {
+    if (addr.ss_family == AF_INET6)
+      uv_ip6_name((struct sockaddr_in6 *)&addr, s->ip, sizeof(s->ip));
+    else
+      uv_ip4_name((struct sockaddr_in *)&addr, s->ip, sizeof(s->ip));
+  }
+  if (srv->nsessions >= srv->opts.max_connections || count_ip(srv, s->ip) >= srv->opts.max_per_ip) {
+    log_warn("rtmp_refused ip=%s reason=too_many_connections", s->ip);
+    uv_close((uv_handle_t *)&s->tcp, on_refused_closed);
+    return;
+  }
+  rtmp_chunk_opts_t copts;
+  rtmp_chunk_opts_default(&copts);
+  copts.max_message_size = srv->opts.max_message_size;
+  s->srv = srv;
+  s->hs = rtmp_handshake_new();
+  s->reader = rtmp_chunk_reader_new(&copts, on_message, s);
+  rtmp_chunk_writer_init(&s->writer);
+  amf0_buf_init(&s->out);
+  s->peer_window = ACK_WINDOW;
+  s->last_read_ms = uv_now(srv->loop);
+  uv_timer_init(srv->loop, &s->timer);
+  s->timer.data = s;
+  s->next = srv->sessions;
+  srv->sessions = s;
+  srv->nsessions++;
+  if (!s->hs || !s->reader) {
+    session_close(s, "out_of_memory");
+    return;
+  }
+  uv_tcp_nodelay(&s->tcp, 1);
+  uv_timer_start(&s->timer, on_session_timer, srv->opts.handshake_timeout_ms, 1000);
+  uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read);
+  log_debug("rtmp_accept ip=%s", s->ip);
+}
+
+int rtmp_server_new(uv_loop_t *loop, live_t *live, const rtmp_server_opts_t *opts,
+                    rtmp_server_t **out) {
+  rtmp_server_t *srv = calloc(1, sizeof(*srv));
+  if (!srv) return ERR_NOMEM;
+  srv->loop = loop;
+  srv->live = live;
+  if (opts) srv->opts = *opts;
+  if (!srv->opts.max_connections) srv->opts.max_connections = 1000;
+  if (!srv->opts.max_per_ip) srv->opts.max_per_ip = 50;
+  if (!srv->opts.max_message_size) srv->opts.max_message_size = 8u * 1024 * 1024;
+  if (!srv->opts.handshake_timeout_ms) srv->opts.handshake_timeout_ms = 10000;
+  if (!srv->opts.idle_timeout_ms) srv->opts.idle_timeout_ms = 30000;
+  *out = srv;
+  return 0;
+}
+
+int rtmp_server_listen(rtmp_server_t *srv, const char *host, int port) {
+  struct sockaddr_storage addr;
+  int rc = strchr(host, ':') ? uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr)
+                             : uv_ip4_addr(host, port, (struct sockaddr_in *)&addr);
+  if (rc) return ERR_INVALID;
+  uv_tcp_init(srv->loop, &srv->listener);
+  srv->listener.data = srv;
+  srv->listening = 1;
+  if (uv_tcp_bind(&srv->listener, (struct sockaddr *)&addr, 0) != 0 ||
+      uv_listen((uv_stream_t *)&srv->listener, 128, on_connection) != 0)
+    return ERR_IO;
+  struct sockaddr_storage bound;
+  int blen = sizeof(bound);
+  uv_tcp_getsockname(&srv->listener, (struct sockaddr *)&bound, &blen);
+  srv->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                : ((struct sockaddr_in *)&bound)->sin_port);
+  log_info("rtmp_listening host=%s port=%d", host, srv->port);
+  return 0;
+}
+
+int rtmp_server_port(const rtmp_server_t *srv) { return srv->port; }
+
+static void on_listener_closed(uv_handle_t *h) {
+  rtmp_server_t *srv = h->data;
+  srv->pending_closes--;
+  server_maybe_done(srv);
+}
+
+void rtmp_server_close(rtmp_server_t *srv, void (*done)(void *), void *arg) {
+  srv->closing = 1;
+  srv->done = done;
+  srv->done_arg = arg;
+  if (srv->listening) {
+    srv->listening = 0;
+    srv->pending_closes++;
+    uv_close((uv_handle_t *)&srv->listener, on_listener_closed);
+  }
+  while (srv->sessions) session_close(srv->sessions, "shutdown");
+  server_maybe_done(srv);
+}
+
+void rtmp_server_free(rtmp_server_t *srv) { free(srv); }

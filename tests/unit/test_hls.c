@@ -1,0 +1,747 @@
+/* test_hls.c — the live HLS packager fed with a real H.264 + AAC FLV (made
+ * by ffmpeg, read back with libavformat exactly as the RTMP ingest will
+ * publish it), its segments checked with ffprobe. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+/* cmocka needs the includes above first */
+#include <cmocka.h>
+#include <libavformat/avformat.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/err.h"
+#include "media/hls/hls.h"
+#include "media/hub/hub.h"
+
+/* ---- the input: one FLV, loaded once --------------------------------------- */
+
+static char g_dir[64];
+static media_config_t g_cfg;
+static media_frame_t **g_frames;
+static size_t g_nframes, g_nvideo, g_naudio;
+
+static media_frame_t *frame_from_packet(const AVPacket *pkt, const AVStream *st) {
+  media_frame_t *f = media_frame_new((size_t)pkt->size);
+  if (!f) return NULL;
+  memcpy(f->data, pkt->data, (size_t)pkt->size);
+  int video = st->codecpar->codec_type == AVMEDIA_TYPE_VIDEO;
+  f->kind = video ? MEDIA_VIDEO : MEDIA_AUDIO;
+  f->codec = video ? CODEC_H264 : CODEC_AAC;
+  f->keyframe = video ? !!(pkt->flags & AV_PKT_FLAG_KEY) : 1;
+  const AVRational ms = {1, 1000};
+  f->dts = av_rescale_q(pkt->dts, st->time_base, ms);
+  f->pts = av_rescale_q(pkt->pts == AV_NOPTS_VALUE ? pkt->dts : pkt->pts, st->time_base, ms);
+  return f;
+}
+
+static int load_flv(const char *path) {
+  AVFormatContext *ic = NULL;
+  if (avformat_open_input(&ic, path, NULL, NULL) < 0) return -1;
+  if (avformat_find_stream_info(ic, NULL) < 0) return -1;
+  for (unsigned i = 0; i < ic->nb_streams; i++) {
+    AVCodecParameters *par = ic->streams[i]->codecpar;
+    if (par->codec_id == AV_CODEC_ID_H264) {
+      g_cfg.video_codec = CODEC_H264;
+      g_cfg.video_extradata = malloc((size_t)par->extradata_size);
+      memcpy(g_cfg.video_extradata, par->extradata, (size_t)par->extradata_size);
+      g_cfg.video_extradata_len = (size_t)par->extradata_size;
+      g_cfg.width = par->width;
+      g_cfg.height = par->height;
+      g_cfg.framerate = av_q2d(ic->streams[i]->avg_frame_rate);
+    } else if (par->codec_id == AV_CODEC_ID_AAC) {
+      g_cfg.audio_codec = CODEC_AAC;
+      g_cfg.audio_extradata = malloc((size_t)par->extradata_size);
+      memcpy(g_cfg.audio_extradata, par->extradata, (size_t)par->extradata_size);
+      g_cfg.audio_extradata_len = (size_t)par->extradata_size;
+      g_cfg.sample_rate = par->sample_rate;
+      g_cfg.channels = par->ch_layout.nb_channels;
+    }
+  }
+  AVPacket *pkt = av_packet_alloc();
+  size_t cap = 0;
+  while (av_read_frame(ic, pkt) >= 0) {
+    if (pkt->size > 0) {
+      if (g_nframes == cap) {
+        cap = cap ? cap * 2 : 512;
+        g_frames = realloc(g_frames, cap * sizeof(*g_frames));
+      }
+      media_frame_t *f = frame_from_packet(pkt, ic->streams[pkt->stream_index]);
+      g_frames[g_nframes++] = f;
+      if (f->kind == MEDIA_VIDEO)
+        g_nvideo++;
+      else
+        g_naudio++;
+    }
+    av_packet_unref(pkt);
+  }
+  av_packet_free(&pkt);
+  avformat_close_input(&ic);
+  return 0;
+}
+
+static int group_setup(void **state) {
+  snprintf(g_dir, sizeof(g_dir), "/tmp/test_hls_XXXXXX");
+  if (!mkdtemp(g_dir)) return -1;
+  char cmd[512];
+  snprintf(cmd, sizeof(cmd),
+           "ffmpeg -v error -f lavfi -i testsrc=size=320x240:rate=25 -f lavfi -i "
+           "sine=sample_rate=44100 -t 6 -c:v libx264 -pix_fmt yuv420p -g 25 -sc_threshold 0 "
+           "-c:a aac -f flv %s/in.flv",
+           g_dir);
+  if (system(cmd) != 0) return -1;
+  snprintf(cmd, sizeof(cmd), "%s/in.flv", g_dir);
+  if (load_flv(cmd) || g_cfg.video_codec != CODEC_H264 || g_cfg.audio_codec != CODEC_AAC)
+    return -1;
+  return 0;
+}
+
+static int group_teardown(void **state) {
+  for (size_t i = 0; i < g_nframes; i++) media_frame_unref(g_frames[i]);
+  free(g_frames);
+  media_config_clear(&g_cfg);
+  char cmd[128];
+  if (getenv("TEST_HLS_KEEP")) return 0; /* keep the files to look at */
+  snprintf(cmd, sizeof(cmd), "rm -rf %s", g_dir);
+  return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Publishes the input frames with from_ms <= dts < to_ms; kinds: bit 0
+ * video, bit 1 audio. */
+static void feed(hub_t *hub, int64_t from_ms, int64_t to_ms, int kinds) {
+  for (size_t i = 0; i < g_nframes; i++) {
+    media_frame_t *f = g_frames[i];
+    if (f->dts < from_ms || f->dts >= to_ms) continue;
+    if (!(kinds & (f->kind == MEDIA_VIDEO ? 1 : 2))) continue;
+    assert_int_equal(hub_publish_frame(hub, f), 0);
+  }
+}
+
+/* ---- segment callback --------------------------------------------------------- */
+
+typedef struct {
+  uint64_t calls, next_seq;
+  double total_s;
+} cbstate_t;
+
+static void on_segment(void *ud, uint64_t seq, double dur) {
+  cbstate_t *c = ud;
+  assert_int_equal(seq, c->next_seq);
+  assert_true(dur > 0 && dur < 3);
+  c->next_seq = seq + 1;
+  c->calls++;
+  c->total_s += dur;
+}
+
+/* ---- playlist parsing ----------------------------------------------------------- */
+
+typedef struct {
+  int version, target, media_seq, disc_seq, endlist, independent;
+  int nseg, ndisc, nmap, npdt;
+  double dur[64], sum;
+  char uri[64][48];
+  char map[8][48];
+} playlist_t;
+
+static void parse_playlist(const char *text, playlist_t *pl) {
+  memset(pl, 0, sizeof(*pl));
+  pl->disc_seq = -1;
+  assert_true(strncmp(text, "#EXTM3U\n", 8) == 0);
+  char *copy = strdup(text), *save = NULL;
+  int want_uri = 0;
+  for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+    if (sscanf(line, "#EXT-X-VERSION:%d", &pl->version) == 1) continue;
+    if (sscanf(line, "#EXT-X-TARGETDURATION:%d", &pl->target) == 1) continue;
+    if (sscanf(line, "#EXT-X-MEDIA-SEQUENCE:%d", &pl->media_seq) == 1) continue;
+    if (sscanf(line, "#EXT-X-DISCONTINUITY-SEQUENCE:%d", &pl->disc_seq) == 1) continue;
+    if (strcmp(line, "#EXT-X-ENDLIST") == 0) pl->endlist++;
+    if (strcmp(line, "#EXT-X-INDEPENDENT-SEGMENTS") == 0) pl->independent++;
+    if (strcmp(line, "#EXT-X-DISCONTINUITY") == 0) pl->ndisc++;
+    if (strncmp(line, "#EXT-X-PROGRAM-DATE-TIME:", 25) == 0) {
+      /* 2024-05-01T12:00:03.040Z */
+      int y, mo, d, h, mi, s, ms;
+      char z;
+      assert_int_equal(sscanf(line + 25, "%4d-%2d-%2dT%2d:%2d:%2d.%3d%c", &y, &mo, &d, &h, &mi,
+                              &s, &ms, &z),
+                       8);
+      assert_int_equal(z, 'Z');
+      assert_int_equal(strlen(line + 25), 24);
+      pl->npdt++;
+    }
+    if (strncmp(line, "#EXT-X-MAP:URI=\"", 16) == 0) {
+      assert_true(pl->nmap < 8);
+      snprintf(pl->map[pl->nmap], sizeof(pl->map[0]), "%.*s", (int)strcspn(line + 16, "\""),
+               line + 16);
+      pl->nmap++;
+    }
+    if (strncmp(line, "#EXTINF:", 8) == 0) {
+      assert_true(pl->nseg < 64);
+      const char *v = line + 8;
+      /* d.ddd, exactly three decimals */
+      const char *dot = strchr(v, '.');
+      assert_non_null(dot);
+      assert_int_equal(strspn(dot + 1, "0123456789"), 3);
+      assert_int_equal(dot[4], ',');
+      pl->dur[pl->nseg] = atof(v);
+      pl->sum += pl->dur[pl->nseg];
+      want_uri = 1;
+      continue;
+    }
+    if (want_uri) {
+      assert_true(line[0] != '#');
+      snprintf(pl->uri[pl->nseg], sizeof(pl->uri[0]), "%s", line);
+      pl->nseg++;
+      want_uri = 0;
+    }
+  }
+  free(copy);
+}
+
+static void get_playlist(hls_packager_t *p, hls_format_t fmt, const char *sfx, playlist_t *pl) {
+  char *text = NULL;
+  size_t len = 0;
+  assert_int_equal(hls_playlist(p, fmt, sfx, &text, &len), 0);
+  assert_int_equal(strlen(text), len);
+  parse_playlist(text, pl);
+  free(text);
+}
+
+/* ---- ffprobe ------------------------------------------------------------------------ */
+
+typedef struct {
+  int errors;
+  char first_error[256];
+  int h264, aac, width, height;
+  int nvideo, naudio;
+  int first_video_key;
+  double vfirst, afirst, vlast, alast, vmaxgap, amaxgap;
+  int vbackwards, abackwards;
+} probe_t;
+
+static const char *field(const char *line, const char *key, char *out, size_t outlen) {
+  char k[40];
+  snprintf(k, sizeof(k), "%s=", key);
+  const char *p = line;
+  size_t klen = strlen(k);
+  while ((p = strstr(p, k))) {
+    if (p == line || p[-1] == '|') {
+      p += klen;
+      size_t n = strcspn(p, "|\n");
+      snprintf(out, outlen, "%.*s", (int)n, p);
+      return out;
+    }
+    p += klen;
+  }
+  out[0] = 0;
+  return NULL;
+}
+
+static void probe_file(const char *path, probe_t *r) {
+  memset(r, 0, sizeof(*r));
+  r->vfirst = r->afirst = -1;
+  char cmd[512], line[4096], v[64];
+  snprintf(cmd, sizeof(cmd), "ffprobe -v error -show_streams -show_packets -of compact=p=0 %s 2>&1",
+           path);
+  FILE *fp = popen(cmd, "r");
+  assert_non_null(fp);
+  while (fgets(line, sizeof(line), fp)) {
+    if (strncmp(line, "index=", 6) == 0) { /* a stream */
+      field(line, "codec_name", v, sizeof(v));
+      if (strcmp(v, "h264") == 0) {
+        r->h264 = 1;
+        r->width = atoi(field(line, "width", v, sizeof(v)) ? v : "0");
+        r->height = atoi(field(line, "height", v, sizeof(v)) ? v : "0");
+      } else if (strcmp(v, "aac") == 0) {
+        r->aac = 1;
+      }
+    } else if (strncmp(line, "codec_type=", 11) == 0) { /* a packet */
+      int video = strncmp(line + 11, "video", 5) == 0;
+      double t = atof(field(line, "dts_time", v, sizeof(v)) ? v : "0");
+      if (video) {
+        if (r->nvideo == 0) {
+          r->vfirst = t;
+          r->first_video_key = field(line, "flags", v, sizeof(v)) && v[0] == 'K';
+        } else {
+          if (t <= r->vlast) r->vbackwards++;
+          if (t - r->vlast > r->vmaxgap) r->vmaxgap = t - r->vlast;
+        }
+        r->vlast = t;
+        r->nvideo++;
+      } else {
+        if (r->naudio == 0) {
+          r->afirst = t;
+        } else {
+          if (t <= r->alast) r->abackwards++;
+          if (t - r->alast > r->amaxgap) r->amaxgap = t - r->alast;
+        }
+        r->alast = t;
+        r->naudio++;
+      }
+    } else if (line[strspn(line, " \r\n")] != 0) { /* compact ends side data with a blank line */
+      if (!r->errors) snprintf(r->first_error, sizeof(r->first_error), "%.200s", line);
+      r->errors++;
+    }
+  }
+  assert_int_equal(pclose(fp), 0);
+  if (r->errors) fprintf(stderr, "ffprobe %s: %d error lines, first: %s", path, r->errors,
+                         r->first_error);
+}
+
+static void write_bufs(const char *path, hls_buf_t **bufs, size_t n) {
+  FILE *fp = fopen(path, "wb");
+  assert_non_null(fp);
+  for (size_t i = 0; i < n; i++) assert_int_equal(fwrite(bufs[i]->data, 1, bufs[i]->len, fp),
+                                                  bufs[i]->len);
+  assert_int_equal(fclose(fp), 0);
+}
+
+/* Writes the playlist and every segment and init it names into dir, the
+ * way a server would lay them out, and returns the playlist's path. */
+static void dump_hls(hls_packager_t *p, hls_format_t fmt, const char *name, char *path,
+                     size_t pathlen) {
+  char *text = NULL, file[192];
+  assert_int_equal(hls_playlist(p, fmt, NULL, &text, NULL), 0);
+  playlist_t pl;
+  parse_playlist(text, &pl);
+  for (int i = 0; i < pl.nseg; i++) {
+    hls_buf_t *b = hls_segment_get(p, fmt, strtoull(pl.uri[i], NULL, 10));
+    assert_non_null(b);
+    snprintf(file, sizeof(file), "%s/%s", g_dir, pl.uri[i]);
+    write_bufs(file, &b, 1);
+    hls_buf_unref(b);
+  }
+  for (int i = 0; i < pl.nmap; i++) {
+    unsigned n = 0;
+    assert_int_equal(sscanf(pl.map[i], "init-%u.mp4", &n), 1);
+    hls_buf_t *b = hls_init_get(p, n);
+    assert_non_null(b);
+    snprintf(file, sizeof(file), "%s/%s", g_dir, pl.map[i]);
+    write_bufs(file, &b, 1);
+    hls_buf_unref(b);
+  }
+  snprintf(path, pathlen, "%s/%s", g_dir, name);
+  FILE *fp = fopen(path, "w");
+  assert_non_null(fp);
+  fputs(text, fp);
+  fclose(fp);
+  free(text);
+}
+
+/* A real HLS client (ffmpeg's) reads the playlist and decodes every frame. */
+static void assert_hls_decodes(const char *m3u8) {
+  char cmd[512], line[512];
+  snprintf(cmd, sizeof(cmd), "ffmpeg -nostdin -v error -i %s -f null - 2>&1", m3u8);
+  FILE *fp = popen(cmd, "r");
+  assert_non_null(fp);
+  int lines = 0;
+  while (fgets(line, sizeof(line), fp)) {
+    fprintf(stderr, "ffmpeg %s: %s", m3u8, line);
+    lines++;
+  }
+  assert_int_equal(pclose(fp), 0);
+  assert_int_equal(lines, 0);
+}
+
+static void assert_av_probe(const probe_t *r, int want_video, int want_audio) {
+  assert_int_equal(r->errors, 0);
+  if (want_video) {
+    assert_true(r->h264);
+    assert_int_equal(r->width, 320);
+    assert_int_equal(r->height, 240);
+    assert_true(r->nvideo > 0);
+    assert_true(r->first_video_key);
+  }
+  if (want_audio) {
+    assert_true(r->aac);
+    assert_true(r->naudio > 0);
+  }
+}
+
+/* ---- tests ----------------------------------------------------------------------------- */
+
+static hls_packager_t *packager(hub_t *hub, unsigned target, unsigned window, unsigned ring,
+                                cbstate_t *cb) {
+  hls_opts_t o = {.target_ms = target, .window = window, .ring = ring};
+  hls_packager_t *p = hls_packager_new(hub, &o, on_segment, cb);
+  assert_non_null(p);
+  return p;
+}
+
+static void test_nothing_yet(void **state) {
+  hub_t *hub = hub_new("s0");
+  hls_packager_t *p = packager(hub, 1000, 6, 0, &(cbstate_t){0});
+  char *text = (char *)"x";
+  assert_int_equal(hls_playlist(p, HLS_TS, NULL, &text, NULL), ERR_NOT_FOUND);
+  assert_null(text);
+  assert_null(hls_segment_get(p, HLS_TS, 0));
+  assert_null(hls_init_get(p, 1));
+  assert_int_equal(hls_segments_published(p), 0);
+  /* A config alone: an init segment, still no media segment. */
+  assert_int_equal(hub_publish_config(hub, &g_cfg), 0);
+  hls_buf_t *init = hls_init_get(p, 1);
+  assert_non_null(init);
+  assert_true(init->len > 0 && memcmp(init->data + 4, "ftyp", 4) == 0);
+  hls_buf_unref(init);
+  assert_int_equal(hls_playlist(p, HLS_FMP4, NULL, &text, NULL), ERR_NOT_FOUND);
+  hls_packager_free(p);
+  hub_unpublish(hub);
+  hub_free(hub);
+}
+
+static void test_full_stream(void **state) {
+  hub_t *hub = hub_new("s1");
+  cbstate_t cb = {0};
+  hls_packager_t *p = packager(hub, 1000, 10, 12, &cb);
+  assert_int_equal(hub_publish_config(hub, &g_cfg), 0);
+  feed(hub, 0, 3000, 3);
+  /* An encoder resending the same sequence headers is no new session. */
+  assert_int_equal(hub_publish_config(hub, &g_cfg), 0);
+  feed(hub, 3000, INT64_MAX, 3);
+  /* 6 s with a keyframe every second: 5 segments closed by keyframes. */
+  assert_int_equal(hls_segments_published(p), 5);
+  assert_int_equal(cb.calls, 5);
+  playlist_t pl;
+  get_playlist(p, HLS_TS, NULL, &pl);
+  assert_int_equal(pl.nseg, 5);
+  assert_int_equal(pl.endlist, 0);
+  hub_unpublish(hub);
+  hls_packager_end(p);
+  assert_int_equal(hls_segments_published(p), 6);
+
+  get_playlist(p, HLS_TS, "?auth=T", &pl);
+  assert_int_equal(pl.version, 3);
+  assert_int_equal(pl.target, 1);
+  assert_int_equal(pl.media_seq, 0);
+  assert_int_equal(pl.disc_seq, -1);
+  assert_int_equal(pl.independent, 1);
+  assert_int_equal(pl.endlist, 1);
+  assert_int_equal(pl.ndisc, 0);
+  assert_int_equal(pl.nseg, 6);
+  assert_int_equal(pl.npdt, 6);
+  assert_true(pl.sum >= 5.0 && pl.sum <= 6.1);
+  assert_true(fabs(pl.sum - cb.total_s) < 0.001);
+  for (int i = 0; i < pl.nseg; i++) {
+    assert_true(fabs(pl.dur[i] - 1.0) < 0.05);
+    char want[48];
+    snprintf(want, sizeof(want), "%d.ts?auth=T", i);
+    assert_string_equal(pl.uri[i], want);
+  }
+
+  playlist_t pm;
+  get_playlist(p, HLS_FMP4, NULL, &pm);
+  assert_int_equal(pm.version, 7);
+  assert_int_equal(pm.nseg, 6);
+  assert_int_equal(pm.nmap, 1);
+  assert_string_equal(pm.map[0], "init-1.mp4");
+  assert_string_equal(pm.uri[0], "0.m4s");
+  assert_true(fabs(pm.sum - pl.sum) < 0.0005);
+
+  /* Each TS segment stands alone: PAT first, a keyframe first, both codecs. */
+  hls_buf_t *ts[6], *mp4[7];
+  char path[128];
+  probe_t r;
+  for (int i = 0; i < 6; i++) {
+    ts[i] = hls_segment_get(p, HLS_TS, (uint64_t)i);
+    assert_non_null(ts[i]);
+    assert_true(ts[i]->len % 188 == 0);
+    assert_int_equal(ts[i]->data[0], 0x47);
+    int pat = 0; /* SDT, PAT, PMT lead */
+    for (size_t k = 0; k < 3 * 188 && k < ts[i]->len; k += 188)
+      if (((ts[i]->data[k + 1] & 0x1f) << 8 | ts[i]->data[k + 2]) == 0) pat = 1;
+    assert_true(pat);
+    snprintf(path, sizeof(path), "%s/seg%d.ts", g_dir, i);
+    write_bufs(path, &ts[i], 1);
+    probe_file(path, &r);
+    assert_av_probe(&r, 1, 1);
+    assert_true(r.nvideo >= 24 && r.nvideo <= 26);
+  }
+  assert_null(hls_segment_get(p, HLS_TS, 6));
+  /* All of them in a row: every frame once, timestamps continuous. */
+  snprintf(path, sizeof(path), "%s/all.ts", g_dir);
+  write_bufs(path, ts, 6);
+  probe_file(path, &r);
+  assert_av_probe(&r, 1, 1);
+  assert_int_equal(r.nvideo, (int)g_nvideo);
+  assert_int_equal(r.naudio, (int)g_naudio);
+  assert_int_equal(r.vbackwards, 0);
+  assert_int_equal(r.abackwards, 0);
+  assert_true(r.vmaxgap < 0.045);
+  assert_true(r.amaxgap < 0.1); /* audio PES carry several frames */
+  for (int i = 0; i < 6; i++) hls_buf_unref(ts[i]);
+
+  /* fMP4: init + each fragment plays; init + all fragments is the stream. */
+  mp4[0] = hls_init_get(p, 1);
+  assert_non_null(mp4[0]);
+  assert_null(hls_init_get(p, 2));
+  for (int i = 0; i < 6; i++) {
+    mp4[i + 1] = hls_segment_get(p, HLS_FMP4, (uint64_t)i);
+    assert_non_null(mp4[i + 1]);
+    assert_true(memcmp(mp4[i + 1]->data + 4, "moof", 4) == 0 ||
+                memcmp(mp4[i + 1]->data + 4, "styp", 4) == 0);
+    hls_buf_t *pair[2] = {mp4[0], mp4[i + 1]};
+    snprintf(path, sizeof(path), "%s/seg%d.mp4", g_dir, i);
+    write_bufs(path, pair, 2);
+    probe_file(path, &r);
+    assert_av_probe(&r, 1, 1);
+    assert_true(r.nvideo >= 24 && r.nvideo <= 26);
+    assert_true(fabs(r.vfirst - i) < 0.001); /* tfdt follows the input clock */
+  }
+  snprintf(path, sizeof(path), "%s/all.mp4", g_dir);
+  write_bufs(path, mp4, 7);
+  probe_file(path, &r);
+  assert_av_probe(&r, 1, 1);
+  assert_int_equal(r.nvideo, (int)g_nvideo);
+  assert_int_equal(r.naudio, (int)g_naudio);
+  assert_int_equal(r.vbackwards, 0);
+  assert_int_equal(r.abackwards, 0);
+  assert_true(r.vmaxgap < 0.045);
+  assert_true(r.amaxgap < 0.03);
+  assert_true(fabs(r.vlast - 5.96) < 0.001);
+  for (int i = 0; i < 7; i++) hls_buf_unref(mp4[i]);
+
+  /* Through the playlists, as a player gets them. */
+  dump_hls(p, HLS_TS, "ts.m3u8", path, sizeof(path));
+  assert_hls_decodes(path);
+  probe_file(path, &r);
+  assert_av_probe(&r, 1, 1);
+  assert_int_equal(r.nvideo, (int)g_nvideo);
+  dump_hls(p, HLS_FMP4, "fmp4.m3u8", path, sizeof(path));
+  assert_hls_decodes(path);
+  probe_file(path, &r);
+  assert_av_probe(&r, 1, 1);
+  assert_int_equal(r.nvideo, (int)g_nvideo);
+  assert_int_equal(r.naudio, (int)g_naudio);
+
+  /* Frames after the end are ignored; the playlist stays ended. */
+  assert_int_equal(hub_publish_config(hub, &g_cfg), 0);
+  feed(hub, 0, 2500, 3);
+  assert_int_equal(hls_segments_published(p), 6);
+  hub_unpublish(hub);
+  hls_packager_free(p);
+  hub_free(hub);
+}
+
+static void test_discontinuity(void **state) {
+  hub_t *hub = hub_new("s2");
+  cbstate_t cb = {0};
+  hls_packager_t *p = packager(hub, 1000, 10, 0, &cb);
+  assert_int_equal(hub_publish_config(hub, &g_cfg), 0);
+  feed(hub, 0, 2500, 3);
+  hub_unpublish(hub); /* closes the half segment 2.0–2.5 */
+  assert_int_equal(hls_segments_published(p), 3);
+  /* The publisher comes back; its clock restarts at 0. */
+  assert_int_equal(hub_publish_config(hub, &g_cfg), 0);
+  feed(hub, 0, 3000, 3);
+  hub_unpublish(hub);
+  hls_packager_end(p);
+  assert_int_equal(hls_segments_published(p), 6);
+
+  playlist_t pl;
+  get_playlist(p, HLS_TS, NULL, &pl);
+  assert_int_equal(pl.nseg, 6);
+  assert_int_equal(pl.ndisc, 1);
+  assert_int_equal(pl.endlist, 1);
+  assert_true(fabs(pl.dur[2] - 0.5) < 0.05);
+  assert_true(fabs(pl.sum - 5.5) < 0.1);
+  get_playlist(p, HLS_FMP4, "?t=1", &pl);
+  assert_int_equal(pl.ndisc, 1);
+  assert_int_equal(pl.nmap, 2);
+  assert_string_equal(pl.map[0], "init-1.mp4?t=1");
+  assert_string_equal(pl.map[1], "init-2.mp4?t=1");
+
+  /* The new session's init and first fragment play. */
+  hls_buf_t *b[2] = {hls_init_get(p, 2), hls_segment_get(p, HLS_FMP4, 3)};
+  assert_non_null(b[0]);
+  assert_non_null(b[1]);
+  char path[128];
+  probe_t r;
+  snprintf(path, sizeof(path), "%s/disc.mp4", g_dir);
+  write_bufs(path, b, 2);
+  probe_file(path, &r);
+  assert_av_probe(&r, 1, 1);
+  hls_buf_unref(b[0]);
+  hls_buf_unref(b[1]);
+  hls_buf_t *t = hls_segment_get(p, HLS_TS, 3);
+  snprintf(path, sizeof(path), "%s/disc.ts", g_dir);
+  write_bufs(path, &t, 1);
+  probe_file(path, &r);
+  assert_av_probe(&r, 1, 1);
+  hls_buf_unref(t);
+  /* Across the discontinuity, both forms decode end to end. */
+  dump_hls(p, HLS_TS, "disc-ts.m3u8", path, sizeof(path));
+  assert_hls_decodes(path);
+  dump_hls(p, HLS_FMP4, "disc-fmp4.m3u8", path, sizeof(path));
+  assert_hls_decodes(path);
+  hls_packager_free(p);
+  hub_free(hub);
+}
+
+static void test_ring_bound(void **state) {
+  hub_t *hub = hub_new("s3");
+  cbstate_t cb = {0};
+  /* ring below window + 2 is raised to window + 2 */
+  hls_packager_t *p = packager(hub, 1000, 3, 1, &cb);
+  assert_int_equal(hub_publish_config(hub, &g_cfg), 0);
+  feed(hub, 0, 1500, 3);
+  hls_buf_t *first = hls_segment_get(p, HLS_TS, 0);
+  hls_buf_t *first4 = hls_segment_get(p, HLS_FMP4, 0);
+  assert_non_null(first);
+  size_t first_len = first->len;
+  feed(hub, 1500, 3000, 3);
+  hub_unpublish(hub); /* session 1: segments 0, 1, 2 */
+  assert_int_equal(hub_publish_config(hub, &g_cfg), 0);
+  feed(hub, 0, INT64_MAX, 3); /* session 2: 3 .. 7 published */
+  assert_int_equal(hls_segments_published(p), 8);
+  /* The ring keeps 5: 3 .. 7. */
+  assert_null(hls_segment_get(p, HLS_TS, 0));
+  assert_null(hls_segment_get(p, HLS_FMP4, 2));
+  hls_buf_t *b = hls_segment_get(p, HLS_TS, 3);
+  assert_non_null(b);
+  hls_buf_unref(b);
+  assert_null(hls_segment_get(p, HLS_TS, 8));
+  /* A response still holding an evicted segment reads it whole. */
+  assert_int_equal(first->len, first_len);
+  assert_int_equal(first->data[0], 0x47);
+  assert_int_equal(first->data[first->len - 188], 0x47);
+  hls_buf_unref(first);
+  hls_buf_unref(first4);
+  /* Session 1's init went with its segments. */
+  assert_null(hls_init_get(p, 1));
+  b = hls_init_get(p, 2);
+  assert_non_null(b);
+  hls_buf_unref(b);
+
+  playlist_t pl;
+  get_playlist(p, HLS_FMP4, NULL, &pl);
+  assert_int_equal(pl.nseg, 3);
+  assert_int_equal(pl.media_seq, 5);
+  assert_int_equal(pl.disc_seq, 1); /* segment 3's discontinuity left the window */
+  assert_int_equal(pl.ndisc, 0);
+  assert_int_equal(pl.nmap, 1);
+  assert_string_equal(pl.map[0], "init-2.mp4");
+  assert_string_equal(pl.uri[0], "5.m4s");
+  hls_packager_end(p);
+  get_playlist(p, HLS_TS, NULL, &pl);
+  assert_int_equal(pl.media_seq, 6);
+  assert_int_equal(pl.endlist, 1);
+  hub_unpublish(hub);
+  hls_packager_free(p);
+  hub_free(hub);
+}
+
+/* A packager created mid-stream starts from the hub's GOP cache. */
+static void test_join_midstream(void **state) {
+  hub_t *hub = hub_new("s4");
+  assert_int_equal(hub_publish_config(hub, &g_cfg), 0);
+  feed(hub, 0, 2500, 3);
+  cbstate_t cb = {0};
+  hls_packager_t *p = packager(hub, 1000, 6, 0, &cb);
+  feed(hub, 2500, INT64_MAX, 3);
+  hub_unpublish(hub);
+  assert_int_equal(hls_segments_published(p), 4); /* 2–3, 3–4, 4–5, 5–6 */
+  playlist_t pl;
+  get_playlist(p, HLS_TS, NULL, &pl);
+  assert_true(fabs(pl.sum - 4.0) < 0.05);
+  hls_buf_t *b[2] = {hls_init_get(p, 1), hls_segment_get(p, HLS_FMP4, 0)};
+  char path[128];
+  probe_t r;
+  snprintf(path, sizeof(path), "%s/join.mp4", g_dir);
+  write_bufs(path, b, 2);
+  probe_file(path, &r);
+  assert_av_probe(&r, 1, 1);
+  /* Audio and video keep their offset: both start near 2.0 s. */
+  assert_true(fabs(r.vfirst - 2.0) < 0.001);
+  assert_true(fabs(r.afirst - 2.0) < 0.03);
+  hls_buf_unref(b[0]);
+  hls_buf_unref(b[1]);
+  hls_packager_free(p);
+  hub_free(hub);
+}
+
+static void test_audio_only(void **state) {
+  hub_t *hub = hub_new("s5");
+  cbstate_t cb = {0};
+  hls_packager_t *p = packager(hub, 1000, 10, 0, &cb);
+  media_config_t cfg;
+  memset(&cfg, 0, sizeof(cfg));
+  assert_int_equal(media_config_copy(&cfg, &g_cfg), 0);
+  free(cfg.video_extradata);
+  cfg.video_extradata = NULL;
+  cfg.video_extradata_len = 0;
+  cfg.video_codec = CODEC_NONE;
+  assert_int_equal(hub_publish_config(hub, &cfg), 0);
+  feed(hub, 0, INT64_MAX, 3); /* video frames are ignored */
+  hub_unpublish(hub);
+  media_config_clear(&cfg);
+  playlist_t pl;
+  get_playlist(p, HLS_TS, NULL, &pl);
+  assert_true(pl.nseg >= 5);
+  for (int i = 0; i < pl.nseg - 1; i++) assert_true(pl.dur[i] >= 1.0 && pl.dur[i] < 1.03);
+  assert_true(fabs(pl.sum - 6.0) < 0.1);
+  hls_buf_t *b = hls_segment_get(p, HLS_TS, 1);
+  char path[128];
+  probe_t r;
+  snprintf(path, sizeof(path), "%s/audio.ts", g_dir);
+  write_bufs(path, &b, 1);
+  probe_file(path, &r);
+  assert_av_probe(&r, 0, 1);
+  assert_int_equal(r.h264, 0);
+  assert_int_equal(r.nvideo, 0);
+  hls_buf_unref(b);
+  hls_buf_t *m[2] = {hls_init_get(p, 1), hls_segment_get(p, HLS_FMP4, 1)};
+  snprintf(path, sizeof(path), "%s/audio.mp4", g_dir);
+  write_bufs(path, m, 2);
+  probe_file(path, &r);
+  assert_av_probe(&r, 0, 1);
+  hls_buf_unref(m[0]);
+  hls_buf_unref(m[1]);
+  hls_packager_free(p);
+  hub_free(hub);
+}
+
+/* Bad input from a publisher is dropped, never fatal. */
+static void test_bad_input(void **state) {
+  hub_t *hub = hub_new("s6");
+  hls_packager_t *p = packager(hub, 1000, 6, 0, &(cbstate_t){0});
+  /* A config that is not an avcC: no session, frames ignored. */
+  media_config_t bad = g_cfg;
+  uint8_t junk[3] = {0xde, 0xad, 0xbe};
+  bad.video_extradata = junk;
+  bad.video_extradata_len = sizeof(junk);
+  assert_int_equal(hub_publish_config(hub, &bad), 0);
+  feed(hub, 0, 2500, 3);
+  assert_int_equal(hls_segments_published(p), 0);
+  assert_null(hls_init_get(p, 1));
+  hub_unpublish(hub);
+  /* A good session with a frame whose NAL length overruns, and one going back in time. */
+  assert_int_equal(hub_publish_config(hub, &g_cfg), 0);
+  feed(hub, 0, 1000, 3);
+  media_frame_t *f = media_frame_new(8);
+  memcpy(f->data, "\x00\x00\x10\x00\x65\x88\x84\x00", 8);
+  f->kind = MEDIA_VIDEO;
+  f->codec = CODEC_H264;
+  f->dts = f->pts = 990;
+  hub_publish_frame(hub, f);
+  f->dts = f->pts = 10; /* backwards */
+  hub_publish_frame(hub, f);
+  media_frame_unref(f);
+  feed(hub, 1000, 2500, 3);
+  hub_unpublish(hub);
+  assert_int_equal(hls_segments_published(p), 3);
+  hls_packager_free(p);
+  hub_free(hub);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_nothing_yet),   cmocka_unit_test(test_full_stream),
+      cmocka_unit_test(test_discontinuity), cmocka_unit_test(test_ring_bound),
+      cmocka_unit_test(test_join_midstream), cmocka_unit_test(test_audio_only),
+      cmocka_unit_test(test_bad_input),
+  };
+  return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
