@@ -8,9 +8,12 @@
 #include <uv.h>
 
 #include "api/api.h"
+#include "auth/signing.h"
+#include "auth/token_cli.h"
 #include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/tls.h"
 #include "core/util.h"
 #include "http/http.h"
 #include "http/router.h"
@@ -30,26 +33,28 @@ static const char usage_main[] =
     "  apikey    create, list or revoke project API keys\n"
     "  migrate   create or upgrade the database in the data dir, then exit\n"
     "  routes    print every HTTP route as METHOD PATTERN\n"
+    "  token     sign a playback token for an authenticated playback ID\n"
     "  version   print the version\n"
     "\n"
     "Run 'onair <command> --help' for the options of a command.\n";
 
 static const char usage_serve[] =
     "usage: onair serve [--config FILE] [--data DIR] [--http HOST:PORT] [--rtmp HOST:PORT]\n"
-    "                   [--srt HOST:PORT] [--public-host NAME] [--log-level LEVEL]\n"
+    "                   [--rtmps HOST:PORT] [--tls-cert PEM] [--tls-key PEM] [--srt HOST:PORT] [--public-host NAME] [--log-level LEVEL]\n"
     "                   [--create-rate-limit N] [--max-body-bytes N] [--max-connections N]\n"
     "                   [--hls-segment-ms N] [--hls-window N]\n"
     "\n"
     "Settings, lowest to highest precedence: defaults, the JSON config file\n"
     "(--config or ONAIR_CONFIG), ONAIR_* environment variables (ONAIR_DATA,\n"
-    "ONAIR_HTTP, ONAIR_RTMP, ONAIR_SRT, ONAIR_PUBLIC_HOST, ONAIR_LOG_LEVEL,\n"
+    "ONAIR_HTTP, ONAIR_RTMP, ONAIR_RTMPS, ONAIR_TLS_CERT, ONAIR_TLS_KEY, ONAIR_SRT, ONAIR_PUBLIC_HOST, ONAIR_LOG_LEVEL,\n"
     "ONAIR_CREATE_RATE_LIMIT, ONAIR_MAX_BODY_BYTES, ONAIR_MAX_CONNECTIONS,\n"
     "ONAIR_HLS_SEGMENT_MS, ONAIR_HLS_WINDOW), flags.\n"
     "\n"
     "defaults: --data ./data --http 127.0.0.1:8080 --rtmp 0.0.0.0:1935\n"
     "          --public-host localhost --log-level info --create-rate-limit 10 (per minute)\n"
     "          --max-body-bytes 1048576 --max-connections 10000 --hls-segment-ms 2000\n"
-    "          --hls-window 6; SRT off unless --srt is given\n"
+    "          --hls-window 6; RTMPS and SRT off unless --rtmps / --srt is given\n"
+    "          (RTMPS without --tls-cert uses a self-signed certificate made in DATA/tls/)\n"
     "\n"
     "On first start with no API key in the data dir, one is created and printed.\n";
 
@@ -86,6 +91,8 @@ typedef struct {
   uv_loop_t *loop;
   http_server_t *http;
   rtmp_server_t *rtmp;
+  rtmp_server_t *rtmps; /* NULL unless --rtmps */
+  SSL_CTX *tls;
   live_t *live;
   int open_parts; /* listeners still shutting down */
   uv_signal_t sigterm, sigint;
@@ -107,8 +114,9 @@ static void on_signal(uv_signal_t *h, int signum) {
   if (srv->stopping) return;
   srv->stopping = 1;
   log_info("shutdown signal=%d", signum);
-  srv->open_parts = 2;
+  srv->open_parts = srv->rtmps ? 3 : 2;
   rtmp_server_close(srv->rtmp, on_part_closed, srv);
+  if (srv->rtmps) rtmp_server_close(srv->rtmps, on_part_closed, srv);
   http_server_shutdown(srv->http, 5000, on_part_closed, srv);
 }
 
@@ -242,6 +250,20 @@ static int cmd_serve(int argc, char **argv) {
     fprintf(stderr, "onair: cannot listen on rtmp %s:%d\n", cfg.rtmp_host, cfg.rtmp_port);
     return 1;
   }
+  if (cfg.rtmps_port > 0) {
+    rtmp_server_opts_t tlsopts = {0};
+    if ((rc = tls_server_ctx(cfg.tls_cert, cfg.tls_key, cfg.data_dir, cfg.public_host,
+                             &srv.tls)) != 0) {
+      fprintf(stderr, "onair: cannot set up TLS for rtmps: %s\n", err_str(rc));
+      return 1;
+    }
+    tlsopts.tls = srv.tls;
+    if (rtmp_server_new(srv.loop, srv.live, &tlsopts, &srv.rtmps) ||
+        rtmp_server_listen(srv.rtmps, cfg.rtmps_host, cfg.rtmps_port) != 0) {
+      fprintf(stderr, "onair: cannot listen on rtmps %s:%d\n", cfg.rtmps_host, cfg.rtmps_port);
+      return 1;
+    }
+  }
   uv_signal_init(srv.loop, &srv.sigterm);
   uv_signal_init(srv.loop, &srv.sigint);
   srv.sigterm.data = srv.sigint.data = &srv;
@@ -255,8 +277,11 @@ static int cmd_serve(int argc, char **argv) {
 
   http_server_free(srv.http);
   rtmp_server_free(srv.rtmp);
+  if (srv.rtmps) rtmp_server_free(srv.rtmps);
+  if (srv.tls) SSL_CTX_free(srv.tls);
   router_free(router);
   ratelimit_free(api.create_limit);
+  signing_cache_clear();
   store_close(store);
   uv_loop_close(srv.loop);
   log_info("stopped");
@@ -380,6 +405,7 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "serve") == 0) return cmd_serve(argc - 2, argv + 2);
   if (strcmp(cmd, "apikey") == 0) return cmd_apikey(argc - 2, argv + 2);
   if (strcmp(cmd, "routes") == 0) return cmd_routes();
+  if (strcmp(cmd, "token") == 0) return token_cli_main(argc - 2, argv + 2);
   if (strcmp(cmd, "migrate") == 0) return cmd_migrate(argc - 2, argv + 2);
   if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
     printf("onair %s\n", ONAIR_VERSION);

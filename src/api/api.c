@@ -110,6 +110,10 @@ json_t *api_stream_render(api_ctx_t *ctx, const store_stream_t *s) {
   json_t *urls = json_object();
   snprintf(url, sizeof(url), "rtmp://%s:%d/live", cfg->public_host, cfg->rtmp_port);
   json_object_set_new(urls, "rtmp", json_string(url));
+  if (cfg->rtmps_port > 0) {
+    snprintf(url, sizeof(url), "rtmps://%s:%d/live", cfg->public_host, cfg->rtmps_port);
+    json_object_set_new(urls, "rtmps", json_string(url));
+  }
   if (cfg->srt_port > 0 && s->status != STREAM_CREATED && lifecycle_is_running(s->status)) {
     snprintf(url, sizeof(url), "srt://%s:%d?streamid=%s", cfg->public_host, cfg->srt_port,
              s->stream_key);

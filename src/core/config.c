@@ -11,7 +11,7 @@
 #include "core/log.h"
 #include "core/util.h"
 
-static const char *const keys[] = {"data",           "http",      "rtmp",
+static const char *const keys[] = {"data",           "http",      "rtmp", "rtmps", "tls_cert", "tls_key",
                                    "srt",            "public_host", "log_level",
                                    "create_rate_limit", "max_body_bytes", "max_connections",
                                    "hls_segment_ms", "hls_window", NULL};
@@ -25,6 +25,8 @@ void config_defaults(config_t *cfg) {
   cfg->http_port = 8080;
   snprintf(cfg->rtmp_host, sizeof(cfg->rtmp_host), "0.0.0.0");
   cfg->rtmp_port = 1935;
+  snprintf(cfg->rtmps_host, sizeof(cfg->rtmps_host), "0.0.0.0");
+  cfg->rtmps_port = 0;
   snprintf(cfg->srt_host, sizeof(cfg->srt_host), "0.0.0.0");
   cfg->srt_port = 0;
   snprintf(cfg->public_host, sizeof(cfg->public_host), "localhost");
@@ -62,6 +64,13 @@ int config_set(config_t *cfg, const char *key, const char *value, char *err, siz
     if (util_parse_hostport(value, cfg->http_host, sizeof(cfg->http_host), &cfg->http_port)) goto bad;
   } else if (strcmp(key, "rtmp") == 0) {
     if (util_parse_hostport(value, cfg->rtmp_host, sizeof(cfg->rtmp_host), &cfg->rtmp_port)) goto bad;
+  } else if (strcmp(key, "rtmps") == 0) {
+    if (util_parse_hostport(value, cfg->rtmps_host, sizeof(cfg->rtmps_host), &cfg->rtmps_port))
+      goto bad;
+  } else if (strcmp(key, "tls_cert") == 0 || strcmp(key, "tls_key") == 0) {
+    char *dst = key[4] == 'c' ? cfg->tls_cert : cfg->tls_key;
+    if (strlen(value) >= sizeof(cfg->tls_cert)) goto bad;
+    snprintf(dst, sizeof(cfg->tls_cert), "%s", value);
   } else if (strcmp(key, "srt") == 0) {
     if (util_parse_hostport(value, cfg->srt_host, sizeof(cfg->srt_host), &cfg->srt_port)) goto bad;
   } else if (strcmp(key, "public_host") == 0) {

@@ -16,6 +16,10 @@ typedef struct {
   int http_port;
   char rtmp_host[256];     /* "rtmp": HOST:PORT of the RTMP ingest listener */
   int rtmp_port;
+  char rtmps_host[256];    /* "rtmps": HOST:PORT of the RTMPS listener; port 0 = off */
+  int rtmps_port;
+  char tls_cert[1024];     /* "tls_cert": PEM certificate chain for RTMPS ("" = self-signed) */
+  char tls_key[1024];      /* "tls_key": PEM private key for RTMPS */
   char srt_host[256];      /* "srt": HOST:PORT of the SRT listener; port 0 = off */
   int srt_port;
   char public_host[256];   /* "public_host": host name put in server_urls / playback_url */

@@ -736,12 +736,50 @@ static void test_bad_input(void **state) {
   hub_free(hub);
 }
 
+/* TARGETDURATION is the longest EXTINF rounded (RFC 8216 4.3.3.1), at
+ * least the target, and never shrinks. */
+static void test_target_duration(void **state) {
+  hub_t *hub = hub_new("s7");
+  hls_packager_t *p = packager(hub, 1000, 3, 0, &(cbstate_t){0});
+  assert_int_equal(hub_publish_config(hub, &g_cfg), 0);
+  /* The same frames on a clock 1.3 times slower: 1.3 s segments. */
+  for (size_t i = 0; i < g_nframes; i++) {
+    media_frame_t *f = media_frame_new(g_frames[i]->len), *g = g_frames[i];
+    memcpy(f->data, g->data, g->len);
+    f->kind = g->kind;
+    f->codec = g->codec;
+    f->keyframe = g->keyframe;
+    f->dts = g->dts * 13 / 10;
+    f->pts = f->dts + (g->pts - g->dts);
+    hub_publish_frame(hub, f);
+    media_frame_unref(f);
+  }
+  playlist_t pl;
+  get_playlist(p, HLS_TS, NULL, &pl);
+  assert_true(fabs(pl.dur[0] - 1.3) < 0.001);
+  assert_int_equal(pl.target, 1);
+  hub_unpublish(hub);
+  hls_packager_free(p);
+  hub_free(hub);
+
+  hub = hub_new("s8");
+  p = packager(hub, 2500, 3, 0, &(cbstate_t){0});
+  assert_int_equal(hub_publish_config(hub, &g_cfg), 0);
+  feed(hub, 0, INT64_MAX, 3);
+  hub_unpublish(hub);
+  get_playlist(p, HLS_TS, NULL, &pl);
+  assert_true(fabs(pl.dur[0] - 3.0) < 0.001); /* next keyframe after 2.5 s */
+  assert_int_equal(pl.target, 3);
+  hls_packager_free(p);
+  hub_free(hub);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_nothing_yet),   cmocka_unit_test(test_full_stream),
       cmocka_unit_test(test_discontinuity), cmocka_unit_test(test_ring_bound),
       cmocka_unit_test(test_join_midstream), cmocka_unit_test(test_audio_only),
-      cmocka_unit_test(test_bad_input),
+      cmocka_unit_test(test_bad_input),     cmocka_unit_test(test_target_duration),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

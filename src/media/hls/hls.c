@@ -57,7 +57,14 @@ struct hls_packager {
   int64_t held_dts, held_pts, last_vdur;
   int64_t last_dts[2];    /* per media_kind_t */
   int64_t audio_end, last_adur;
+  unsigned long drops;    /* frames dropped: logged, but not each one */
 };
+
+/* A broken publisher can break every frame: log the first few, then 1 in 1000. */
+static int drop_should_log(hls_packager_t *p) {
+  p->drops++;
+  return p->drops <= 10 || p->drops % 1000 == 0;
+}
 
 static int64_t wall_ms(void) {
   struct timespec ts;
@@ -160,10 +167,10 @@ static void write_frame(hls_packager_t *p, const media_frame_t *f, int64_t dts, 
    * differ in what they can reject (e.g. a broken NAL length for TS). */
   int rc = hls__mux_write(p->mux[HLS_TS], f, dts, pts, dur);
   int rc2 = hls__mux_write(p->mux[HLS_FMP4], f, dts, pts, dur);
-  if (rc || rc2)
-    log_warn("hls_frame_dropped stream=%s kind=%s dts=%lld err=%s", hub_stream_id(p->hub),
-             f->kind == MEDIA_VIDEO ? "video" : "audio", (long long)dts,
-             err_str(rc ? rc : rc2));
+  if ((rc || rc2) && drop_should_log(p))
+    log_warn("hls_frame_dropped stream=%s kind=%s dts=%lld err=%s drops=%lu",
+             hub_stream_id(p->hub), f->kind == MEDIA_VIDEO ? "video" : "audio", (long long)dts,
+             err_str(rc ? rc : rc2), p->drops);
   p->seg_frames++;
 }
 
@@ -273,9 +280,10 @@ static int fix_ts(hls_packager_t *p, const media_frame_t *f, int64_t *dts, int64
   *dts = f->dts;
   *pts = f->pts < f->dts ? f->dts : f->pts;
   if (last != NO_TS && *dts < last) {
-    log_warn("hls_dts_backwards stream=%s kind=%s dts=%lld last=%lld action=drop",
-             hub_stream_id(p->hub), f->kind == MEDIA_VIDEO ? "video" : "audio",
-             (long long)*dts, (long long)last);
+    if (drop_should_log(p))
+      log_warn("hls_dts_backwards stream=%s kind=%s dts=%lld last=%lld action=drop drops=%lu",
+               hub_stream_id(p->hub), f->kind == MEDIA_VIDEO ? "video" : "audio",
+               (long long)*dts, (long long)last, p->drops);
     return 0;
   }
   if (last != NO_TS && *dts == last) { /* equal dts: nudge by 1 ms rather than lose it */
@@ -294,8 +302,10 @@ static void on_video(hls_packager_t *p, media_frame_t *f) {
   if (p->held) write_held(p, dts - p->held_dts);
   if (!p->started)
     start_segment(p, dts);
-  else if (f->keyframe && dts - p->seg_start >= (int64_t)p->o.target_ms)
-    cut(p, dts), cut_done = 1;
+  else if (f->keyframe && dts - p->seg_start >= (int64_t)p->o.target_ms) {
+    cut(p, dts);
+    cut_done = 1;
+  }
   p->held = media_frame_ref(f);
   p->held_dts = dts;
   p->held_pts = pts;
@@ -315,8 +325,10 @@ static void on_audio(hls_packager_t *p, media_frame_t *f) {
   if (!has_video) {
     if (!p->started)
       start_segment(p, dts);
-    else if (dts - p->seg_start >= (int64_t)p->o.target_ms)
-      cut(p, dts), cut_done = 1;
+    else if (dts - p->seg_start >= (int64_t)p->o.target_ms) {
+      cut(p, dts);
+      cut_done = 1;
+    }
   }
   write_frame(p, f, dts, pts, 0);
   if (cut_done) prepare(p);

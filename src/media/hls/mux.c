@@ -447,10 +447,8 @@ int hls__mux_new(hls_format_t fmt, const media_config_t *cfg, hls__mux_t **out,
     goto err;
   }
   m->ctx->pb = m->pb;
-  /* mp4 writes a whole fragment at the cut: let those large writes reach
-   * our buffer directly instead of through the AVIO buffer (one copy less
-   * on the latency path). TS writes 188-byte packets: keep them buffered. */
-  if (fmt == HLS_FMP4) m->pb->direct = 1;
+  /* Not pb->direct: movenc patches box sizes by seeking back inside the
+   * AVIO buffer, which direct writes would already have flushed. */
   if (!(m->pkt = av_packet_alloc())) goto err;
   if ((cfg->video_codec != CODEC_NONE && (rc = add_video(m, cfg))) ||
       (cfg->audio_codec != CODEC_NONE && (rc = add_audio(m, cfg))))
@@ -551,10 +549,10 @@ int hls__mux_write(hls__mux_t *m, const media_frame_t *f, int64_t dts_ms, int64_
   int ret = av_write_frame(m->ctx, pkt);
   av_packet_unref(pkt);
   if (ret < 0) {
-    log_warn("hls_mux_write_failed format=%s kind=%s dts=%lld err=%s",
-             m->fmt == HLS_TS ? "ts" : "fmp4", kind == S_VIDEO ? "video" : "audio",
-             (long long)dts_ms, av_err2str(ret));
-    return ERR_IO;
+    log_debug("hls_mux_write_failed format=%s kind=%s dts=%lld err=%s",
+              m->fmt == HLS_TS ? "ts" : "fmp4", kind == S_VIDEO ? "video" : "audio",
+              (long long)dts_ms, av_err2str(ret));
+    return ERR_IO; /* the caller logs the drop, rate-limited */
   }
   m->last_dts[kind] = dts;
   if (kind == S_AUDIO) m->audio_next = dts + dur;

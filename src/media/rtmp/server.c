@@ -1,5 +1,7 @@
 #include "media/rtmp/server.h"
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +42,7 @@ struct session {
   session_t *next;
   int closing;
   int open_handles; /* tcp + timer until both close callbacks ran */
+  SSL *ssl;         /* RTMPS: TLS over memory BIOs; NULL for plain RTMP */
   rtmp_handshake_t *hs;
   rtmp_chunk_reader_t *reader;
   rtmp_chunk_writer_t writer;
@@ -81,6 +84,7 @@ static void on_session_handle_closed(uv_handle_t *h) {
     rtmp_chunk_reader_free(s->reader);
     amf0_buf_free(&s->out);
     media_config_clear(&s->cfg);
+    if (s->ssl) SSL_free(s->ssl); /* frees its BIOs too */
     free(s);
   }
   server_maybe_done(srv);
@@ -125,21 +129,43 @@ static void on_written(uv_write_t *req, int status) {
   free(w);
 }
 
-/* Sends what the handlers appended to s->out. */
-static int session_flush(session_t *s) {
-  if (s->out.err) return s->out.err;
-  if (s->out.len == 0 || s->closing) return 0;
-  write_req_t *w = malloc(sizeof(*w) + s->out.len);
+static int write_raw(session_t *s, const uint8_t *data, size_t len) {
+  write_req_t *w = malloc(sizeof(*w) + len);
   if (!w) return ERR_NOMEM;
-  memcpy(w + 1, s->out.data, s->out.len);
-  w->buf = uv_buf_init((char *)(w + 1), (unsigned)s->out.len);
+  memcpy(w + 1, data, len);
+  w->buf = uv_buf_init((char *)(w + 1), (unsigned)len);
   w->req.data = s;
-  amf0_buf_reset(&s->out);
   if (uv_write(&w->req, (uv_stream_t *)&s->tcp, &w->buf, 1, on_written) != 0) {
     free(w);
     return ERR_IO;
   }
   return 0;
+}
+
+/* RTMPS: sends the TLS records OpenSSL queued in the write BIO. */
+static int tls_drain(session_t *s) {
+  BIO *wbio = SSL_get_wbio(s->ssl);
+  char *data;
+  long len = BIO_get_mem_data(wbio, &data);
+  if (len <= 0) return 0;
+  int rc = write_raw(s, (const uint8_t *)data, (size_t)len);
+  (void)BIO_reset(wbio);
+  return rc;
+}
+
+/* Sends what the handlers appended to s->out (through TLS for RTMPS). */
+static int session_flush(session_t *s) {
+  if (s->out.err) return s->out.err;
+  if (s->out.len == 0 || s->closing) return 0;
+  int rc;
+  if (s->ssl) {
+    /* memory BIOs never block: SSL_write takes everything at once */
+    rc = SSL_write(s->ssl, s->out.data, (int)s->out.len) == (int)s->out.len ? tls_drain(s) : ERR_IO;
+  } else {
+    rc = write_raw(s, s->out.data, s->out.len);
+  }
+  amf0_buf_reset(&s->out);
+  return rc;
 }
 
 static int send_command(session_t *s, uint32_t stream_id, amf0_buf_t *body) {
@@ -405,16 +431,8 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   *buf = uv_buf_init(slab, sizeof(slab));
 }
 
-static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
-  session_t *s = stream->data;
-  if (nread == 0 || s->closing) return;
-  if (nread < 0) {
-    session_close(s, nread == UV_EOF ? "eof" : uv_err_name((int)nread));
-    return;
-  }
-  s->last_read_ms = uv_now(s->srv->loop);
-  const uint8_t *p = (const uint8_t *)buf->base;
-  size_t len = (size_t)nread;
+/* Plain RTMP bytes (after TLS for RTMPS): handshake, then chunks. */
+static void session_input(session_t *s, const uint8_t *p, size_t len) {
   if (rtmp_handshake_state(s->hs) != RTMP_HS_DONE) {
     size_t used = 0;
     int rc = rtmp_handshake_feed(s->hs, p, len, &used);
@@ -429,7 +447,8 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
     p += used;
     len -= used;
     if (rtmp_handshake_state(s->hs) != RTMP_HS_DONE) return;
-    log_debug("rtmp_handshake_done ip=%s digest=%d", s->ip, rtmp_handshake_is_digest(s->hs));
+    log_debug("rtmp_handshake_done ip=%s digest=%d tls=%d", s->ip, rtmp_handshake_is_digest(s->hs),
+              s->ssl != NULL);
   }
   if (len == 0) return;
   int rc = rtmp_chunk_reader_feed(s->reader, p, len);
@@ -446,6 +465,44 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
     rtmp_chunk_write_ack(&s->writer, &s->out, (uint32_t)total);
     session_flush(s);
   }
+}
+
+static void tls_input(session_t *s, const uint8_t *p, size_t len) {
+  if (BIO_write(SSL_get_rbio(s->ssl), p, (int)len) != (int)len) {
+    session_close(s, "tls_buffer");
+    return;
+  }
+  static uint8_t plain[64 * 1024]; /* loop thread only */
+  for (;;) {
+    int n = SSL_read(s->ssl, plain, sizeof(plain));
+    if (n > 0) {
+      session_input(s, plain, (size_t)n);
+      if (s->closing) return;
+      continue;
+    }
+    int err = SSL_get_error(s->ssl, n);
+    tls_drain(s); /* handshake records, alerts */
+    if (err == SSL_ERROR_WANT_READ) return;
+    char why[96];
+    snprintf(why, sizeof(why), "tls_error:%s",
+             err == SSL_ERROR_ZERO_RETURN ? "closed" : ERR_reason_error_string(ERR_get_error()));
+    session_close(s, why);
+    return;
+  }
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
+  session_t *s = stream->data;
+  if (nread == 0 || s->closing) return;
+  if (nread < 0) {
+    session_close(s, nread == UV_EOF ? "eof" : uv_err_name((int)nread));
+    return;
+  }
+  s->last_read_ms = uv_now(s->srv->loop);
+  if (s->ssl)
+    tls_input(s, (const uint8_t *)buf->base, (size_t)nread);
+  else
+    session_input(s, (const uint8_t *)buf->base, (size_t)nread);
 }
 
 static void on_session_timer(uv_timer_t *t) {
@@ -508,6 +565,21 @@ static void on_connection(uv_stream_t *server, int status) {
   s->next = srv->sessions;
   srv->sessions = s;
   srv->nsessions++;
+  if (srv->opts.tls) {
+    s->ssl = SSL_new(srv->opts.tls);
+    BIO *rbio = BIO_new(BIO_s_mem()), *wbio = BIO_new(BIO_s_mem());
+    if (s->ssl && rbio && wbio) {
+      SSL_set_bio(s->ssl, rbio, wbio);
+      SSL_set_accept_state(s->ssl);
+    } else {
+      BIO_free(rbio);
+      BIO_free(wbio);
+      if (s->ssl) SSL_free(s->ssl);
+      s->ssl = NULL;
+      rtmp_handshake_free(s->hs);
+      s->hs = NULL; /* fall into the failure below */
+    }
+  }
   if (!s->hs || !s->reader) {
     session_close(s, "out_of_memory");
     return;
@@ -550,7 +622,7 @@ int rtmp_server_listen(rtmp_server_t *srv, const char *host, int port) {
   uv_tcp_getsockname(&srv->listener, (struct sockaddr *)&bound, &blen);
   srv->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
                                                 : ((struct sockaddr_in *)&bound)->sin_port);
-  log_info("rtmp_listening host=%s port=%d", host, srv->port);
+  log_info("%s_listening host=%s port=%d", srv->opts.tls ? "rtmps" : "rtmp", host, srv->port);
   return 0;
 }
 

@@ -12,6 +12,7 @@
 #ifndef ONAIR_RTMP_SERVER_H
 #define ONAIR_RTMP_SERVER_H
 
+#include <openssl/ssl.h>
 #include <stddef.h>
 #include <uv.h>
 
@@ -25,6 +26,7 @@ typedef struct {
   size_t max_message_size;      /* default 8 MiB */
   unsigned handshake_timeout_ms;/* default 10 s */
   unsigned idle_timeout_ms;     /* no bytes for this long → close; default 30 s */
+  SSL_CTX *tls;                 /* RTMPS listener when set (not owned) */
 } rtmp_server_opts_t;
 
 int rtmp_server_new(uv_loop_t *loop, live_t *live, const rtmp_server_opts_t *opts,

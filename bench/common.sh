@@ -1,0 +1,285 @@
+# bench/common.sh — shared helpers for onair's benchmarks (sourced, not run).
+#
+# Starts onair and nginx-rtmp side by side on free loopback ports inside one
+# temporary directory, and cleans up everything it started when the sourcing
+# script exits (trap EXIT). Every benchmark compares the two servers in the
+# same run on the same machine, so load from other processes hits both.
+#
+# Environment knobs (all optional):
+#   ONAIR_BIN      the onair binary (default: build/onair of this checkout)
+#   SERVER_CPU     CPU the servers are pinned to (default 0)
+#   LOAD_CPU       CPU the load generators are pinned to (default 1)
+#   BENCH_KEEP=1   keep the temp dir (logs, nginx.conf) after the run
+
+set -euo pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_DIR=$(cd "$BENCH_DIR/.." && pwd)
+ONAIR_BIN=${ONAIR_BIN:-$REPO_DIR/build/onair}
+SERVER_CPU=${SERVER_CPU:-0}
+LOAD_CPU=${LOAD_CPU:-1}
+PY=/usr/bin/python3
+NGINX_RTMP_MODULE=${NGINX_RTMP_MODULE:-/usr/lib/nginx/modules/ngx_rtmp_module.so}
+
+BENCH_TMP=$(mktemp -d /tmp/onair-bench.XXXXXX)
+chmod 755 "$BENCH_TMP"          # nginx workers may run as another user
+BENCH_PIDS=()                    # every background process we started
+
+bench_cleanup() {
+  local rc=$?
+  local p
+  for p in "${BENCH_PIDS[@]:-}"; do
+    [ -n "$p" ] && kill -TERM "$p" 2>/dev/null || true
+  done
+  sleep 0.3
+  for p in "${BENCH_PIDS[@]:-}"; do
+    [ -n "$p" ] && kill -KILL "$p" 2>/dev/null || true
+  done
+  for p in "${BENCH_PIDS[@]:-}"; do
+    [ -n "$p" ] && wait "$p" 2>/dev/null || true
+  done
+  if [ "${BENCH_KEEP:-0}" = 1 ]; then
+    echo "bench: kept $BENCH_TMP" >&2
+  else
+    rm -rf "$BENCH_TMP"
+  fi
+  exit "$rc"
+}
+trap bench_cleanup EXIT
+trap 'exit 130' INT TERM
+
+die() { echo "bench: $*" >&2; exit 1; }
+
+bench_require() {
+  local c
+  for c in "$@"; do
+    command -v "$c" >/dev/null 2>&1 || die "missing '$c' (run scripts/install-deps.sh)"
+  done
+}
+
+# Remembers a background process so bench_cleanup ends it.
+bench_track() { BENCH_PIDS+=("$1"); }
+
+# Stops one tracked process now (TERM, then KILL after 3 s).
+bench_stop() {
+  local pid=$1 i
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for i in $(seq 30); do
+    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+# A free TCP port on 127.0.0.1 (bound then released; good enough on loopback).
+free_port() {
+  $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Waits until URL answers 200 (max $2 seconds, default 10).
+wait_http() {
+  local url=$1 max=${2:-10} i
+  for i in $(seq $((max * 10))); do
+    curl -sf -o /dev/null "$url" && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+machine_info() {
+  echo "machine: nproc=$(nproc) cpu=\"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')\" mem=$(awk '/MemTotal/{printf "%.0fGiB", $2/1048576}' /proc/meminfo)"
+  echo "date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')  onair: $("$ONAIR_BIN" version 2>/dev/null | head -1)  nginx: $(nginx -v 2>&1 | sed 's/.*version: //')"
+}
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+
+# ---------------------------------------------------------------- process stats
+
+# All PIDs of a process tree (the process and its descendants).
+proc_tree() {
+  local pid=$1 c
+  echo "$pid"
+  for c in $(cat /proc/"$pid"/task/*/children 2>/dev/null); do proc_tree "$c"; done
+}
+
+# CPU ticks (utime+stime) summed over a process tree.
+proc_ticks() {
+  local t=0 p v
+  for p in $(proc_tree "$1"); do
+    # fields after the ")" of comm: state is $1, utime $12, stime $13
+    v=$(sed 's/.*) //' /proc/"$p"/stat 2>/dev/null | awk '{print $12 + $13}') || v=0
+    t=$((t + ${v:-0}))
+  done
+  echo "$t"
+}
+CLK_TCK=$(getconf CLK_TCK)
+
+# Resident memory in KiB summed over a process tree (RSS, and PSS which splits
+# shared pages fairly between nginx's master and workers).
+proc_rss_kb() {
+  local t=0 p v
+  for p in $(proc_tree "$1"); do
+    v=$(awk '/^VmRSS:/{print $2}' /proc/"$p"/status 2>/dev/null) || v=0
+    t=$((t + ${v:-0}))
+  done
+  echo "$t"
+}
+proc_pss_kb() {
+  local t=0 p v
+  for p in $(proc_tree "$1"); do
+    v=$(awk '/^Pss:/{print $2}' /proc/"$p"/smaps_rollup 2>/dev/null) || v=0
+    t=$((t + ${v:-0}))
+  done
+  echo "$t"
+}
+
+# ---------------------------------------------------------------- onair
+
+# onair_start [extra serve flags...]
+# Sets ONAIR_PID ONAIR_HTTP_PORT ONAIR_RTMP_PORT ONAIR_URL ONAIR_KEY ONAIR_TOKEN.
+onair_start() {
+  [ -x "$ONAIR_BIN" ] || die "no onair binary at $ONAIR_BIN (run make)"
+  local dir=$BENCH_TMP/onair
+  mkdir -p "$dir"
+  ONAIR_HTTP_PORT=$(free_port)
+  ONAIR_RTMP_PORT=$(free_port)
+  ONAIR_URL=http://127.0.0.1:$ONAIR_HTTP_PORT
+  taskset -c "$SERVER_CPU" "$ONAIR_BIN" serve --data "$dir/data" \
+    --http "127.0.0.1:$ONAIR_HTTP_PORT" --rtmp "127.0.0.1:$ONAIR_RTMP_PORT" \
+    --public-host 127.0.0.1 --hls-segment-ms 1000 "$@" \
+    >"$dir/stdout.log" 2>"$dir/stderr.log" &
+  ONAIR_PID=$!
+  bench_track "$ONAIR_PID"
+  wait_http "$ONAIR_URL/healthz" 15 || { tail -5 "$dir/stderr.log" >&2; die "onair did not start"; }
+  ONAIR_KEY=$(tail -1 "$dir/stdout.log")
+  case "$ONAIR_KEY" in
+    onair_*) ;;
+    *) ONAIR_KEY=$("$ONAIR_BIN" apikey create --data "$dir/data" | tail -1) ;;
+  esac
+  ONAIR_TOKEN=$(curl -sf -X POST "$ONAIR_URL/v1/access_token/$ONAIR_KEY" |
+    $PY -c 'import json,sys; print(json.load(sys.stdin)["access_token"])') ||
+    die "onair: no access token"
+}
+
+# onair_create_stream → prints "ID STREAM_KEY PLAYBACK_URL"
+onair_create_stream() {
+  curl -sf -X POST -H "Authorization: Bearer $ONAIR_TOKEN" -d '{}' "$ONAIR_URL/v1/live-streams" |
+    $PY -c 'import json,sys; s=json.load(sys.stdin)["stream"]; print(s["id"], s["stream_key"], s["playback_ids"][0]["playback_url"])' ||
+    die "onair: stream creation failed"
+}
+
+# ---------------------------------------------------------------- nginx-rtmp
+
+# nginx_start [hls_playlist_length_seconds]
+# Sets NGINX_PID NGINX_HTTP_PORT NGINX_RTMP_PORT NGINX_URL NGINX_ROOT.
+# Static files live under $NGINX_ROOT (served at /), HLS under $NGINX_ROOT/hls
+# (playlist /hls/KEY.m3u8, segments /hls/KEY-N.ts).
+nginx_start() {
+  local playlen=${1:-6}
+  [ -f "$NGINX_RTMP_MODULE" ] || die "no $NGINX_RTMP_MODULE (apt-get install libnginx-mod-rtmp)"
+  local dir=$BENCH_TMP/nginx
+  NGINX_ROOT=$dir/www
+  mkdir -p "$dir/logs" "$dir/tmp" "$NGINX_ROOT/hls"
+  chmod 777 "$NGINX_ROOT/hls" "$dir/tmp"
+  chmod 755 "$dir" "$NGINX_ROOT"
+  NGINX_HTTP_PORT=$(free_port)
+  NGINX_RTMP_PORT=$(free_port)
+  NGINX_URL=http://127.0.0.1:$NGINX_HTTP_PORT
+  # Tuned the way a production nginx is (sendfile, no access log, long
+  # keep-alive) so the baseline is not handicapped.
+  cat >"$dir/nginx.conf" <<EOF
+load_module $NGINX_RTMP_MODULE;
+daemon off;
+master_process on;
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/logs/error.log warn;
+events { worker_connections 4096; }
+rtmp {
+  server {
+    listen 127.0.0.1:$NGINX_RTMP_PORT;
+    application live {
+      live on;
+      hls on;
+      hls_path $NGINX_ROOT/hls;
+      hls_fragment 1s;
+      hls_playlist_length ${playlen}s;
+    }
+  }
+}
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  keepalive_timeout 65;
+  client_body_temp_path $dir/tmp/body;
+  proxy_temp_path $dir/tmp/proxy;
+  fastcgi_temp_path $dir/tmp/fastcgi;
+  uwsgi_temp_path $dir/tmp/uwsgi;
+  scgi_temp_path $dir/tmp/scgi;
+  types { application/json json; }
+  server {
+    listen 127.0.0.1:$NGINX_HTTP_PORT;
+    root $NGINX_ROOT;
+    location /hls {
+      types { application/vnd.apple.mpegurl m3u8; video/mp2t ts; }
+      root $NGINX_ROOT;
+      add_header Cache-Control no-cache;
+    }
+  }
+}
+EOF
+  echo ok >"$NGINX_ROOT/ping"
+  chmod 644 "$NGINX_ROOT/ping"
+  taskset -c "$SERVER_CPU" nginx -p "$dir" -c "$dir/nginx.conf" \
+    >"$dir/logs/stdout.log" 2>"$dir/logs/stderr.log" &
+  NGINX_PID=$!
+  bench_track "$NGINX_PID"
+  wait_http "$NGINX_URL/ping" 15 || { cat "$dir/logs/"*.log >&2; die "nginx did not start"; }
+}
+
+# ---------------------------------------------------------------- media
+
+# A pre-encoded ~1 Mbps 720p30 H.264 + AAC FLV with a keyframe every second,
+# made once (cached in $BENCH_MEDIA_DIR) so publishers can push it with
+# -c copy and cost almost no CPU themselves.
+BENCH_MEDIA_DIR=${BENCH_MEDIA_DIR:-/tmp/onair-bench-media}
+bench_media() {
+  local f=$BENCH_MEDIA_DIR/test-1mbps-30s.flv
+  if [ ! -s "$f" ]; then
+    mkdir -p "$BENCH_MEDIA_DIR"
+    ffmpeg -hide_banner -loglevel error -y \
+      -f lavfi -i "testsrc2=size=1280x720:rate=30" \
+      -f lavfi -i "sine=frequency=440:sample_rate=48000" -t 30 \
+      -c:v libx264 -preset veryfast -b:v 1000k -maxrate 1000k -bufsize 1000k \
+      -g 30 -keyint_min 30 -sc_threshold 0 -pix_fmt yuv420p \
+      -c:a aac -b:a 96k -f flv "$f.tmp" && mv "$f.tmp" "$f"
+  fi
+  echo "$f"
+}
+
+# push_loop URL LOGFILE → starts an ffmpeg pushing the media file in a loop
+# (real time, copy), pinned to LOAD_CPU; sets PUSH_PID.
+push_loop() {
+  local url=$1 log=$2 media
+  media=$(bench_media)
+  taskset -c "$LOAD_CPU" ffmpeg -hide_banner -loglevel error -nostdin -re -stream_loop -1 \
+    -i "$media" -c copy -f flv "$url" >"$log" 2>&1 &
+  PUSH_PID=$!
+  bench_track "$PUSH_PID"
+}
+
+# wait_segments PLAYLIST_URL N MAX_SECONDS → 0 once the playlist lists ≥ N segments
+wait_segments() {
+  local url=$1 n=$2 max=$3 i c
+  for i in $(seq $((max * 5))); do
+    c=$(curl -sf "$url" 2>/dev/null | grep -c '^#EXTINF' || true)
+    [ "${c:-0}" -ge "$n" ] && return 0
+    sleep 0.2
+  done
+  return 1
+}
+
+# ratio A B → A/B with 2 decimals ("n/a" when B is 0)
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
