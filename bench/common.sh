@@ -96,10 +96,14 @@ loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 # ---------------------------------------------------------------- process stats
 
 # All PIDs of a process tree (the process and its descendants).
+# (Scans /proc for parent ids: /proc/PID/task/*/children is not always built in.)
 proc_tree() {
   local pid=$1 c
   echo "$pid"
-  for c in $(cat /proc/"$pid"/task/*/children 2>/dev/null); do proc_tree "$c"; done
+  for c in $(awk '{ sub(/.*\) /, ""); print FILENAME, $2 }' /proc/[0-9]*/stat 2>/dev/null |
+             awk -v p="$pid" '$2 == p { split($1, a, "/"); print a[3] }'); do
+    proc_tree "$c"
+  done
 }
 
 # CPU ticks (utime+stime) summed over a process tree.
@@ -283,3 +287,37 @@ wait_segments() {
 
 # ratio A B → A/B with 2 decimals ("n/a" when B is 0)
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
+
+# ---------------------------------------------------------------- wrk
+
+# wrk_run OUTFILE [wrk args...] → runs wrk pinned to LOAD_CPU with --latency,
+# keeps its output in OUTFILE and sets WRK_RPS WRK_P50_MS WRK_P99_MS
+# WRK_BAD (non-2xx/3xx responses + socket errors) WRK_MBPS (transfer MB/s).
+# With WRK_SERVER_PID set, also WRK_CPU_PCT (that server's CPU use during the
+# run, % of one core) and WRK_RPCS (requests per server CPU-second), which
+# stay meaningful when other load on the machine steals the server's core.
+wrk_run() {
+  local out=$1 t0 t1 c0=0 c1=0; shift
+  t0=$(date +%s.%N)
+  [ -n "${WRK_SERVER_PID:-}" ] && c0=$(proc_ticks "$WRK_SERVER_PID")
+  taskset -c "$LOAD_CPU" wrk --latency "$@" >"$out" 2>&1 || { cat "$out" >&2; die "wrk failed"; }
+  [ -n "${WRK_SERVER_PID:-}" ] && c1=$(proc_ticks "$WRK_SERVER_PID")
+  t1=$(date +%s.%N)
+  WRK_RPS=$(awk '/^Requests\/sec:/{printf "%.0f", $2}' "$out")
+  WRK_P50_MS=$(wrk_pct_ms "$out" 50%)
+  WRK_P99_MS=$(wrk_pct_ms "$out" 99%)
+  WRK_BAD=$(awk '/Non-2xx or 3xx responses:/{n+=$NF} /Socket errors:/{gsub(",", ""); n+=$4+$6+$8+$10} END{print n+0}' "$out")
+  WRK_MBPS=$(awk '/^Transfer\/sec:/{v=$2; u=v; gsub(/[0-9.]/, "", u); sub(/[A-Za-z]+$/, "", v);
+      m = (u=="GB") ? 1024 : (u=="MB") ? 1 : (u=="KB") ? 1/1024 : 1/1048576; printf "%.1f", v*m}' "$out")
+  WRK_CPU_PCT=$(awk -v a="$c0" -v b="$c1" -v t0="$t0" -v t1="$t1" -v hz="$CLK_TCK" \
+      'BEGIN { printf "%.0f", 100 * (b - a) / hz / (t1 - t0) }')
+  WRK_RPCS=$(awk -v a="$c0" -v b="$c1" -v hz="$CLK_TCK" -v r="$WRK_RPS" -v out="$out" \
+      'BEGIN { while ((getline l < out) > 0) if (l ~ /requests in/) { split(l, f, " "); n = f[1] }
+               if (b - a <= 0) print "n/a"; else printf "%.0f", n / ((b - a) / hz) }')
+}
+
+# wrk_pct_ms FILE "99%" → that latency percentile in ms
+wrk_pct_ms() {
+  awk -v p="$2" '$1 == p { v=$2; u=v; gsub(/[0-9.]/, "", u); sub(/[a-z]+$/, "", v);
+      m = (u=="us") ? 0.001 : (u=="ms") ? 1 : (u=="s") ? 1000 : (u=="m") ? 60000 : 1; printf "%.2f", v*m }' "$1"
+}

@@ -95,29 +95,37 @@ typedef struct {
   SSL_CTX *tls;
   live_t *live;
   int open_parts; /* listeners still shutting down */
+  int signals_on;
   uv_signal_t sigterm, sigint;
   int stopping;
 } server_t;
 
-/* Runs once per listener (HTTP, RTMP) when it has closed everything. */
+/* Runs once per listener (HTTP, RTMP, RTMPS) when it has closed everything. */
 static void on_part_closed(void *arg) {
   server_t *srv = arg;
   if (--srv->open_parts > 0) return;
   live_free(srv->live); /* ends playlists, closes timers */
   srv->live = NULL;
-  uv_close((uv_handle_t *)&srv->sigterm, NULL);
-  uv_close((uv_handle_t *)&srv->sigint, NULL);
+  if (srv->signals_on) {
+    uv_close((uv_handle_t *)&srv->sigterm, NULL);
+    uv_close((uv_handle_t *)&srv->sigint, NULL);
+  }
+}
+
+/* Closes whatever listeners exist; the loop then runs out of handles. */
+static void server_begin_shutdown(server_t *srv) {
+  if (srv->stopping) return;
+  srv->stopping = 1;
+  srv->open_parts = 1; /* held until every close has been started */
+  if (srv->rtmp) srv->open_parts++, rtmp_server_close(srv->rtmp, on_part_closed, srv);
+  if (srv->rtmps) srv->open_parts++, rtmp_server_close(srv->rtmps, on_part_closed, srv);
+  if (srv->http) srv->open_parts++, http_server_shutdown(srv->http, 5000, on_part_closed, srv);
+  on_part_closed(srv);
 }
 
 static void on_signal(uv_signal_t *h, int signum) {
-  server_t *srv = h->data;
-  if (srv->stopping) return;
-  srv->stopping = 1;
   log_info("shutdown signal=%d", signum);
-  srv->open_parts = srv->rtmps ? 3 : 2;
-  rtmp_server_close(srv->rtmp, on_part_closed, srv);
-  if (srv->rtmps) rtmp_server_close(srv->rtmps, on_part_closed, srv);
-  http_server_shutdown(srv->http, 5000, on_part_closed, srv);
+  server_begin_shutdown(h->data);
 }
 
 static void on_http_request(void *ud, http_request_t *req, http_response_t *res) {
@@ -226,57 +234,63 @@ static int cmd_serve(int argc, char **argv) {
 
   router_t *router = router_new();
   server_t srv = {.loop = uv_default_loop()};
+  int exit_code = 1;
   live_opts_t lopts = {.hls_target_ms = cfg.hls_segment_ms, .hls_window = cfg.hls_window};
   srv.live = api.live = live_new(srv.loop, store, &lopts);
-  if (!srv.live || live_recover(srv.live)) {
-    fprintf(stderr, "onair: cannot recover running streams\n");
-    return 1;
-  }
   http_server_opts_t hopts = {.max_body_bytes = cfg.max_body_bytes,
                               .max_connections = cfg.max_connections};
-  if (!api.create_limit || !router || api_register(router, &api) ||
+  if (!srv.live || !api.create_limit || !router || api_register(router, &api) ||
       http_server_new(srv.loop, &hopts, on_http_request, router, &srv.http)) {
     fprintf(stderr, "onair: out of memory at start-up\n");
-    return 1;
+    goto shutdown;
+  }
+  if (live_recover(srv.live)) {
+    fprintf(stderr, "onair: cannot recover the running streams from the store\n");
+    goto shutdown;
   }
   if ((rc = http_server_listen(srv.http, cfg.http_host, cfg.http_port)) != 0) {
     fprintf(stderr, "onair: cannot listen on http %s:%d: %s\n", cfg.http_host, cfg.http_port,
             err_str(rc));
-    return 1;
+    goto shutdown;
   }
   rtmp_server_opts_t ropts = {0};
   if (rtmp_server_new(srv.loop, srv.live, &ropts, &srv.rtmp) ||
-      (rc = rtmp_server_listen(srv.rtmp, cfg.rtmp_host, cfg.rtmp_port)) != 0) {
+      rtmp_server_listen(srv.rtmp, cfg.rtmp_host, cfg.rtmp_port) != 0) {
     fprintf(stderr, "onair: cannot listen on rtmp %s:%d\n", cfg.rtmp_host, cfg.rtmp_port);
-    return 1;
+    goto shutdown;
   }
   if (cfg.rtmps_port > 0) {
     rtmp_server_opts_t tlsopts = {0};
     if ((rc = tls_server_ctx(cfg.tls_cert, cfg.tls_key, cfg.data_dir, cfg.public_host,
                              &srv.tls)) != 0) {
       fprintf(stderr, "onair: cannot set up TLS for rtmps: %s\n", err_str(rc));
-      return 1;
+      goto shutdown;
     }
     tlsopts.tls = srv.tls;
     if (rtmp_server_new(srv.loop, srv.live, &tlsopts, &srv.rtmps) ||
         rtmp_server_listen(srv.rtmps, cfg.rtmps_host, cfg.rtmps_port) != 0) {
       fprintf(stderr, "onair: cannot listen on rtmps %s:%d\n", cfg.rtmps_host, cfg.rtmps_port);
-      return 1;
+      goto shutdown;
     }
   }
   uv_signal_init(srv.loop, &srv.sigterm);
   uv_signal_init(srv.loop, &srv.sigint);
+  srv.signals_on = 1;
   srv.sigterm.data = srv.sigint.data = &srv;
   uv_signal_start(&srv.sigterm, on_signal, SIGTERM);
   uv_signal_start(&srv.sigint, on_signal, SIGINT);
   log_info("listening http=%s:%d rtmp=%s:%d public_host=%s data=%s version=%s", cfg.http_host,
            http_server_port(srv.http), cfg.rtmp_host, rtmp_server_port(srv.rtmp), cfg.public_host,
            cfg.data_dir, ONAIR_VERSION);
-
+  exit_code = 0;
   uv_run(srv.loop, UV_RUN_DEFAULT);
 
-  http_server_free(srv.http);
-  rtmp_server_free(srv.rtmp);
+shutdown:
+  /* A failed start-up closes what it opened through the same path as SIGTERM. */
+  server_begin_shutdown(&srv);
+  uv_run(srv.loop, UV_RUN_DEFAULT);
+  if (srv.http) http_server_free(srv.http);
+  if (srv.rtmp) rtmp_server_free(srv.rtmp);
   if (srv.rtmps) rtmp_server_free(srv.rtmps);
   if (srv.tls) SSL_CTX_free(srv.tls);
   router_free(router);
@@ -284,8 +298,8 @@ static int cmd_serve(int argc, char **argv) {
   signing_cache_clear();
   store_close(store);
   uv_loop_close(srv.loop);
-  log_info("stopped");
-  return 0;
+  if (exit_code == 0) log_info("stopped");
+  return exit_code;
 }
 
 /* --- apikey --- */

@@ -143,8 +143,9 @@ static int token_sign(int argc, char **argv) {
     return 2;
   }
   if (!token_id_ok(kid) || !token_id_ok(playback)) {
-    fprintf(stderr, "onair token sign: --key-id and --playback-id must be 1 to %d printable "
-                    "characters without spaces\n",
+    fprintf(stderr,
+            "onair token sign: --key-id and --playback-id must be 1 to %d printable "
+            "characters without spaces\n",
             TOKEN_ID_MAX);
     return 2;
   }

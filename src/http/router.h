@@ -14,7 +14,7 @@
 #include "http/http.h"
 
 #define ROUTER_MAX_PARAMS 4
-#define ROUTER_PARAM_MAX 256
+#define ROUTER_PARAM_MAX 1024
 
 typedef struct router router_t;
 

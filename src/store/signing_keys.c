@@ -30,8 +30,8 @@ int store_signing_key_insert(store_t *st, const store_signing_key_t *k, int max_
   /* The limit is checked by the INSERT itself: two concurrent creations
    * (or another process) cannot both slip under it. */
   sqlite3_stmt *s = st->stmt[STORE__SIGNING_KEY_INSERT];
-  int brc = store__bind(s, "tttli", k->id, k->project_id, k->public_key_pem,
-                        (int64_t)k->created_at, max_per_project);
+  int brc = store__bind(s, "tttli", k->id, k->project_id, k->public_key_pem, (int64_t)k->created_at,
+                        max_per_project);
   int changes = 0;
   int rc = store__run(st, s, brc, "signing_key_insert", &changes);
   return rc == 0 && changes == 0 ? ERR_CONFLICT : rc;

@@ -131,7 +131,7 @@ typedef struct {
 static void on_segment(void *ud, uint64_t seq, double dur) {
   cbstate_t *c = ud;
   assert_int_equal(seq, c->next_seq);
-  assert_true(dur > 0 && dur < 3);
+  assert_true(dur > 0 && dur <= 3.0);
   c->next_seq = seq + 1;
   c->calls++;
   c->total_s += dur;

@@ -5,8 +5,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+/* cmocka needs the includes above first */
 #include <cmocka.h>
-
 #include <jansson.h>
 #include <openssl/bio.h>
 #include <openssl/evp.h>
@@ -158,17 +158,16 @@ static void test_store_crud(void **state) {
   assert_int_equal(store_signing_key_insert(fx->st, &k, 2), ERR_INVALID);
 
   store_signing_key_t got;
-  assert_int_equal(store_signing_key_get(fx->st, PROJECT_A, "11111111-1111-4111-8111-111111111111",
-                                         &got),
-                   0);
+  assert_int_equal(
+      store_signing_key_get(fx->st, PROJECT_A, "11111111-1111-4111-8111-111111111111", &got), 0);
   assert_string_equal(got.project_id, PROJECT_A);
   assert_string_equal(got.public_key_pem, g_pub[0]);
   assert_int_equal(got.created_at, NOW);
   store_signing_key_clear(&got);
   /* Scoped: another project's key is not found; unscoped finds it. */
-  assert_int_equal(store_signing_key_get(fx->st, PROJECT_B, "11111111-1111-4111-8111-111111111111",
-                                         &got),
-                   ERR_NOT_FOUND);
+  assert_int_equal(
+      store_signing_key_get(fx->st, PROJECT_B, "11111111-1111-4111-8111-111111111111", &got),
+      ERR_NOT_FOUND);
   assert_int_equal(
       store_signing_key_get(fx->st, NULL, "33333333-3333-4333-8333-333333333333", &got), 0);
   assert_string_equal(got.project_id, PROJECT_B);
@@ -309,8 +308,10 @@ static void test_garbage(void **state) {
   fixture_t *fx = *state;
   char kid[37];
   add_key(fx->st, PROJECT_A, 0, kid);
-  const char *bad[] = {"", "x", "a.b.c", "a.b", "....", "eyJ0eXAiOiJKV1QifQ.e30.c2ln", "%00%01",
-                       "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhdjIyeDFwOGg1cXoifQ."};
+  const char *bad[] = {"",       "x",
+                       "a.b.c",  "a.b",
+                       "....",   "eyJ0eXAiOiJKV1QifQ.e30.c2ln",
+                       "%00%01", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhdjIyeDFwOGg1cXoifQ."};
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
     assert_int_equal(verify(fx, PROJECT_A, bad[i]), ERR_UNAUTHORIZED);
   assert_int_equal(verify(fx, PROJECT_A, NULL), ERR_UNAUTHORIZED);
