@@ -1,5 +1,5 @@
-/* POST /v1/access_token/{api_key} — exchanges a project API key for a 24 h
- * HS256 access token (seed 003). */
+/* POST /v1/access_token/{api_key} — exchanges a project API key for an
+ * HS256 access token valid 24 h by default (seed 003; access_token_ttl). */
 #include <string.h>
 
 #include "api/api_internal.h"
@@ -7,8 +7,6 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/util.h"
-
-#define ACCESS_TOKEN_TTL (24 * 3600)
 
 static void access_token_create(void *ud, http_request_t *req, http_response_t *res,
                                 const router_params_t *p) {
@@ -24,7 +22,7 @@ static void access_token_create(void *ud, http_request_t *req, http_response_t *
   }
   int64_t now = util_now();
   json_t *claims = json_pack("{s:s, s:s, s:I, s:I}", "iss", "onair", "sub", k.id, "iat",
-                             (json_int_t)now, "exp", (json_int_t)(now + ACCESS_TOKEN_TTL));
+                             (json_int_t)now, "exp", (json_int_t)(now + ctx->cfg->access_token_ttl));
   char *token = NULL;
   int rc = jwt_hs256_sign(ctx->token_secret, sizeof(ctx->token_secret), claims, &token);
   json_decref(claims);

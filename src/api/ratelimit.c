@@ -65,6 +65,6 @@ unsigned ratelimit_take(ratelimit_t *rl, const char *key, uint64_t now_ms) {
     return 0;
   }
   double wait_ms = (1.0 - b->tokens) / rl->per_ms;
-  unsigned secs = (unsigned)(wait_ms / 1000.0) + 1;
-  return secs;
+  unsigned secs = (unsigned)((wait_ms + 999.0) / 1000.0); /* round up */
+  return secs ? secs : 1;
 }

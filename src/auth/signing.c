@@ -8,6 +8,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
+#include <openssl/sha.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,9 @@
 #define SIGNING_RSA_BITS 2048
 /* Key ids are UUIDs: a longer "kid" cannot name one of ours. */
 #define SIGNING_KID_CAP 37
+
+/* Guards both caches below. */
+static pthread_mutex_t signing_mu = PTHREAD_MUTEX_INITIALIZER;
 
 /* ---- key generation ---- */
 
@@ -60,6 +64,60 @@ int signing_key_generate(char **priv_pem, char **pub_pem) {
   return rc;
 }
 
+/* ---- the cache of verified tokens ----
+ *
+ * A player sends the same token with every playlist and segment request;
+ * re-checking its signature each time (JSON, base64, an OpenSSL context and
+ * the RSA operation: ~80 µs) would dominate authenticated playback. So a
+ * token that verified is remembered by its SHA-256, with what it was
+ * verified for, until its "exp". Direct-mapped: a colliding token replaces
+ * the entry. A hit still confirms the key exists (signing_key_load), so
+ * deleting a key revokes its remembered tokens too. */
+#define SIGNING_SEEN_SIZE 1024
+#define SIGNING_PLAYBACK_CAP 65
+
+typedef struct {
+  unsigned char hash[32];
+  char kid[SIGNING_KID_CAP];
+  char project_id[37];
+  char playback_id[SIGNING_PLAYBACK_CAP];
+  double exp; /* valid while now < exp */
+  int used;
+} signing_seen_t;
+
+static signing_seen_t signing_seen[SIGNING_SEEN_SIZE];
+
+static signing_seen_t *signing_seen_slot(const unsigned char hash[32]) {
+  return &signing_seen[((unsigned)hash[0] << 8 | hash[1]) % SIGNING_SEEN_SIZE];
+}
+
+/* Was this token verified before for this project and playback id, and is
+ * it unexpired? Caller holds no lock. */
+static int signing_seen_hit(const unsigned char hash[32], const char *kid, const char *project_id,
+                            const char *playback_id, int64_t now) {
+  pthread_mutex_lock(&signing_mu);
+  const signing_seen_t *e = signing_seen_slot(hash);
+  int hit = e->used && memcmp(e->hash, hash, 32) == 0 && (double)now < e->exp &&
+            strcmp(e->kid, kid) == 0 && strcmp(e->project_id, project_id) == 0 &&
+            strcmp(e->playback_id, playback_id) == 0;
+  pthread_mutex_unlock(&signing_mu);
+  return hit;
+}
+
+static void signing_seen_put(const unsigned char hash[32], const char *kid, const char *project_id,
+                             const char *playback_id, double exp) {
+  if (strlen(playback_id) >= SIGNING_PLAYBACK_CAP || strlen(project_id) >= 37) return;
+  pthread_mutex_lock(&signing_mu);
+  signing_seen_t *e = signing_seen_slot(hash);
+  memcpy(e->hash, hash, 32);
+  memcpy(e->kid, kid, strlen(kid) + 1);
+  memcpy(e->project_id, project_id, strlen(project_id) + 1);
+  memcpy(e->playback_id, playback_id, strlen(playback_id) + 1);
+  e->exp = exp;
+  e->used = 1;
+  pthread_mutex_unlock(&signing_mu);
+}
+
 /* ---- the cache of parsed public keys ----
  *
  * A slot with pkey == NULL is free. Lookups hand out their own reference
@@ -73,7 +131,6 @@ typedef struct {
   uint64_t used; /* LRU clock */
 } signing_slot_t;
 
-static pthread_mutex_t signing_mu = PTHREAD_MUTEX_INITIALIZER;
 static signing_slot_t signing_cache[SIGNING_CACHE_SIZE];
 static uint64_t signing_clock;
 
@@ -145,6 +202,7 @@ void signing_cache_clear(void) {
     memset(&signing_cache[i], 0, sizeof(signing_cache[i]));
   }
   signing_clock = 0;
+  memset(signing_seen, 0, sizeof(signing_seen));
   pthread_mutex_unlock(&signing_mu);
 }
 
@@ -220,6 +278,13 @@ int signing_verify_playback(store_t *st, const char *project_id, const char *pla
                 kid);
     return rc;
   }
+  /* jwt_header_kid() accepted it, so it is at most JWT_MAX_TOKEN_LEN. */
+  unsigned char hash[SHA256_DIGEST_LENGTH];
+  SHA256((const unsigned char *)token, strlen(token), hash);
+  if (signing_seen_hit(hash, kid, project_id, playback_id, now)) {
+    EVP_PKEY_free(pub);
+    return 0;
+  }
   json_t *claims = NULL;
   rc = jwt_rs256_verify(pub, token, now, NULL, &claims);
   EVP_PKEY_free(pub);
@@ -238,6 +303,9 @@ int signing_verify_playback(store_t *st, const char *project_id, const char *pla
   if (rc)
     log_debug("playback_token_refused playback_id=%s kid=%s reason=%s", playback_id, kid,
               sub ? "other_playback_id_or_audience" : "no_sub");
+  else
+    signing_seen_put(hash, kid, project_id, playback_id,
+                     json_number_value(json_object_get(claims, "exp")));
   json_decref(claims);
   return rc;
 }

@@ -15,10 +15,12 @@
  *
  * signing_verify_playback() runs for each of those requests, so parsed
  * public keys are cached in memory by kid (bounded, least recently used
- * evicted). Each call still makes one primary-key SELECT to confirm the key
- * exists and belongs to the project: deleting a key revokes its tokens at
- * once. The cache is process-wide and guarded by a mutex, so any thread may
- * verify (each with its own store_t).
+ * evicted), and tokens that verified are remembered by their SHA-256 until
+ * they expire (bounded, direct-mapped), so a viewer's repeated token costs
+ * a hash instead of an RSA check. Each call still makes one primary-key
+ * SELECT to confirm the key exists and belongs to the project: deleting a
+ * key revokes its tokens at once. The caches are process-wide and guarded
+ * by a mutex, so any thread may verify (each with its own store_t).
  */
 #ifndef ONAIR_SIGNING_H
 #define ONAIR_SIGNING_H
@@ -56,7 +58,8 @@ int signing_verify_playback(store_t *st, const char *project_id, const char *pla
 /* Drops one cached key (after DELETE /v1/signing-keys/{id}; optional, the
  * store check alone already refuses a deleted key). */
 void signing_cache_forget(const char *kid);
-/* Frees every cached key (at shutdown, and in tests). */
+/* Frees every cached key and forgets verified tokens (at shutdown, and in
+ * tests). */
 void signing_cache_clear(void);
 
 #endif

@@ -14,7 +14,7 @@
 static const char *const keys[] = {"data",           "http",      "rtmp", "rtmps", "tls_cert", "tls_key",
                                    "srt",            "public_host", "log_level",
                                    "create_rate_limit", "max_body_bytes", "max_connections",
-                                   "hls_segment_ms", "hls_window", NULL};
+                                   "hls_segment_ms", "hls_window", "access_token_ttl", NULL};
 
 const char *const *config_keys(void) { return keys; }
 
@@ -34,6 +34,7 @@ void config_defaults(config_t *cfg) {
   cfg->create_rate_limit = 10;
   cfg->max_body_bytes = 1024 * 1024;
   cfg->max_connections = 10000;
+  cfg->access_token_ttl = 24 * 3600;
   cfg->hls_segment_ms = 2000;
   cfg->hls_window = 6;
 }
@@ -89,6 +90,9 @@ int config_set(config_t *cfg, const char *key, const char *value, char *err, siz
   } else if (strcmp(key, "max_connections") == 0) {
     if (parse_uint(value, 1000000, &n) || n == 0) goto bad;
     cfg->max_connections = (unsigned)n;
+  } else if (strcmp(key, "access_token_ttl") == 0) {
+    if (parse_uint(value, 30u * 24 * 3600, &n) || n == 0) goto bad;
+    cfg->access_token_ttl = (unsigned)n;
   } else if (strcmp(key, "hls_segment_ms") == 0) {
     if (parse_uint(value, 60000, &n) || n < 100) goto bad;
     cfg->hls_segment_ms = (unsigned)n;

@@ -228,6 +228,13 @@ static void test_wrong_sub_is_forbidden(void **state) {
   char *tok = make_token(0, kid, "otherplayback", NULL, 60);
   assert_int_equal(verify(fx, PROJECT_A, tok), ERR_FORBIDDEN);
   free(tok);
+  /* A token that verified (and is remembered) opens its playback id only. */
+  tok = make_token(0, kid, PLAYBACK, NULL, 60);
+  assert_int_equal(verify(fx, PROJECT_A, tok), 0);
+  assert_int_equal(signing_verify_playback(fx->st, PROJECT_A, "otherplayback", tok, NOW),
+                   ERR_FORBIDDEN);
+  assert_int_equal(verify(fx, PROJECT_A, tok), 0);
+  free(tok);
   tok = make_token(0, kid, PLAYBACK, "t", 60); /* a thumbnail token */
   assert_int_equal(verify(fx, PROJECT_A, tok), ERR_FORBIDDEN);
   free(tok);
