@@ -28,6 +28,8 @@ FUZZ_BINS:= $(FUZZ_SRCS:fuzz/%.c=build/fuzz/%)
 ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 .PHONY: all asan unit e2e e2e-asan fuzz test run deps clean
+# keep every object (fuzz objects are otherwise "intermediate" and deleted)
+.SECONDARY:
 
 all: build/onair
 
@@ -70,23 +72,32 @@ e2e-asan: build/asan/onair
 	ONAIR_BIN=$(CURDIR)/build/asan/onair ONAIR_ASAN=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 $(PYTEST) tests/e2e
 
-# libFuzzer: clang-14 builds every library source with the fuzz target.
+# libFuzzer: clang-14 instruments every library source once, then each
+# target links against those objects.
 FUZZ_CC    := clang-14
-FUZZ_FLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -Isrc -fsanitize=fuzzer,address,undefined \
+FUZZ_FLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -Isrc -fsanitize=address,undefined \
               $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+FUZZ_OBJS  := $(LIB_SRCS:%.c=build/fuzz-obj/%.o)
 FUZZ_SECONDS ?= 15
 
-build/fuzz/%: fuzz/%.c $(LIB_SRCS)
+build/fuzz-obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC    $< (fuzz)"
+	@$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+
+build/fuzz/%: fuzz/%.c $(FUZZ_OBJS)
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ  $@"
-	@$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRCS) $(LDLIBS)
+	@$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(LDLIBS)
 
 fuzz: $(FUZZ_BINS)
 	@set -e; for f in $(FUZZ_BINS); do \
 	  name=$$(basename $$f); mkdir -p build/fuzz-corpus/$$name; \
 	  echo "== $$name ($(FUZZ_SECONDS)s)"; \
-	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 build/fuzz-corpus/$$name fuzz/corpus/$$name 2>&1 | tail -n 3; \
-	  test $${PIPESTATUS[0]} -eq 0; done
+	  seeds=""; [ -d fuzz/corpus/$$name ] && seeds=fuzz/corpus/$$name; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 build/fuzz-corpus/$$name $$seeds \
+	    > build/fuzz-corpus/$$name.log 2>&1 || { tail -n 40 build/fuzz-corpus/$$name.log; exit 1; }; \
+	  tail -n 1 build/fuzz-corpus/$$name.log; done
 
 test: deps
 	$(MAKE) all asan
@@ -102,4 +113,4 @@ run: deps
 clean:
 	rm -rf build
 
--include $(OBJS:.o=.d) $(ASAN_OBJS:.o=.d)
+-include $(OBJS:.o=.d) $(ASAN_OBJS:.o=.d) $(FUZZ_OBJS:.o=.d)

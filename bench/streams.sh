@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# bench/streams.sh — many publishers: K concurrent RTMP publishers (ffmpeg
+# -re -stream_loop -1 -c copy of one pre-encoded ~1 Mbps FLV, so a publisher
+# costs little CPU) push to onair and then to nginx-rtmp (HLS on in both) for
+# DURATION s. Reports the server's CPU% and memory (RSS and PSS summed over
+# its process tree, from /proc) in total and per stream, and checks from the
+# playlists that every stream was packaged in real time.
+#
+#   bench/streams.sh                      # K = 20 and 100, 20 s each
+#   STREAMS="10 50" DURATION=10 bench/streams.sh
+. "$(dirname "$0")/common.sh"
+bench_require ffmpeg nginx curl taskset
+
+DURATION=${DURATION:-20}
+STREAMS=${STREAMS:-"20 100"}
+WARMUP=${WARMUP:-6}
+ulimit -n 65536 2>/dev/null || true
+
+machine_info
+LOAD0=$(loadavg)
+echo "load before: $LOAD0"
+bench_media >/dev/null
+
+export ONAIR_CREATE_RATE_LIMIT=1000000
+onair_start
+nginx_start
+
+MAXK=0
+for K in $STREAMS; do [ "$K" -gt "$MAXK" ] && MAXK=$K; done
+# onair needs a stream (and its key) per publisher; nginx-rtmp takes any name.
+O_KEYS=() O_PLS=()
+for i in $(seq "$MAXK"); do
+  read -r _ k p < <(onair_create_stream)
+  O_KEYS+=("$k") O_PLS+=("$p")
+done
+
+# newest segment number of each playlist, summed (a missing playlist counts 0)
+seg_sum() {
+  local total=0 u n
+  for u in "$@"; do
+    n=$(curl -sf --max-time 2 "$u" 2>/dev/null | grep -v '^#' | grep . | tail -1 | sed -n 's/.*[^0-9]\([0-9][0-9]*\)\.ts.*/\1/p; s/^\([0-9][0-9]*\)\.ts.*/\1/p' | head -1)
+    total=$((total + ${n:-0}))
+  done
+  echo "$total"
+}
+
+# measure NAME PID K URL_PREFIX PLAYLISTS...
+measure() {
+  local name=$1 pid=$2 k=$3 prefix=$4; shift 4
+  local pls=("$@") pids=() i c0 c1 t0 t1 s0 s1 rss0 pss0 rss1 pss1 dead=0
+  rss0=$(proc_rss_kb "$pid") pss0=$(proc_pss_kb "$pid")
+  for i in $(seq 0 $((k - 1))); do
+    push_loop "$prefix${KEYS[$i]}" "$BENCH_TMP/push-$name-$i.log"
+    pids+=("$PUSH_PID")
+    sleep 0.02
+  done
+  sleep "$WARMUP"
+  s0=$(seg_sum "${pls[@]:0:$k}")
+  c0=$(proc_ticks "$pid"); t0=$(date +%s.%N)
+  sleep "$DURATION"
+  c1=$(proc_ticks "$pid"); t1=$(date +%s.%N)
+  s1=$(seg_sum "${pls[@]:0:$k}")
+  rss1=$(proc_rss_kb "$pid") pss1=$(proc_pss_kb "$pid")
+  local ld; ld=$(loadavg)
+  for i in "${pids[@]}"; do kill -0 "$i" 2>/dev/null || dead=$((dead + 1)); done
+  for i in "${pids[@]}"; do bench_stop "$i"; done
+  sleep 2   # let the server notice the disconnects before the next run
+  MEASURE_LINE=$(awk -v n="$name" -v k="$k" -v a="$c0" -v b="$c1" -v t0="$t0" -v t1="$t1" -v hz="$CLK_TCK" \
+      -v s0="$s0" -v s1="$s1" -v d="$DURATION" -v r0="$rss0" -v r1="$rss1" -v p0="$pss0" -v p1="$pss1" \
+      -v dead="$dead" -v ld="$ld" 'BEGIN {
+    cpu = 100 * (b - a) / hz / (t1 - t0)
+    printf "%-11s %4d %7.1f %8.2f %9.0f %9.0f %10.0f %10.0f %9.2f %5d  %s\n", n, k, cpu, cpu / k,
+      r1 / 1024, p1 / 1024, (r1 - r0) / k, (p1 - p0) / k, (s1 - s0) / (k * (t1 - t0)), dead, ld }')
+}
+
+SUMMARY=""
+for K in $STREAMS; do
+  KEYS=("${O_KEYS[@]}")
+  # (not in a $(...) subshell: the publishers must stay known to bench_cleanup)
+  measure onair "$ONAIR_PID" "$K" "rtmp://127.0.0.1:$ONAIR_RTMP_PORT/live/" "${O_PLS[@]}"
+  o=$MEASURE_LINE
+  echo "-- $o" >&2
+  KEYS=() N_PLS=()
+  for i in $(seq "$K"); do KEYS+=("s$i"); N_PLS+=("$NGINX_URL/hls/s$i.m3u8"); done
+  measure nginx-rtmp "$NGINX_PID" "$K" "rtmp://127.0.0.1:$NGINX_RTMP_PORT/live/" "${N_PLS[@]}"
+  n=$MEASURE_LINE
+  echo "-- $n" >&2
+  SUMMARY+="$o"$'\n'"$n"$'\n'
+  oc=$(awk '{print $4}' <<<"$o") nc=$(awk '{print $4}' <<<"$n")
+  om=$(awk '{print $8}' <<<"$o") nm=$(awk '{print $8}' <<<"$n")
+  SUMMARY+="   K=$K: onair/nginx CPU per stream $(ratio "$oc" "$nc"), PSS growth per stream $(ratio "$om" "$nm") (below 1 is better for onair)"$'\n'
+done
+
+cat <<EOF
+
+== streams.sh summary (${DURATION}s measured after ${WARMUP}s warm-up; servers on cpu $SERVER_CPU, publishers on cpu $LOAD_CPU) ==
+$(printf '%-11s %4s %7s %8s %9s %9s %10s %10s %9s %5s  %s' server K "cpu%" cpu%/str "RSS MiB" "PSS MiB" "dRSS KiB/st" "dPSS KiB/st" realtime dead "load avg after")
+$SUMMARY
+(cpu% of one core; RSS/PSS = whole process tree at the end of the run; dRSS/dPSS = growth over the
+ idle server divided by K; realtime = segments produced per stream per second (1.00 = every stream
+ packaged in real time); dead = publishers that exited early. nginx-rtmp keeps its segments in files,
+ i.e. in the page cache, which RSS/PSS do not count; onair keeps them in its own memory.)
+load average before: $LOAD0
+EOF
