@@ -281,6 +281,8 @@ static int cmd_serve(int argc, char **argv) {
       goto shutdown;
     }
   }
+  if (cfg.srt_port > 0)
+    log_warn("srt_not_available reason=\"SRT ingest is not implemented yet; --srt is ignored\"");
   uv_signal_init(srv.loop, &srv.sigterm);
   uv_signal_init(srv.loop, &srv.sigint);
   srv.signals_on = 1;

@@ -114,11 +114,6 @@ json_t *api_stream_render(api_ctx_t *ctx, const store_stream_t *s) {
     snprintf(url, sizeof(url), "rtmps://%s:%d/live", cfg->public_host, cfg->rtmps_port);
     json_object_set_new(urls, "rtmps", json_string(url));
   }
-  if (cfg->srt_port > 0 && s->status != STREAM_CREATED && lifecycle_is_running(s->status)) {
-    snprintf(url, sizeof(url), "srt://%s:%d?streamid=%s", cfg->public_host, cfg->srt_port,
-             s->stream_key);
-    json_object_set_new(urls, "srt", json_string(url));
-  }
   json_object_set_new(obj, "server_urls", urls);
   json_object_set_new(obj, "stream_key", json_string(s->stream_key));
 
