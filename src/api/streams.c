@@ -259,36 +259,31 @@ static void answer_conflict(http_response_t *res, int rc, const char *verb, int 
   api_error(res, ERR_CONFLICT, msg, NULL);
 }
 
-static void streams_start(void *ud, http_request_t *req, http_response_t *res,
-                          const router_params_t *p) {
-  api_ctx_t *ctx = ud;
+/* start and stop: the same shape, a different lifecycle call. */
+static void streams_control(api_ctx_t *ctx, http_request_t *req, http_response_t *res,
+                            const router_params_t *p, int (*op)(live_t *, store_stream_t *),
+                            const char *verb) {
   char project[37];
   if (api_auth(ctx, req, res, project)) return;
   store_stream_t s;
   if (api_stream_load(ctx, project, router_param(p, "id"), res, &s)) return;
   int before = s.status;
-  int rc = live_start(ctx->live, &s);
+  int rc = op(ctx->live, &s);
   if (rc)
-    answer_conflict(res, rc, "start", before);
+    answer_conflict(res, rc, verb, before);
   else
     api_stream_respond(ctx, res, 200, &s);
   store_stream_clear(&s);
 }
 
+static void streams_start(void *ud, http_request_t *req, http_response_t *res,
+                          const router_params_t *p) {
+  streams_control(ud, req, res, p, live_start, "start");
+}
+
 static void streams_stop(void *ud, http_request_t *req, http_response_t *res,
                          const router_params_t *p) {
-  api_ctx_t *ctx = ud;
-  char project[37];
-  if (api_auth(ctx, req, res, project)) return;
-  store_stream_t s;
-  if (api_stream_load(ctx, project, router_param(p, "id"), res, &s)) return;
-  int before = s.status;
-  int rc = live_stop(ctx->live, &s);
-  if (rc)
-    answer_conflict(res, rc, "stop", before);
-  else
-    api_stream_respond(ctx, res, 200, &s);
-  store_stream_clear(&s);
+  streams_control(ud, req, res, p, live_stop, "stop");
 }
 
 int api_streams_register(router_t *r, api_ctx_t *ctx) {
