@@ -16,6 +16,8 @@ PKGS=(
   gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-libav
   # benchmarks: the nginx-rtmp baseline and the load generator
   wrk nginx libnginx-mod-rtmp
+  # browser playback test (tests/browser): hls.js in headless Chromium
+  chromium nodejs
 )
 
 missing=()

@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "live/lifecycle.h"
+#include "live/stream_view.h"
 
 void api_error(http_response_t *res, int err, const char *message, const char *field) {
   http_response_error(res, err_http_status(err), err_code(err), message ? message : err_str(err),
@@ -84,82 +85,8 @@ int api_stream_load(api_ctx_t *ctx, const char *project_id, const char *id, http
   return rc;
 }
 
-/* http://HOST[:PORT] as clients should reach the HTTP listener. */
-static void http_base(api_ctx_t *ctx, const char *domain, char *out, size_t outlen) {
-  if (domain && *domain)
-    snprintf(out, outlen, "http://%s", domain);
-  else if (ctx->cfg->http_port == 80)
-    snprintf(out, outlen, "http://%s", ctx->cfg->public_host);
-  else
-    snprintf(out, outlen, "http://%s:%d", ctx->cfg->public_host, ctx->cfg->http_port);
-}
-
 json_t *api_stream_render(api_ctx_t *ctx, const store_stream_t *s) {
-  const config_t *cfg = ctx->cfg;
-  char ts[32], url[600], base[400];
-  json_error_t jerr;
-  json_t *params = s->params_json ? json_loads(s->params_json, 0, &jerr) : NULL;
-  if (!params) params = stream_params_defaults();
-  json_t *pub = stream_params_public(params);
-  json_decref(params);
-
-  json_t *obj = json_object();
-  json_object_set_new(obj, "id", json_string(s->id));
-  json_object_set_new(obj, "name", s->name ? json_string(s->name) : json_null());
-
-  json_t *urls = json_object();
-  snprintf(url, sizeof(url), "rtmp://%s:%d/live", cfg->public_host, cfg->rtmp_port);
-  json_object_set_new(urls, "rtmp", json_string(url));
-  if (cfg->rtmps_port > 0) {
-    snprintf(url, sizeof(url), "rtmps://%s:%d/live", cfg->public_host, cfg->rtmps_port);
-    json_object_set_new(urls, "rtmps", json_string(url));
-  }
-  json_object_set_new(obj, "server_urls", urls);
-  json_object_set_new(obj, "stream_key", json_string(s->stream_key));
-
-  http_base(ctx, s->playback_domain, base, sizeof(base));
-  json_t *pids = json_array();
-  store_playback_t *pl = NULL;
-  size_t n = 0;
-  if (store_playback_list(ctx->store, s->id, &pl, &n) == 0) {
-    for (size_t i = 0; i < n; i++) {
-      snprintf(url, sizeof(url), "%s/hls/%s/index.m3u8", base, pl[i].id);
-      json_array_append_new(pids, json_pack("{s:s, s:s, s:s, s:s}", "id", pl[i].id, "policy",
-                                            pl[i].policy, "created",
-                                            util_format_time(pl[i].created_at, ts, sizeof(ts)),
-                                            "playback_url", url));
-    }
-    free(pl);
-  }
-  json_object_set_new(obj, "playback_ids", pids);
-
-  json_t *targets = json_array();
-  store_simulcast_t *tl = NULL;
-  if (store_simulcast_list(ctx->store, s->id, &tl, &n) == 0) {
-    for (size_t i = 0; i < n; i++) {
-      json_array_append_new(targets, json_pack("{s:s, s:s, s:s}", "id", tl[i].id, "url",
-                                               tl[i].url, "stream_key", tl[i].stream_key));
-      store_simulcast_clear(&tl[i]);
-    }
-    free(tl);
-  }
-  json_object_set_new(obj, "simulcast_targets", targets);
-
-  json_object_set_new(obj, "status",
-                      json_pack("{s:s, s:s}", "name", lifecycle_status_name(s->status),
-                                "timestamp", util_format_time(s->status_ts, ts, sizeof(ts))));
-  if (lifecycle_has_origin(s->status)) {
-    json_object_set_new(obj, "origin_host", json_string(cfg->public_host));
-    snprintf(url, sizeof(url), "rtmp://%s:%d/live", cfg->public_host, cfg->rtmp_port);
-    json_object_set_new(obj, "origin_url", json_string(url));
-  }
-  json_object_set_new(obj, "playback_domain",
-                      s->playback_domain && *s->playback_domain ? json_string(s->playback_domain)
-                                                                : json_null());
-  json_object_set_new(obj, "created_at",
-                      json_string(util_format_time(s->created_at, ts, sizeof(ts))));
-  json_object_set_new(obj, "params", pub);
-  return obj;
+  return stream_view_render(ctx->store, ctx->cfg, s);
 }
 
 void api_stream_respond(api_ctx_t *ctx, http_response_t *res, int status, const store_stream_t *s) {

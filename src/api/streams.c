@@ -10,6 +10,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "events/events.h"
 #include "live/lifecycle.h"
 
 #define LIST_DEFAULT_LIMIT 100
@@ -107,6 +108,7 @@ static void streams_create(void *ud, http_request_t *req, http_response_t *res,
     goto out;
   }
   log_info("stream_created id=%s project=%s", s.id, project);
+  events_emit("live_stream.created", project, s.id, NULL);
   api_stream_respond(ctx, res, 201, &s);
 out:
   store_stream_clear(&s);
@@ -216,10 +218,12 @@ static void streams_update(void *ud, http_request_t *req, http_response_t *res,
   int rc = apply_body(res, body, &s, 1);
   json_decref(body);
   if (rc == 0) {
-    if ((rc = store_stream_update(ctx->store, &s)) != 0)
+    if ((rc = store_stream_update(ctx->store, &s)) != 0) {
       api_error(res, rc, NULL, NULL);
-    else
+    } else {
+      events_emit("live_stream.updated", project, s.id, NULL);
       api_stream_respond(ctx, res, 200, &s);
+    }
   }
   store_stream_clear(&s);
 }

@@ -1,10 +1,12 @@
 #include "live/lifecycle.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "core/err.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "events/events.h"
 
 static const char *const status_names[STREAM_STATUS_COUNT] = {
     "created", "starting", "waiting", "launching", "live",
@@ -62,5 +64,16 @@ int lifecycle_transition(store_t *st, store_stream_t *s, int to) {
            lifecycle_status_name(to));
   s->status = to;
   s->status_ts = now;
+  char type[48];
+  snprintf(type, sizeof(type), "live_stream.%s", lifecycle_status_name(to));
+  /* data NULL: listeners render the stream as it now is (deleted ones are
+   * gone from the store, so they get the id and status). */
+  json_t *data = NULL;
+  if (to == STREAM_DELETED) {
+    char ts[32];
+    data = json_pack("{s:s, s:{s:s, s:s}}", "id", s->id, "status", "name", "deleted", "timestamp",
+                     util_format_time(now, ts, sizeof(ts)));
+  }
+  events_emit(type, s->project_id, s->id, data);
   return 0;
 }

@@ -24,15 +24,35 @@ struct live_stream {
   int status; /* last status we set or saw */
   uv_timer_t timer;
   int timer_is_drop; /* the timer frees the media (ended) rather than stops */
+  uint64_t connected_at; /* wall ms of the current publisher's arrival */
   live_stream_t *next;
 };
+
+#define MAX_OBSERVERS 8
 
 struct live {
   uv_loop_t *loop;
   store_t *store;
   live_opts_t opts;
   live_stream_t *streams;
+  live_observer_t observers[MAX_OBSERVERS];
+  void *observer_ud[MAX_OBSERVERS];
+  int nobservers;
 };
+
+int live_observe(live_t *lv, const live_observer_t *ob, void *ud) {
+  if (lv->nobservers == MAX_OBSERVERS) return ERR_NOMEM;
+  lv->observers[lv->nobservers] = *ob;
+  lv->observer_ud[lv->nobservers++] = ud;
+  return 0;
+}
+
+/* Calls one observer callback (by member) on every observer that has it. */
+#define NOTIFY(lv, member, ls)                                                  \
+  do {                                                                          \
+    for (int i_ = 0; i_ < (lv)->nobservers; i_++)                               \
+      if ((lv)->observers[i_].member) (lv)->observers[i_].member((lv)->observer_ud[i_], ls); \
+  } while (0)
 
 live_t *live_new(uv_loop_t *loop, store_t *store, const live_opts_t *opts) {
   live_t *lv = calloc(1, sizeof(*lv));
@@ -64,6 +84,7 @@ static void on_timer_closed(uv_handle_t *h) { free(h->data); }
  * close callback, per libuv's rule). */
 static void entry_free(live_stream_t *ls) {
   live_t *lv = ls->lv;
+  NOTIFY(lv, on_forget, ls);
   for (live_stream_t **pp = &lv->streams; *pp; pp = &(*pp)->next) {
     if (*pp == ls) {
       *pp = ls->next;
@@ -196,7 +217,9 @@ int live_publish_begin(live_t *lv, const char *stream_key, const char *protocol,
   json_decref(params);
   ls->pub = *pub;
   ls->has_pub = 1;
+  ls->connected_at = (uint64_t)util_now() * 1000;
   log_info("publish_begin id=%s protocol=%s", s.id, protocol);
+  NOTIFY(lv, on_publish_begin, ls);
   store_stream_clear(&s);
   *out = ls;
   return 0;
@@ -207,8 +230,10 @@ void live_publish_end(live_t *lv, live_stream_t *ls) {
   if (!ls->has_pub) return;
   ls->has_pub = 0;
   memset(&ls->pub, 0, sizeof(ls->pub));
+  ls->connected_at = 0;
   if (ls->hub) hub_unpublish(ls->hub);
   log_info("publish_end id=%s", ls->id);
+  NOTIFY(lv, on_publish_end, ls);
   store_stream_t s;
   if (store_stream_get_any(lv->store, ls->id, &s) != 0) return;
   if ((s.status == STREAM_LAUNCHING || s.status == STREAM_LIVE) &&
@@ -220,15 +245,20 @@ void live_publish_end(live_t *lv, live_stream_t *ls) {
 }
 
 hub_t *live_stream_hub(live_stream_t *ls) { return ls->hub; }
+live_stream_t *live_find(live_t *lv, const char *stream_id) { return find(lv, stream_id); }
+int live_stream_publishing(const live_stream_t *ls) { return ls->has_pub; }
+uint64_t live_stream_connected_at(const live_stream_t *ls) { return ls->connected_at; }
 const char *live_stream_id(const live_stream_t *ls) { return ls->id; }
 
 static void kick(live_stream_t *ls, const char *reason) {
   if (!ls->has_pub) return;
   live_publisher_t pub = ls->pub;
   ls->has_pub = 0;
+  ls->connected_at = 0;
   memset(&ls->pub, 0, sizeof(ls->pub));
   log_info("publisher_kicked id=%s reason=%s", ls->id, reason);
   if (pub.kick) pub.kick(pub.ud, reason);
+  NOTIFY(ls->lv, on_publish_end, ls);
 }
 
 int live_start(live_t *lv, store_stream_t *s) {

@@ -62,6 +62,22 @@ int live_stop(live_t *lv, store_stream_t *s);
  * drop the entry. */
 void live_forget(live_t *lv, const char *stream_id, const char *reason);
 
+/* Other modules (simulcast, health sampling, recording) follow publishes
+ * through observers instead of being called from here by name. */
+typedef struct {
+  void (*on_publish_begin)(void *ud, live_stream_t *ls); /* hub ready for subscribers */
+  void (*on_publish_end)(void *ud, live_stream_t *ls);   /* publisher gone or kicked */
+  void (*on_forget)(void *ud, live_stream_t *ls);        /* entry about to be freed */
+} live_observer_t;
+/* Up to 8 observers. 0 or ERR_NOMEM. */
+int live_observe(live_t *lv, const live_observer_t *ob, void *ud);
+/* The running entry of a stream, or NULL. */
+live_stream_t *live_find(live_t *lv, const char *stream_id);
+/* 1 while a publisher is attached. */
+int live_stream_publishing(const live_stream_t *ls);
+/* Wall-clock ms when the current publisher attached (0 when none). */
+uint64_t live_stream_connected_at(const live_stream_t *ls);
+
 /* The packager serving this stream, or NULL when nothing was published. */
 hls_packager_t *live_packager(live_t *lv, const char *stream_id);
 

@@ -390,14 +390,15 @@ def log_offset(server):
     return len(server_log(server))
 
 
-def wait_log(server, needle, since=0, timeout=5):
+def wait_log(server, needle, since=0, timeout=5, exclude=()):
     """Polls the server log (after offset `since`) for a line containing
-    every string of `needle` (a string or a tuple); returns that line."""
+    every string of `needle` (a string or a tuple) and none of `exclude`;
+    returns that line."""
     needles = (needle,) if isinstance(needle, str) else tuple(needle)
     deadline = time.time() + timeout * SLOW
     while True:
         for ln in server_log(server)[since:].splitlines():
-            if all(n in ln for n in needles):
+            if all(n in ln for n in needles) and not any(x in ln for x in exclude):
                 return ln
         if time.time() > deadline:
             raise AssertionError(f"no server log line with {needles} within {timeout * SLOW}s\n"

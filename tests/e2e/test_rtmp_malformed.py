@@ -220,10 +220,10 @@ def assert_unharmed(server, bystander, api):
 
 def assert_closed_and_logged(conn, server, since, reason_part):
     assert conn.closed_by_server(), "the server kept the malformed connection open"
-    line = wait_log(server, "rtmp_close", since=since)
-    assert "reason=" in line and "reason=eof" not in line, line
-    assert reason_part in line, f"expected the reason to mention {reason_part!r}: {line}"
-    return line
+    # (other connections, e.g. the previous test's, may close meanwhile with
+    # reason=eof; the log names the IP only, so look for the reason)
+    return wait_log(server, ("rtmp_close", "reason=" + reason_part), since=since,
+                    exclude=("reason=eof",))
 
 
 # ------------------------------------------------------------------ the raw client works
@@ -245,7 +245,7 @@ def test_garbage_instead_of_handshake(raw, live_server, bystander, live_api):
     c = raw()
     req = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
     c.send_quiet(req + os.urandom(HS_SIZE + 1 - len(req)))
-    assert_closed_and_logged(c, live_server, off, "handshake")
+    assert_closed_and_logged(c, live_server, off, "bad_handshake")
     assert_unharmed(live_server, bystander, live_api)
 
 
@@ -253,7 +253,7 @@ def test_c0_version_9(raw, live_server, bystander, live_api):
     off = log_offset(live_server)
     c = raw()
     c.send_quiet(b"\x09" + os.urandom(HS_SIZE))
-    assert_closed_and_logged(c, live_server, off, "handshake")
+    assert_closed_and_logged(c, live_server, off, "bad_handshake")
     assert_unharmed(live_server, bystander, live_api)
 
 

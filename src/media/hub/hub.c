@@ -29,7 +29,17 @@ struct hub {
   media_frame_t **gop;
   size_t gop_len, gop_cap, gop_bytes;
   hub_stats_t stats;
+  char encoder[128];
+  char client[16];
 };
+
+void hub_set_source(hub_t *h, const char *encoder, const char *client_type) {
+  if (encoder) snprintf(h->encoder, sizeof(h->encoder), "%s", encoder);
+  if (client_type) snprintf(h->client, sizeof(h->client), "%s", client_type);
+}
+const char *hub_source_encoder(const hub_t *h) { return h->encoder; }
+const char *hub_source_client(const hub_t *h) { return h->client; }
+void hub_count_dropped(hub_t *h) { h->stats.dropped_frames++; }
 
 hub_t *hub_new(const char *stream_id) {
   hub_t *h = calloc(1, sizeof(*h));
@@ -116,9 +126,9 @@ static int gop_push(hub_t *h, media_frame_t *f) {
 int hub_publish_frame(hub_t *h, media_frame_t *f) {
   h->publishing = 1;
   if (f->kind == MEDIA_VIDEO)
-    h->stats.video_frames++;
+    h->stats.video_frames++, h->stats.video_bytes += f->len;
   else
-    h->stats.audio_frames++;
+    h->stats.audio_frames++, h->stats.audio_bytes += f->len;
   h->stats.bytes += f->len;
   if (h->stats.video_frames + h->stats.audio_frames == 1) h->stats.first_dts = f->dts;
   h->stats.last_dts = f->dts;

@@ -43,9 +43,18 @@ const media_config_t *hub_config(const hub_t *hub);
 hub_consumer_t *hub_subscribe(hub_t *hub, const hub_consumer_ops_t *ops, void *ud);
 void hub_unsubscribe(hub_t *hub, hub_consumer_t *c);
 
+/* What the publisher says about itself (health data): encoder name from
+ * metadata, client type ("rtmp", "rtmps", "srt"). Strings are copied. */
+void hub_set_source(hub_t *hub, const char *encoder, const char *client_type);
+const char *hub_source_encoder(const hub_t *hub);
+const char *hub_source_client(const hub_t *hub);
+/* A publisher-side frame was dropped (e.g. undecodable); counted in stats. */
+void hub_count_dropped(hub_t *hub);
+
 /* Counters for health/statistics. */
 typedef struct {
   uint64_t video_frames, audio_frames, bytes;
+  uint64_t video_bytes, audio_bytes, dropped_frames;
   int64_t first_dts, last_dts;
   unsigned consumers;
 } hub_stats_t;

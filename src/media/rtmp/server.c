@@ -282,6 +282,7 @@ static void on_metadata(session_t *s, const rtmp_message_t *m) {
   if (md.width > 0 && md.width < 100000) s->cfg.width = (int)md.width;
   if (md.height > 0 && md.height < 100000) s->cfg.height = (int)md.height;
   if (md.framerate > 0 && md.framerate < 1000) s->cfg.framerate = md.framerate;
+  if (s->ls && md.encoder[0]) hub_set_source(live_stream_hub(s->ls), md.encoder, NULL);
   log_debug("rtmp_metadata ip=%s width=%d height=%d fps=%.2f encoder=%s", s->ip, s->cfg.width,
             s->cfg.height, s->cfg.framerate, md.encoder);
 }
@@ -330,6 +331,7 @@ static int cmd_publish(session_t *s, json_t *args, double txn) {
     return rc;
   }
   s->ls = ls;
+  hub_set_source(live_stream_hub(ls), NULL, s->ssl ? "rtmps" : "rtmp");
   log_info("rtmp_publish ip=%s stream=%s app=%s", s->ip, live_stream_id(ls), s->app);
   rtmp_chunk_write_user_control(&s->writer, &s->out, RTMP_UC_STREAM_BEGIN, PUBLISH_STREAM_ID);
   send_status(s, "status", "NetStream.Publish.Start", "publishing");

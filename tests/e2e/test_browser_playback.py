@@ -1,0 +1,163 @@
+"""Live HLS in a real browser: hls.js in Debian's headless Chromium (driven by
+playwright-core through tests/browser/play.mjs) plays a stream that ffmpeg
+pushes over RTMP, in both playlist forms (MPEG-TS and fMP4), for several
+seconds, from a page on another origin (so CORS is exercised as well).
+
+Needs /usr/bin/node, /usr/bin/npm and /usr/bin/chromium (scripts/install-deps.sh
+installs them): a missing one FAILS the test rather than skipping it. The
+node modules (tests/browser/package-lock.json) are installed by a session
+fixture with `npm ci` when they are missing or not the locked versions
+(about 3 s from the npm registry; nothing is downloaded when they are there).
+/usr/bin/node is used explicitly, whatever `node` PATH finds, so the test
+behaves as on a fresh machine.
+
+Time: about 15 s per playlist form (server + stream ~3 s, browser start and
+player start-up ~3 s, 8 s of playback).
+"""
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+from media import SLOW, SEGMENT_MS, Pusher, ffmpeg_argv, wait_playlist, wait_status
+
+BROWSER_DIR = REPO / "tests" / "browser"
+PLAY_MJS = BROWSER_DIR / "play.mjs"
+NODE = "/usr/bin/node"
+NPM = "/usr/bin/npm"
+CHROMIUM = "/usr/bin/chromium"
+
+PLAY_SECONDS = 8          # wall time played after the video starts
+MIN_ADVANCE_S = 5.0       # currentTime must advance at least this much in it
+# One short `waiting` right after the start is tolerated (the first buffer
+# append racing the play head); any other one is a stall.
+START_GRACE_MS = 2000
+START_WAIT_MAX_MS = 1000
+
+FORMS = {
+    "ts": "",
+    "fmp4": "?format=fmp4",
+}
+
+
+def _node_env():
+    env = dict(os.environ)
+    # npm starts node for its own scripts through PATH: make that /usr/bin/node too.
+    env["PATH"] = "/usr/bin:/bin:" + env.get("PATH", "")
+    env["CHROMIUM"] = CHROMIUM
+    return env
+
+
+def _locked_versions():
+    lock = json.loads((BROWSER_DIR / "package-lock.json").read_text())
+    return {name.split("node_modules/", 1)[1]: meta["version"]
+            for name, meta in lock["packages"].items() if name.startswith("node_modules/")}
+
+
+def _installed_ok():
+    for name, version in _locked_versions().items():
+        pj = BROWSER_DIR / "node_modules" / name / "package.json"
+        try:
+            if json.loads(pj.read_text()).get("version") != version:
+                return False
+        except (OSError, ValueError):
+            return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def browser_env():
+    """Checks the browser toolchain and installs the locked node modules."""
+    for tool, pkg in ((NODE, "nodejs"), (NPM, "npm (nodejs on NodeSource builds)"),
+                      (CHROMIUM, "chromium")):
+        if not os.access(tool, os.X_OK):
+            pytest.fail(f"{tool} is missing: the Debian package {pkg} is needed "
+                        f"(run scripts/install-deps.sh)")
+    if not _installed_ok():
+        # npm's entry point is a JS file with `#!/usr/bin/env node`: run it
+        # with /usr/bin/node so another node on PATH cannot step in.
+        npm_cli = os.path.realpath(NPM)
+        argv = [NODE, npm_cli, "ci", "--no-audit", "--no-fund", "--prefix", str(BROWSER_DIR)]
+        t0 = time.time()
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=300, env=_node_env(),
+                           stdin=subprocess.DEVNULL)
+        assert p.returncode == 0, (f"{' '.join(argv)} exited {p.returncode}\n"
+                                   f"stdout: {p.stdout[-2000:]}\nstderr: {p.stderr[-3000:]}")
+        assert _installed_ok(), f"npm ci did not install {_locked_versions()}"
+        print(f"npm ci took {time.time() - t0:.1f}s")
+    return _node_env()
+
+
+def play(env, url, seconds, log_dir):
+    """Runs play.mjs; returns its JSON summary (fails on a harness error)."""
+    startup = 20 * SLOW
+    argv = [NODE, str(PLAY_MJS), url, str(seconds), "--startup-timeout", str(startup)]
+    p = subprocess.run(argv, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL,
+                       timeout=seconds + startup + 60)
+    (Path(log_dir) / "play.stdout.json").write_text(p.stdout)
+    (Path(log_dir) / "play.stderr.log").write_text(p.stderr)
+    lines = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]
+    assert lines, (f"play.mjs printed no summary (exit {p.returncode})\n"
+                   f"stdout: {p.stdout[-2000:]}\nstderr: {p.stderr[-3000:]}")
+    summary = json.loads(lines[-1])
+    assert p.returncode == 0 and not summary.get("harness_error"), (
+        f"play.mjs harness failure (exit {p.returncode}): {summary.get('harness_error')}\n"
+        f"stderr: {p.stderr[-3000:]}")
+    return summary
+
+
+def brief(summary):
+    """The summary without the long series, for assertion messages."""
+    skip = {"samples", "media_events"}
+    return json.dumps({k: v for k, v in summary.items() if k not in skip}, indent=1)[:6000]
+
+
+@pytest.mark.parametrize("form", sorted(FORMS))
+def test_hlsjs_plays_live_stream(form, browser_env, fresh_server, tmp_path):
+    srv = fresh_server(extra_args=["--hls-segment-ms", str(SEGMENT_MS)])
+    api = srv.new_project(f"browser-{form}")
+    s = api.create({"name": f"browser-{form}"})
+    rtmp = f"rtmp://127.0.0.1:{srv.rtmp_port}/live/{s['stream_key']}"
+    pusher = Pusher(ffmpeg_argv(rtmp, size="640x360"), tmp_path / "ffmpeg.log", "ffmpeg")
+    try:
+        url = s["playback_ids"][0]["playback_url"] + FORMS[form]
+        try:
+            wait_status(api, s["id"], "live", timeout=20)
+            # hls.js starts 3 target durations behind the live edge: give it
+            # that much to stand on so the start is not a race with the packager.
+            wait_playlist(url, lambda pl: len(pl.segments) >= 1, timeout=15)
+        except AssertionError as e:
+            raise AssertionError(f"{e}\npusher: {pusher!r}\n{srv.logs(30)}")
+
+        r = play(browser_env, url, PLAY_SECONDS, tmp_path)
+        assert pusher.alive(), f"ffmpeg stopped while the browser played: {pusher!r}"
+        api.close()
+    finally:
+        pusher.kill()
+
+    what = f"{form} {url}\n{brief(r)}"
+    assert r["hls_supported"], f"hls.js reports no MSE support in this Chromium: {what}"
+    assert r["mse_h264_aac"], f"this Chromium cannot play H.264/AAC through MSE: {what}"
+    assert not r["fatal_errors"], f"fatal hls.js error: {r['fatal_errors']}\n{what}"
+    assert r["manifest_parsed"] >= 1 and r["level_loaded"] >= 1, f"playlist never loaded: {what}"
+    assert r["level"]["live"], f"hls.js sees a VOD playlist, not a live one: {what}"
+    assert r["level"]["fmp4"] == (form == "fmp4"), f"playlist form is not {form}: {what}"
+    assert r["started"], (f"the video never started playing within the start-up timeout "
+                          f"(play() {r['play_rejected'] or 'not rejected'}): {what}")
+    assert r["played_wall_s"] >= PLAY_SECONDS - 0.5, f"played only {r['played_wall_s']}s: {what}"
+    assert r["current_time_advance_s"] >= MIN_ADVANCE_S, (
+        f"currentTime advanced {r['current_time_advance_s']}s in {r['played_wall_s']}s: {what}")
+    assert r["played_media_s"] >= MIN_ADVANCE_S, (
+        f"video.played covers only {r['played_media_s']}s: {what}")
+    assert not r["paused"], f"the video ended paused: {what}"
+    waits = r["waiting_after_start"]
+    bad = [w for w in waits
+           if w["since_start_ms"] > START_GRACE_MS or w["dur_ms"] > START_WAIT_MAX_MS]
+    assert len(waits) <= 1 and not bad, f"playback stalled (waiting events {waits}): {what}"
+    assert (r["video_width"], r["video_height"]) == (640, 360), (
+        f"video element reports {r['video_width']}x{r['video_height']}: {what}")
+    assert r["frag_buffered"] >= 5, f"only {r['frag_buffered']} fragments buffered: {what}"
