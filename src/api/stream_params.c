@@ -283,9 +283,10 @@ static int check_qualities(json_t *v, api_field_error_t *err) {
 }
 
 json_t *stream_params_defaults(void) {
-  return json_pack("{s:s, s:s, s:i, s:s, s:n, s:i, s:[], s:{s:b, s:n, s:s, s:s, s:s, s:i}}",
+  return json_pack("{s:s, s:s, s:i, s:s, s:n, s:i, s:i, s:[], s:{s:b, s:n, s:s, s:s, s:s, s:i}}",
                    "input_format", "rtmp", "output_format", "hls", "framerate", 0, "mode", "auto",
-                   "callback_url", "stream_timeout", 120, "allowed_referer_domains", "dvr",
+                   "callback_url", "stream_timeout", 120, "srt_latency", 120,
+                   "allowed_referer_domains", "dvr",
                    "enabled", 0, "destination", "stream_source", "auto", "resolution", "highest",
                    "format", "mp4", "max_file_duration", 14400);
 }
@@ -352,6 +353,20 @@ int stream_params_apply(json_t *body, json_t *params, stream_request_t *req,
         }
       }
       json_object_set(params, key, v);
+    } else if (strcmp(key, "srt_passphrase") == 0) {
+      /* libsrt accepts 10..79 bytes; write-only like destination secrets */
+      if (!json_is_null(v) && (!json_is_string(v) || strlen(json_string_value(v)) < 10 ||
+                               strlen(json_string_value(v)) > 79 ||
+                               !has_no_ctl(json_string_value(v))))
+        return fail(err, key, "srt_passphrase must be 10 to 79 bytes, or null to remove it");
+      if (json_is_null(v))
+        json_object_del(params, key);
+      else
+        json_object_set(params, key, v);
+    } else if (strcmp(key, "srt_latency") == 0) {
+      json_int_t n;
+      if (int_in(v, key, 20, 8000, &n, err)) return ERR_INVALID;
+      json_object_set_new(params, key, json_integer(n));
     } else if (strcmp(key, "dvr") == 0) {
       json_t *dvr = json_object_get(params, "dvr");
       if (apply_dvr(v, dvr, err)) return ERR_INVALID;
@@ -380,6 +395,11 @@ static void strip_secret(json_t *dest) {
 
 json_t *stream_params_public(json_t *params) {
   json_t *copy = json_deep_copy(params);
+  /* write-only: say whether one is set, never what it is */
+  if (json_object_get(copy, "srt_passphrase")) {
+    json_object_del(copy, "srt_passphrase");
+    json_object_set_new(copy, "srt_passphrase_set", json_true());
+  }
   json_t *dest = json_object_get(json_object_get(copy, "dvr"), "destination");
   if (json_is_array(dest)) {
     size_t i;
