@@ -290,6 +290,42 @@ static void streams_stop(void *ud, http_request_t *req, http_response_t *res,
   streams_control(ud, req, res, p, live_stop, "stop");
 }
 
+static void streams_disable(void *ud, http_request_t *req, http_response_t *res,
+                            const router_params_t *p) {
+  streams_control(ud, req, res, p, live_disable, "disable");
+}
+
+static void streams_enable(void *ud, http_request_t *req, http_response_t *res,
+                           const router_params_t *p) {
+  streams_control(ud, req, res, p, live_enable, "enable");
+}
+
+/* A new random key; the old one stops working at once and a live encoder
+ * using it is disconnected (seed 001). */
+static void streams_reset_key(void *ud, http_request_t *req, http_response_t *res,
+                              const router_params_t *p) {
+  api_ctx_t *ctx = ud;
+  char project[37];
+  if (api_auth(ctx, req, res, project)) return;
+  store_stream_t s;
+  if (api_stream_load(ctx, project, router_param(p, "id"), res, &s)) return;
+  unsigned char keybytes[16];
+  int rc = util_random_bytes(keybytes, sizeof(keybytes));
+  if (!rc) {
+    util_hex(keybytes, sizeof(keybytes), s.stream_key);
+    rc = store_stream_update(ctx->store, &s);
+  }
+  if (rc) {
+    api_error(res, rc, NULL, NULL);
+  } else {
+    log_info("stream_key_reset id=%s", s.id);
+    live_kick(ctx->live, s.id, "stream_key_reset");
+    events_emit("live_stream.updated", project, s.id, NULL);
+    api_stream_respond(ctx, res, 200, &s);
+  }
+  store_stream_clear(&s);
+}
+
 int api_streams_register(router_t *r, api_ctx_t *ctx) {
   int rc = router_add(r, "POST", "/v1/live-streams", streams_create, ctx);
   if (!rc) rc = router_add(r, "GET", "/v1/live-streams", streams_list, ctx);
@@ -298,5 +334,9 @@ int api_streams_register(router_t *r, api_ctx_t *ctx) {
   if (!rc) rc = router_add(r, "DELETE", "/v1/live-streams/{id}", streams_delete, ctx);
   if (!rc) rc = router_add(r, "POST", "/v1/live-streams/{id}/start", streams_start, ctx);
   if (!rc) rc = router_add(r, "POST", "/v1/live-streams/{id}/stop", streams_stop, ctx);
+  if (!rc) rc = router_add(r, "POST", "/v1/live-streams/{id}/disable", streams_disable, ctx);
+  if (!rc) rc = router_add(r, "POST", "/v1/live-streams/{id}/enable", streams_enable, ctx);
+  if (!rc)
+    rc = router_add(r, "POST", "/v1/live-streams/{id}/reset-stream-key", streams_reset_key, ctx);
   return rc;
 }

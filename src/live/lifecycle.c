@@ -10,7 +10,7 @@
 
 static const char *const status_names[STREAM_STATUS_COUNT] = {
     "created", "starting", "waiting", "launching", "live",
-    "idle",    "stopping", "stopped", "deleted",
+    "idle",    "stopping", "stopped", "deleted", "disabled",
 };
 
 const char *lifecycle_status_name(int status) {
@@ -27,15 +27,21 @@ int lifecycle_status_parse(const char *name) {
 /* allowed[from] is a bit set of the statuses reachable from `from`. */
 #define B(s) (1u << (s))
 static const unsigned allowed[STREAM_STATUS_COUNT] = {
-    [STREAM_CREATED] = B(STREAM_STARTING) | B(STREAM_LAUNCHING) | B(STREAM_DELETED),
-    [STREAM_STARTING] = B(STREAM_WAITING) | B(STREAM_LAUNCHING) | B(STREAM_STOPPING),
-    [STREAM_WAITING] = B(STREAM_LAUNCHING) | B(STREAM_STOPPING) | B(STREAM_STOPPED),
-    [STREAM_LAUNCHING] = B(STREAM_LIVE) | B(STREAM_IDLE) | B(STREAM_STOPPING),
-    [STREAM_LIVE] = B(STREAM_IDLE) | B(STREAM_STOPPING),
-    [STREAM_IDLE] = B(STREAM_LAUNCHING) | B(STREAM_STOPPING) | B(STREAM_STOPPED),
+    [STREAM_CREATED] = B(STREAM_STARTING) | B(STREAM_LAUNCHING) | B(STREAM_DELETED) |
+                       B(STREAM_DISABLED),
+    [STREAM_STARTING] = B(STREAM_WAITING) | B(STREAM_LAUNCHING) | B(STREAM_STOPPING) |
+                        B(STREAM_DISABLED),
+    [STREAM_WAITING] = B(STREAM_LAUNCHING) | B(STREAM_STOPPING) | B(STREAM_STOPPED) |
+                       B(STREAM_DISABLED),
+    [STREAM_LAUNCHING] = B(STREAM_LIVE) | B(STREAM_IDLE) | B(STREAM_STOPPING) | B(STREAM_DISABLED),
+    [STREAM_LIVE] = B(STREAM_IDLE) | B(STREAM_STOPPING) | B(STREAM_DISABLED),
+    [STREAM_IDLE] = B(STREAM_LAUNCHING) | B(STREAM_STOPPING) | B(STREAM_STOPPED) |
+                    B(STREAM_DISABLED),
     [STREAM_STOPPING] = B(STREAM_STOPPED),
-    [STREAM_STOPPED] = B(STREAM_STARTING) | B(STREAM_LAUNCHING) | B(STREAM_DELETED),
+    [STREAM_STOPPED] = B(STREAM_STARTING) | B(STREAM_LAUNCHING) | B(STREAM_DELETED) |
+                       B(STREAM_DISABLED),
     [STREAM_DELETED] = 0,
+    [STREAM_DISABLED] = B(STREAM_CREATED) | B(STREAM_DELETED),
 };
 #undef B
 

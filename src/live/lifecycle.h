@@ -4,6 +4,7 @@
  *   live ─encoder gone→ idle ─stream_timeout→ stopped      idle ─publish→ launching
  *   any running ─stop→ stopping → stopped                  created|stopped ─delete→ deleted
  *   created|stopped ─publish→ launching (RTMP needs no start, per the seed)
+ *   any but stopping/deleted ─disable→ disabled ─enable→ created
  *
  * Every transition goes through lifecycle_transition(): it checks the move
  * is allowed, persists it with its timestamp and logs it (later: webhooks).
@@ -25,6 +26,7 @@ typedef enum {
   STREAM_STOPPING,
   STREAM_STOPPED,
   STREAM_DELETED,
+  STREAM_DISABLED, /* seed 001: refuses publishes until enabled */
   STREAM_STATUS_COUNT
 } stream_status_t;
 

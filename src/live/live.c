@@ -172,6 +172,10 @@ int live_publish_begin(live_t *lv, const char *stream_key, const char *protocol,
   store_stream_t s;
   int rc = store_stream_get_by_key(lv->store, stream_key, &s);
   if (rc) return rc;
+  if (s.status == STREAM_DISABLED) {
+    store_stream_clear(&s);
+    return ERR_FORBIDDEN;
+  }
   live_stream_t *ls = find(lv, s.id);
   if ((ls && ls->has_pub) || s.status == STREAM_STOPPING) {
     store_stream_clear(&s);
@@ -225,15 +229,10 @@ int live_publish_begin(live_t *lv, const char *stream_key, const char *protocol,
   return 0;
 }
 
-void live_publish_end(live_t *lv, live_stream_t *ls) {
-  (void)lv;
-  if (!ls->has_pub) return;
-  ls->has_pub = 0;
-  memset(&ls->pub, 0, sizeof(ls->pub));
-  ls->connected_at = 0;
+/* The publisher is gone (left or kicked): launching/live → idle, and the
+ * reconnect window (stream_timeout) starts. */
+static void went_idle(live_t *lv, live_stream_t *ls) {
   if (ls->hub) hub_unpublish(ls->hub);
-  log_info("publish_end id=%s", ls->id);
-  NOTIFY(lv, on_publish_end, ls);
   store_stream_t s;
   if (store_stream_get_any(lv->store, ls->id, &s) != 0) return;
   if ((s.status == STREAM_LAUNCHING || s.status == STREAM_LIVE) &&
@@ -242,6 +241,16 @@ void live_publish_end(live_t *lv, live_stream_t *ls) {
     arm_timeout(ls, &s);
   }
   store_stream_clear(&s);
+}
+
+void live_publish_end(live_t *lv, live_stream_t *ls) {
+  if (!ls->has_pub) return;
+  ls->has_pub = 0;
+  ls->connected_at = 0;
+  memset(&ls->pub, 0, sizeof(ls->pub));
+  log_info("publish_end id=%s", ls->id);
+  NOTIFY(lv, on_publish_end, ls);
+  went_idle(lv, ls);
 }
 
 hub_t *live_stream_hub(live_stream_t *ls) { return ls->hub; }
@@ -291,6 +300,35 @@ int live_stop(live_t *lv, store_stream_t *s) {
     if (!ls->hls) entry_free(ls);
   }
   return rc;
+}
+
+int live_disable(live_t *lv, store_stream_t *s) {
+  if (!lifecycle_can_transition(s->status, STREAM_DISABLED)) return ERR_CONFLICT;
+  live_stream_t *ls = find(lv, s->id);
+  if (ls) {
+    kick(ls, "disabled");
+    uv_timer_stop(&ls->timer);
+  }
+  int rc = lifecycle_transition(lv->store, s, STREAM_DISABLED);
+  if (ls) {
+    ls->status = s->status;
+    end_media(ls);
+    if (!ls->hls) entry_free(ls);
+  }
+  return rc;
+}
+
+int live_enable(live_t *lv, store_stream_t *s) {
+  (void)lv;
+  if (s->status != STREAM_DISABLED) return ERR_CONFLICT;
+  return lifecycle_transition(lv->store, s, STREAM_CREATED);
+}
+
+void live_kick(live_t *lv, const char *stream_id, const char *reason) {
+  live_stream_t *ls = find(lv, stream_id);
+  if (!ls || !ls->has_pub) return;
+  kick(ls, reason);
+  went_idle(lv, ls);
 }
 
 void live_forget(live_t *lv, const char *stream_id, const char *reason) {

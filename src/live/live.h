@@ -46,7 +46,7 @@ int live_recover(live_t *lv);
 /* A publisher presents a stream key. On success the stream is launching and
  * *out is its entry (hub ready for frames). Errors: ERR_NOT_FOUND (unknown
  * or deleted key), ERR_CONFLICT (the stream already has a publisher, or is
- * stopping). `protocol` ("rtmp", "srt") updates params.input_format. */
+ * stopping), ERR_FORBIDDEN (the stream is disabled). `protocol` ("rtmp", "srt") updates params.input_format. */
 int live_publish_begin(live_t *lv, const char *stream_key, const char *protocol,
                        const live_publisher_t *pub, live_stream_t **out);
 /* The publisher is gone: status idle and the stream_timeout timer starts. */
@@ -58,8 +58,14 @@ const char *live_stream_id(const live_stream_t *ls);
  * stop (kick, → stopped, playlist ended). s is updated. */
 int live_start(live_t *lv, store_stream_t *s);
 int live_stop(live_t *lv, store_stream_t *s);
-/* The stream key changed or the stream was deleted: kick the publisher and
- * drop the entry. */
+/* Disable (seed 001): kick the encoder, end the playlist, refuse
+ * publishes; enable: back to created. ERR_CONFLICT when not allowed. */
+int live_disable(live_t *lv, store_stream_t *s);
+int live_enable(live_t *lv, store_stream_t *s);
+/* The stream key changed: kick the encoder; the stream goes idle and may
+ * reconnect with the new key within stream_timeout. */
+void live_kick(live_t *lv, const char *stream_id, const char *reason);
+/* The stream was deleted: kick the publisher and drop the entry. */
 void live_forget(live_t *lv, const char *stream_id, const char *reason);
 
 /* Other modules (simulcast, health sampling, recording) follow publishes

@@ -121,12 +121,12 @@ def brief(summary):
 def test_hlsjs_plays_live_stream(form, browser_env, fresh_server, tmp_path):
     srv = fresh_server(extra_args=["--hls-segment-ms", str(SEGMENT_MS)])
     api = srv.new_project(f"browser-{form}")
-    s = api.create({"name": f"browser-{form}"})
-    api.close()
-    rtmp = f"rtmp://127.0.0.1:{srv.rtmp_port}/live/{s['stream_key']}"
-    pusher = Pusher(ffmpeg_argv(rtmp, size="640x360"), tmp_path / "ffmpeg.log", "ffmpeg")
+    pusher = None
     try:
+        s = api.create({"name": f"browser-{form}"})
         url = s["playback_ids"][0]["playback_url"] + FORMS[form]
+        rtmp = f"rtmp://127.0.0.1:{srv.rtmp_port}/live/{s['stream_key']}"
+        pusher = Pusher(ffmpeg_argv(rtmp, size="640x360"), tmp_path / "ffmpeg.log", "ffmpeg")
         try:
             # The page opens as soon as the stream is live and has a segment,
             # as a viewer's would.
@@ -138,7 +138,9 @@ def test_hlsjs_plays_live_stream(form, browser_env, fresh_server, tmp_path):
         r = play(browser_env, url, PLAY_SECONDS, tmp_path)
         assert pusher.alive(), f"ffmpeg stopped while the browser played: {pusher!r}"
     finally:
-        pusher.kill()
+        if pusher is not None:
+            pusher.kill()
+        api.close()
 
     what = f"{form} {url}\n{brief(r)}"
     assert r["hls_supported"], f"hls.js reports no MSE support in this Chromium: {what}"
@@ -159,6 +161,7 @@ def test_hlsjs_plays_live_stream(form, browser_env, fresh_server, tmp_path):
     bad = [w for w in waits
            if w["since_start_ms"] > START_GRACE_MS or w["dur_ms"] > START_WAIT_MAX_MS]
     assert len(waits) <= 1 and not bad, f"playback stalled (waiting events {waits}): {what}"
+    assert r["stalled_after_start"] == 0, f"the video element fired `stalled`: {what}"
     assert (r["video_width"], r["video_height"]) == (640, 360), (
         f"video element reports {r['video_width']}x{r['video_height']}: {what}")
     assert r["frag_buffered"] >= 5, f"only {r['frag_buffered']} fragments buffered: {what}"

@@ -324,9 +324,14 @@ static int cmd_publish(session_t *s, json_t *args, double txn) {
   if (rc) {
     log_warn("rtmp_publish_refused ip=%s key=%s reason=%s", s->ip,
              log_redact(key, redacted, sizeof(redacted)),
-             rc == ERR_NOT_FOUND ? "unknown_key" : rc == ERR_CONFLICT ? "busy" : err_str(rc));
+             rc == ERR_NOT_FOUND   ? "unknown_key"
+             : rc == ERR_CONFLICT  ? "busy"
+             : rc == ERR_FORBIDDEN ? "disabled"
+                                   : err_str(rc));
     send_status(s, "error", "NetStream.Publish.BadName",
-                rc == ERR_CONFLICT ? "the stream already has a publisher" : "unknown stream key");
+                rc == ERR_CONFLICT    ? "the stream already has a publisher"
+                : rc == ERR_FORBIDDEN ? "the stream is disabled"
+                                      : "unknown stream key");
     session_flush(s);
     return rc;
   }
