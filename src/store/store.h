@@ -152,4 +152,96 @@ int store_signing_key_list(store_t *st, const char *project_id, store_signing_ke
 int store_signing_key_delete(store_t *st, const char *project_id, const char *id);
 /* ---- end of signing keys ---- */
 
+/* ---- webhooks (events/webhooks.h) ----
+ * Project webhooks, the events they are sent, and one delivery per
+ * (event, destination). A destination is a webhook or a stream's
+ * params.callback_url (webhook_id ""). Deliveries of one queue (a webhook
+ * and a stream, or a stream's callback_url) are sent strictly in order:
+ * only the oldest pending delivery of a queue is ever due. */
+typedef struct {
+  char id[37];
+  char project_id[37];
+  char *url;         /* malloc'd */
+  char *events_json; /* malloc'd JSON array of event types / patterns */
+  char secret[72];   /* "whsec_" + 64 hex; the HMAC key of signatures */
+  int64_t created_at;
+} store_webhook_t;
+
+void store_webhook_clear(store_webhook_t *w);
+/* Inserts w unless its project already holds max_per_project webhooks
+ * (ERR_CONFLICT, checked by the INSERT itself). */
+int store_webhook_insert(store_t *st, const store_webhook_t *w, int max_per_project);
+/* By id in project_id. ERR_NOT_FOUND when absent. Fills malloc'd members. */
+int store_webhook_get(store_t *st, const char *project_id, const char *id, store_webhook_t *out);
+/* Webhooks of a project, oldest first; *out malloc'd, clear each then free(). */
+int store_webhook_list(store_t *st, const char *project_id, store_webhook_t **out, size_t *n);
+/* Deletes the webhook and all its deliveries (pending ones are dropped).
+ * ERR_NOT_FOUND if the project has no such webhook. */
+int store_webhook_delete(store_t *st, const char *project_id, const char *id);
+/* The params_json of a stream, deleted ones included (their callback_url
+ * is told about the deletion). *out malloc'd; ERR_NOT_FOUND if unknown. */
+int store_webhook_stream_params(store_t *st, const char *stream_id, char **out);
+
+enum { STORE_DELIVERY_PENDING = 0, STORE_DELIVERY_DELIVERED = 1, STORE_DELIVERY_FAILED = 2 };
+
+/* One event to deliver: its body is stored once, whatever the number of
+ * destinations. */
+typedef struct {
+  char id[37];         /* event id (the body's "id", for receivers' dedupe) */
+  char project_id[37];
+  char stream_id[37];  /* "" when the event has no stream */
+  char type[64];
+  const char *body;    /* the JSON body, sent as is */
+  int64_t created_at;  /* unix s */
+} store_webhook_event_t;
+
+typedef struct {
+  const char *webhook_id; /* NULL or "": the stream's callback_url */
+  const char *url;
+  const char *queue;      /* ordering key */
+} store_delivery_target_t;
+
+typedef struct {
+  int64_t seq;            /* order of creation */
+  char id[37];
+  char event_id[37];
+  char event_type[64];
+  char webhook_id[37];    /* "" for a callback_url delivery */
+  char project_id[37];
+  char stream_id[37];
+  char *url;              /* malloc'd */
+  char *body;             /* malloc'd; only filled by store_delivery_heads() */
+  char *secret;           /* malloc'd signing secret or NULL (unsigned); heads only */
+  int status;             /* STORE_DELIVERY_* */
+  int attempts;
+  int last_http_status;   /* 0: no HTTP answer yet */
+  char *last_error;       /* malloc'd or NULL */
+  char *last_response;    /* malloc'd start of the last response body, or NULL */
+  int64_t next_attempt_ms;/* unix ms; meaningful while pending */
+  int64_t created_at;     /* unix s */
+  int64_t updated_at;     /* unix s of the last attempt (created_at before) */
+} store_delivery_t;
+
+void store_delivery_clear(store_delivery_t *d);
+/* Stores the event and one pending delivery per target, due at now_ms,
+ * in one transaction. */
+int store_webhook_enqueue(store_t *st, const store_webhook_event_t *ev,
+                          const store_delivery_target_t *t, size_t n, int64_t now_ms);
+/* The oldest pending delivery of each queue (due or not), soonest
+ * next_attempt first, at most max; with body and signing secret (a
+ * callback_url delivery is signed with the secret of the project's oldest
+ * webhook, or not at all when it has none). *out malloc'd. */
+int store_delivery_heads(store_t *st, int max, store_delivery_t **out, size_t *n);
+/* Records an attempt's outcome. error and response may be NULL. */
+int store_delivery_record(store_t *st, int64_t seq, int status, int attempts, int http_status,
+                          const char *error, const char *response, int64_t next_attempt_ms,
+                          int64_t now);
+/* Deliveries of a webhook, newest first, one page; *total counts them all. */
+int store_delivery_list(store_t *st, const char *webhook_id, long limit, long offset,
+                        store_delivery_t **out, size_t *n, long *total);
+/* Deletes finished deliveries last touched before `before` (unix s) and
+ * the events no delivery refers to any more. */
+int store_delivery_prune(store_t *st, int64_t before);
+/* ---- end of webhooks ---- */
+
 #endif
