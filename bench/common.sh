@@ -10,6 +10,7 @@
 #   SERVER_CPU     CPU the servers are pinned to (default 0)
 #   LOAD_CPU       CPU the load generators are pinned to (default 1)
 #   BENCH_KEEP=1   keep the temp dir (logs, nginx.conf) after the run
+#   ONAIR_SERVE_FLAGS  extra flags for `onair serve` (word-split)
 
 set -euo pipefail
 
@@ -150,7 +151,7 @@ onair_start() {
   ONAIR_URL=http://127.0.0.1:$ONAIR_HTTP_PORT
   taskset -c "$SERVER_CPU" "$ONAIR_BIN" serve --data "$dir/data" \
     --http "127.0.0.1:$ONAIR_HTTP_PORT" --rtmp "127.0.0.1:$ONAIR_RTMP_PORT" \
-    --public-host 127.0.0.1 --hls-segment-ms 1000 "$@" \
+    --public-host 127.0.0.1 --hls-segment-ms 1000 ${ONAIR_SERVE_FLAGS:-} "$@" \
     >"$dir/stdout.log" 2>"$dir/stderr.log" &
   ONAIR_PID=$!
   bench_track "$ONAIR_PID"
