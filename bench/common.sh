@@ -42,7 +42,8 @@ bench_cleanup() {
   if [ "${BENCH_KEEP:-0}" = 1 ]; then
     echo "bench: kept $BENCH_TMP" >&2
   else
-    rm -rf "$BENCH_TMP"
+    # retry once: a server killed mid-write may still have been adding files
+    rm -rf "$BENCH_TMP" 2>/dev/null || { sleep 0.5; rm -rf "$BENCH_TMP"; } || true
   fi
   exit "$rc"
 }

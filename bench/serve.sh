@@ -31,15 +31,9 @@ push_loop "rtmp://127.0.0.1:$NGINX_RTMP_PORT/live/bench" "$BENCH_TMP/push-nginx.
 wait_segments "$O_PL" 3 30 || die "onair: no 3 segments after 30 s"
 wait_segments "$N_PL" 3 30 || die "nginx: no 3 segments after 30 s"
 
-# newest_segment PLAYLIST_URL → absolute URL of its last segment
-newest_segment() {
-  local pl=$1 last
-  last=$(curl -sf "$pl" | grep -v '^#' | grep . | tail -1)
-  case "$last" in
-    http*) echo "$last" ;;
-    /*) echo "${pl%%/hls/*}$last" ;;
-    *) echo "${pl%/*}/$last" ;;
-  esac
+# newest_seq PLAYLIST_URL → the number N of its last segment (N.ts / bench-N.ts)
+newest_seq() {
+  curl -sf "$1" | grep -v '^#' | grep . | tail -1 | sed -n 's/^\(.*[^0-9]\)\{0,1\}\([0-9][0-9]*\)\.ts.*/\2/p'
 }
 
 # run NAME URL → one wrk run; fills R_<NAME>_{RPS,P99,MBPS,BAD,CPU,RPCS,BYTES}
@@ -59,9 +53,13 @@ run() {
   echo "-- $name $url: $WRK_RPS req/s p99=${WRK_P99_MS}ms ${WRK_MBPS}MB/s errors=$WRK_BAD cpu=${WRK_CPU_PCT}%" >&2
 }
 
-# Segments: each server's newest segment, chosen just before its run.
-run oseg "$(newest_segment "$O_PL")" "$ONAIR_PID"
-run nseg "$(newest_segment "$N_PL")" "$NGINX_PID"
+# Segments: the same segment number on both (both pushes started together
+# from the same file, so it holds the same frames), the newest both have.
+SEQ=$(newest_seq "$O_PL") NSEQ=$(newest_seq "$N_PL")
+[ -n "$SEQ" ] && [ -n "$NSEQ" ] || die "cannot read segment numbers"
+[ "$NSEQ" -lt "$SEQ" ] && SEQ=$NSEQ
+run oseg "${O_PL%/*}/$SEQ.ts" "$ONAIR_PID"
+run nseg "$NGINX_URL/hls/bench-$SEQ.ts" "$NGINX_PID"
 
 # Playlists: once both windows are full, so both lists have their steady size.
 wait_segments "$O_PL" "$WINDOW" $((WINDOW + 10)) || echo "warning: onair playlist not full" >&2

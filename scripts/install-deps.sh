@@ -19,6 +19,10 @@ PKGS=(
   # browser playback test (tests/browser): hls.js in headless Chromium
   chromium nodejs
 )
+# Debian's nodejs comes without npm (a separate package); some images ship a
+# nodejs that bundles npm and conflicts with Debian's: only ask for it when
+# there is no npm at all.
+command -v npm >/dev/null 2>&1 || PKGS+=(npm)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -14,7 +14,9 @@
 static const char *const keys[] = {"data",           "http",      "rtmp", "rtmps", "tls_cert", "tls_key",
                                    "srt",            "public_host", "log_level",
                                    "create_rate_limit", "max_body_bytes", "max_connections",
-                                   "hls_segment_ms", "hls_window", "access_token_ttl", NULL};
+                                   "hls_segment_ms", "hls_window", "access_token_ttl",
+                                   "webhooks_allow_private", "webhook_retry_base_ms", /* webhooks */
+                                   NULL};
 
 const char *const *config_keys(void) { return keys; }
 
@@ -37,6 +39,7 @@ void config_defaults(config_t *cfg) {
   cfg->access_token_ttl = 24 * 3600;
   cfg->hls_segment_ms = 2000;
   cfg->hls_window = 6;
+  cfg->webhook_retry_base_ms = 5000; /* webhooks */
 }
 
 static int parse_uint(const char *value, unsigned long max, unsigned long *out) {
@@ -99,6 +102,12 @@ int config_set(config_t *cfg, const char *key, const char *value, char *err, siz
   } else if (strcmp(key, "hls_window") == 0) {
     if (parse_uint(value, 100, &n) || n < 2) goto bad;
     cfg->hls_window = (unsigned)n;
+  } else if (strcmp(key, "webhooks_allow_private") == 0) { /* webhooks */
+    if (strcmp(value, "0") != 0 && strcmp(value, "1") != 0) goto bad;
+    cfg->webhooks_allow_private = value[0] == '1';
+  } else if (strcmp(key, "webhook_retry_base_ms") == 0) { /* webhooks */
+    if (parse_uint(value, 3600000, &n) || n < 10) goto bad;
+    cfg->webhook_retry_base_ms = (unsigned)n;
   } else {
     snprintf(err, errlen, "unknown setting '%s'", key);
     return ERR_INVALID;

@@ -30,6 +30,10 @@ typedef struct {
   unsigned access_token_ttl; /* "access_token_ttl": seconds an access token lives (24 h) */
   unsigned hls_segment_ms; /* "hls_segment_ms": HLS target segment duration */
   unsigned hls_window;     /* "hls_window": segments listed in a live playlist */
+  /* webhooks */
+  int webhooks_allow_private;     /* "webhooks_allow_private": 1 lets webhooks reach private/loopback addresses */
+  unsigned webhook_retry_base_ms; /* "webhook_retry_base_ms": first retry delay, doubled per attempt */
+  /* end webhooks */
 } config_t;
 
 /* Fills cfg with the defaults. */

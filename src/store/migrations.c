@@ -69,6 +69,80 @@ const char *const store__migrations[] = {
     "  created_at INTEGER NOT NULL"
     ");"
     "CREATE INDEX signing_keys_project ON signing_keys(project_id, created_at);",
+    /* 3: webhooks (events/webhooks.h). The secret is kept in clear: it is
+     * the HMAC key every delivery is signed with. An event's body is stored
+     * once in webhook_events; webhook_deliveries has one row per
+     * destination (webhook_id NULL: the stream's callback_url), and
+     * `queue` groups the deliveries that must go out in order. Times:
+     * next_attempt_at in unix ms, the others in unix s. */
+    "CREATE TABLE webhooks ("
+    "  id TEXT PRIMARY KEY,"
+    "  project_id TEXT NOT NULL,"
+    "  url TEXT NOT NULL,"
+    "  events TEXT NOT NULL,"
+    "  secret TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX webhooks_project ON webhooks(project_id, created_at);"
+    "CREATE TABLE webhook_events ("
+    "  id TEXT PRIMARY KEY,"
+    "  project_id TEXT NOT NULL,"
+    "  stream_id TEXT,"
+    "  type TEXT NOT NULL,"
+    "  body TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL"
+    ");"
+    "CREATE TABLE webhook_deliveries ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  id TEXT NOT NULL UNIQUE,"
+    "  event_id TEXT NOT NULL REFERENCES webhook_events(id),"
+    "  webhook_id TEXT,"
+    "  queue TEXT NOT NULL,"
+    "  url TEXT NOT NULL,"
+    "  status INTEGER NOT NULL DEFAULT 0,"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  last_http_status INTEGER,"
+    "  last_error TEXT,"
+    "  last_response TEXT,"
+    "  next_attempt_at INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX webhook_deliveries_pending ON webhook_deliveries(status, next_attempt_at);"
+    "CREATE INDEX webhook_deliveries_queue ON webhook_deliveries(queue, status, seq);"
+    "CREATE INDEX webhook_deliveries_webhook ON webhook_deliveries(webhook_id, seq);"
+    "CREATE INDEX webhook_deliveries_event ON webhook_deliveries(event_id);",
+    /* 4: ingest health samples (store/health.h, live/health.h). One row per
+     * stream every health_interval_ms while it publishes; rows older than
+     * 24 h are folded into one row per minute (downsampled = 1, samples =
+     * how many raw rows it stands for) and every row goes after
+     * health_retention_days. No foreign key: samples outlive a deleted
+     * stream until retention removes them. */
+    "CREATE TABLE health_samples ("
+    "  stream_id TEXT NOT NULL,"
+    "  ts INTEGER NOT NULL,"
+    "  video_bitrate INTEGER NOT NULL,"
+    "  audio_bitrate INTEGER NOT NULL,"
+    "  video_data_rate INTEGER NOT NULL,"
+    "  audio_data_rate INTEGER NOT NULL,"
+    "  framerate REAL NOT NULL,"
+    "  input_frame_rate REAL NOT NULL,"
+    "  time_connected INTEGER NOT NULL,"
+    "  width INTEGER NOT NULL,"
+    "  height INTEGER NOT NULL,"
+    "  encoder TEXT NOT NULL,"
+    "  client_type TEXT NOT NULL,"
+    "  video_codec TEXT NOT NULL,"
+    "  audio_codec TEXT NOT NULL,"
+    "  audio_channels INTEGER NOT NULL,"
+    "  audio_sample_rate INTEGER NOT NULL,"
+    "  audio_sample_size INTEGER NOT NULL,"
+    "  dropped_frames INTEGER NOT NULL,"
+    "  samples INTEGER NOT NULL DEFAULT 1,"
+    "  downsampled INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE INDEX health_samples_stream_ts ON health_samples(stream_id, ts);"
+    "CREATE INDEX health_samples_ts ON health_samples(downsampled, ts);",
 };
 
 const int store__n_migrations = (int)(sizeof(store__migrations) / sizeof(store__migrations[0]));

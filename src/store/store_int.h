@@ -30,6 +30,57 @@
   "params_json, "                                                     \
   "playback_domain"
 
+/* ---- webhooks (webhooks.c) ---- */
+#define STORE__DELIVERY_COLS                                                              \
+  "d.seq, d.id, d.event_id, e.type, d.webhook_id, e.project_id, e.stream_id, d.url, "    \
+  "d.status, d.attempts, d.last_http_status, d.last_error, d.last_response, "           \
+  "d.next_attempt_at, d.created_at, d.updated_at"
+#define STORE__WEBHOOK_STATEMENTS(X)                                                     \
+  X(WEBHOOK_INSERT,                                                                      \
+    "INSERT INTO webhooks (id, project_id, url, events, secret, created_at) "            \
+    "SELECT ?1, ?2, ?3, ?4, ?5, ?6 "                                                     \
+    "WHERE (SELECT COUNT(*) FROM webhooks WHERE project_id = ?2) < ?7")                  \
+  X(WEBHOOK_GET,                                                                         \
+    "SELECT id, project_id, url, events, secret, created_at FROM webhooks "              \
+    "WHERE id = ?1 AND project_id = ?2")                                                 \
+  X(WEBHOOK_LIST,                                                                        \
+    "SELECT id, project_id, url, events, secret, created_at FROM webhooks "              \
+    "WHERE project_id = ?1 ORDER BY created_at, rowid")                                  \
+  X(WEBHOOK_DELETE, "DELETE FROM webhooks WHERE id = ?1 AND project_id = ?2")            \
+  X(WEBHOOK_DELETE_DELIVERIES, "DELETE FROM webhook_deliveries WHERE webhook_id = ?1")   \
+  X(WEBHOOK_STREAM_PARAMS, "SELECT params_json FROM streams WHERE id = ?1")              \
+  X(WEBHOOK_EVENT_INSERT,                                                                \
+    "INSERT INTO webhook_events (id, project_id, stream_id, type, body, created_at) "    \
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                                                   \
+  X(DELIVERY_INSERT,                                                                     \
+    "INSERT INTO webhook_deliveries (id, event_id, webhook_id, queue, url, status, "     \
+    "attempts, next_attempt_at, created_at, updated_at) "                                \
+    "VALUES (?1, ?2, ?3, ?4, ?5, 0, 0, ?6, ?7, ?7)")                                     \
+  X(DELIVERY_HEADS,                                                                      \
+    "SELECT " STORE__DELIVERY_COLS ", e.body, "                                          \
+    "CASE WHEN d.webhook_id IS NOT NULL "                                                \
+    "THEN (SELECT secret FROM webhooks w WHERE w.id = d.webhook_id) "                    \
+    "ELSE (SELECT secret FROM webhooks w WHERE w.project_id = e.project_id "             \
+    "ORDER BY w.created_at, w.rowid LIMIT 1) END "                                       \
+    "FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id "              \
+    "WHERE d.status = 0 AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p "             \
+    "WHERE p.queue = d.queue AND p.status = 0 AND p.seq < d.seq) "                       \
+    "ORDER BY d.next_attempt_at, d.seq LIMIT ?1")                                        \
+  X(DELIVERY_RECORD,                                                                     \
+    "UPDATE webhook_deliveries SET status = ?2, attempts = ?3, last_http_status = ?4, "  \
+    "last_error = ?5, last_response = ?6, next_attempt_at = ?7, updated_at = ?8 "        \
+    "WHERE seq = ?1")                                                                    \
+  X(DELIVERY_LIST,                                                                       \
+    "SELECT " STORE__DELIVERY_COLS                                                       \
+    " FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id "             \
+    "WHERE d.webhook_id = ?1 ORDER BY d.seq DESC LIMIT ?2 OFFSET ?3")                    \
+  X(DELIVERY_COUNT, "SELECT COUNT(*) FROM webhook_deliveries WHERE webhook_id = ?1")     \
+  X(DELIVERY_PRUNE, "DELETE FROM webhook_deliveries WHERE status != 0 AND updated_at < ?1") \
+  X(WEBHOOK_EVENT_PRUNE,                                                                 \
+    "DELETE FROM webhook_events WHERE NOT EXISTS "                                       \
+    "(SELECT 1 FROM webhook_deliveries d WHERE d.event_id = webhook_events.id)")
+/* ---- end of webhooks ---- */
+
 /* X(name, sql): every cached statement. Writes that must target a live
  * stream check "deleted = 0" in the same statement, so there is no
  * read-then-write race with another process. */
@@ -119,7 +170,8 @@
   X(SIGNING_KEY_LIST,                                                                           \
     "SELECT id, project_id, public_key_pem, created_at FROM signing_keys "                      \
     "WHERE project_id = ?1 ORDER BY created_at, rowid")                                         \
-  X(SIGNING_KEY_DELETE, "DELETE FROM signing_keys WHERE id = ?1 AND project_id = ?2")
+  X(SIGNING_KEY_DELETE, "DELETE FROM signing_keys WHERE id = ?1 AND project_id = ?2")          \
+  STORE__WEBHOOK_STATEMENTS(X)
 
 #define STORE__ENUM(name, sql) STORE__##name,
 typedef enum { STORE__STATEMENTS(STORE__ENUM) STORE__N_STMT } store__stmt_id_t;

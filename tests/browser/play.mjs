@@ -249,7 +249,8 @@ async function main() {
       if (out.request_failures.length < 20)
         out.request_failures.push({ url: r.url(), failure: r.failure() && r.failure().errorText });
     });
-    await page.goto(pageUrl, { waitUntil: 'load', timeout: 15000 });
+    // Not 'load': a media element delays the load event until its first frame.
+    await page.goto(pageUrl, { waitUntil: 'domcontentloaded', timeout: 15000 });
     out.page_loaded_ms = Date.now() - wallStart;
 
     // Wait for the first `playing` (or a fatal error, or the startup timeout).
