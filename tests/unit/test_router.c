@@ -185,7 +185,7 @@ static void test_not_found(void **s) {
   expect_404(r, "GET", "v1/live-streams");
   expect_404(r, "OPTIONS", "/nope");
   /* a parameter of ROUTER_PARAM_MAX-1 bytes matches, one more does not */
-  char path[600];
+  char path[ROUTER_PARAM_MAX + 64];
   int n = snprintf(path, sizeof(path), "/v1/live-streams/");
   memset(path + n, 'a', ROUTER_PARAM_MAX - 1);
   path[n + ROUTER_PARAM_MAX - 1] = '\0';

@@ -234,16 +234,27 @@ static int on_media(session_t *s, const rtmp_message_t *m) {
     return 0;
   }
   if (f.packet == FLV_PACKET_SEQUENCE_HEADER) {
+    /* An empty or broken decoder configuration (some muxers send one before
+     * the real one) is skipped, not fatal: frames stay unusable until a
+     * valid one arrives, and the connection carries on. */
     if (is_video) {
-      if (codec == CODEC_H264) {
-        flv_avc_config_t avc;
-        if ((rc = flv_parse_avc_config(f.data, f.len, &avc)) != 0) return rc;
+      flv_avc_config_t avc;
+      if (codec == CODEC_H264 && flv_parse_avc_config(f.data, f.len, &avc) != 0) {
+        log_warn("rtmp_bad_sequence_header stream=%s kind=video len=%zu", live_stream_id(s->ls),
+                 f.len);
+        hub_count_dropped(live_stream_hub(s->ls));
+        return 0;
       }
       rc = set_extradata(&s->cfg.video_extradata, &s->cfg.video_extradata_len, f.data, f.len);
       s->cfg.video_codec = codec;
     } else {
       flv_aac_config_t aac;
-      if ((rc = flv_parse_aac_config(f.data, f.len, &aac)) != 0) return rc;
+      if (flv_parse_aac_config(f.data, f.len, &aac) != 0) {
+        log_warn("rtmp_bad_sequence_header stream=%s kind=audio len=%zu", live_stream_id(s->ls),
+                 f.len);
+        hub_count_dropped(live_stream_hub(s->ls));
+        return 0;
+      }
       rc = set_extradata(&s->cfg.audio_extradata, &s->cfg.audio_extradata_len, f.data, f.len);
       s->cfg.audio_codec = codec;
       s->cfg.sample_rate = (int)aac.sample_rate;
