@@ -98,22 +98,39 @@ loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 # ---------------------------------------------------------------- process stats
 
 # All PIDs of a process tree (the process and its descendants).
-# (Scans /proc for parent ids: /proc/PID/task/*/children is not always built in.)
+# (Scans /proc for parent ids: /proc/PID/task/*/children is not always built
+# in. Read in bash, one file at a time, so a process that exits during the
+# scan is skipped instead of cutting the scan short.)
 proc_tree() {
-  local pid=$1 c
-  echo "$pid"
-  for c in $(awk '{ sub(/.*\) /, ""); print FILENAME, $2 }' /proc/[0-9]*/stat 2>/dev/null |
-             awk -v p="$pid" '$2 == p { split($1, a, "/"); print a[3] }'); do
-    proc_tree "$c"
+  local root=$1 f line pid
+  local -a pairs=()
+  for f in /proc/[0-9]*/stat; do
+    { read -r line <"$f"; } 2>/dev/null || continue
+    pid=${f#/proc/}
+    line=${line##*) }                  # "state ppid ..." after the comm field
+    line=${line#* }
+    pairs+=("${pid%/stat} ${line%% *}")
   done
+  printf '%s\n' "${pairs[@]}" | awk -v r="$root" '{ par[$1] = $2 }
+    END { in_[r] = 1; print r
+          do { more = 0; for (p in par) if (!(p in in_) && (par[p] in in_)) { in_[p] = 1; print p; more = 1 } } while (more) }'
 }
 
-# CPU ticks (utime+stime) summed over a process tree.
+# CPU ticks summed over a process tree: utime+stime of each process plus
+# cutime+cstime (its reaped children: nginx's cache loader exits after a
+# minute, and its CPU time must not vanish from the sum when it does).
+# The tree is looked up once per root and then reused, so a reading is quick
+# (a few /proc reads) and lands close to the moment it is taken.
+# proc_watch ROOT fills the cache in the calling shell (proc_ticks itself
+# usually runs in a $(...) subshell, whose cache would be lost).
+declare -A PROC_TREE_CACHE=()
+proc_watch() { PROC_TREE_CACHE[$1]=$(proc_tree "$1" | tr '\n' ' '); }
 proc_ticks() {
   local t=0 p v
-  for p in $(proc_tree "$1"); do
-    # fields after the ")" of comm: state is $1, utime $12, stime $13
-    v=$(sed 's/.*) //' /proc/"$p"/stat 2>/dev/null | awk '{print $12 + $13}') || v=0
+  [ -n "${PROC_TREE_CACHE[$1]:-}" ] || PROC_TREE_CACHE[$1]=$(proc_tree "$1" | tr '\n' ' ')
+  for p in ${PROC_TREE_CACHE[$1]}; do
+    # fields after the ")" of comm: state is $1, utime $12, stime $13, cutime $14, cstime $15
+    v=$(sed 's/.*) //' /proc/"$p"/stat 2>/dev/null | awk '{print $12 + $13 + $14 + $15}') || v=0
     t=$((t + ${v:-0}))
   done
   echo "$t"
@@ -157,6 +174,7 @@ onair_start() {
   ONAIR_PID=$!
   bench_track "$ONAIR_PID"
   wait_http "$ONAIR_URL/healthz" 15 || { tail -5 "$dir/stderr.log" >&2; die "onair did not start"; }
+  proc_watch "$ONAIR_PID"
   ONAIR_KEY=$(tail -1 "$dir/stdout.log")
   case "$ONAIR_KEY" in
     onair_*) ;;
@@ -243,6 +261,8 @@ EOF
   NGINX_PID=$!
   bench_track "$NGINX_PID"
   wait_http "$NGINX_URL/ping" 15 || { cat "$dir/logs/"*.log >&2; die "nginx did not start"; }
+  sleep 0.5   # the cache manager and loader processes start just after the worker
+  proc_watch "$NGINX_PID"
 }
 
 # ---------------------------------------------------------------- media
@@ -323,3 +343,13 @@ wrk_pct_ms() {
   awk -v p="$2" '$1 == p { v=$2; u=v; gsub(/[0-9.]/, "", u); sub(/[a-z]+$/, "", v);
       m = (u=="us") ? 0.001 : (u=="ms") ? 1 : (u=="s") ? 1000 : (u=="m") ? 60000 : 1; printf "%.2f", v*m }' "$1"
 }
+
+# res_median FILE NAME COLUMN → median of COLUMN over the lines of FILE whose
+# first field is NAME ("n/a" if none). Used to compare alternating rounds.
+res_median() {
+  awk -v n="$2" -v c="$3" '$1 == n { v[++k] = $c } END {
+    for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (v[j] + 0 < v[i] + 0) { t = v[i]; v[i] = v[j]; v[j] = t }
+    if (k == 0) print "n/a"; else if (k % 2) print v[(k + 1) / 2]; else print (v[k / 2] + v[k / 2 + 1]) / 2 }' "$1"
+}
+# res_all FILE NAME COLUMN → the values of every round, comma-separated
+res_all() { awk -v n="$2" -v c="$3" '$1 == n { printf "%s%s", s, $c; s = "," }' "$1"; }

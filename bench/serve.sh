@@ -4,18 +4,20 @@
 # package the same frames), then wrk hammers one segment and the playlist on
 # each server with the same settings (server pinned to one core, wrk on the
 # other). Pushing goes on during the runs, as it would in production.
+# Runs alternate between the servers; medians over the rounds are reported.
 # Target (issue 4): onair >= 1.2x nginx's req/s.
 #
-#   bench/serve.sh                       # -t1 -c50, 10 s per run
-#   DURATION=5 CONNS=100 bench/serve.sh
+#   bench/serve.sh                       # -t1 -c50, 3 rounds of 5 s runs
+#   DURATION=10 ROUNDS=5 CONNS=100 bench/serve.sh
 . "$(dirname "$0")/common.sh"
 bench_require wrk ffmpeg nginx curl taskset
 
-DURATION=${DURATION:-10}
+DURATION=${DURATION:-5}
+ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-50}
 W=(-t1 -c"$CONNS" -d"${DURATION}s")
-# The segment under test must stay in both servers' windows for the whole run.
-WINDOW=$((DURATION + 8))
+# A round's segment must stay in both servers' windows for both of its runs.
+WINDOW=$((2 * DURATION + 8))
 
 machine_info
 LOAD0=$(loadavg)
@@ -36,53 +38,58 @@ newest_seq() {
   curl -sf "$1" | grep -v '^#' | grep . | tail -1 | sed -n 's/^\(.*[^0-9]\)\{0,1\}\([0-9][0-9]*\)\.ts.*/\2/p'
 }
 
-# run NAME URL → one wrk run; fills R_<NAME>_{RPS,P99,MBPS,BAD,CPU,RPCS,BYTES}
+# run NAME URL PID → one wrk run, appended to $RES as
+# "NAME rps p99_ms MB/s errors cpu% req/cpu-s bytes"
+RES=$BENCH_TMP/results.txt
 run() {
   local name=$1 url=$2 pid=$3 bytes
   bytes=$(curl -sf "$url" | wc -c)
   WRK_SERVER_PID=$pid
   wrk_run "$BENCH_TMP/wrk-$name.txt" "${W[@]}" "$url"
-  printf -v "R_${name}_RPS" '%s' "$WRK_RPS"
-  printf -v "R_${name}_P99" '%s' "$WRK_P99_MS"
-  printf -v "R_${name}_MBPS" '%s' "$WRK_MBPS"
-  printf -v "R_${name}_BAD" '%s' "$WRK_BAD"
-  printf -v "R_${name}_CPU" '%s' "$WRK_CPU_PCT"
-  printf -v "R_${name}_RPCS" '%s' "$WRK_RPCS"
-  printf -v "R_${name}_BYTES" '%s' "$bytes"
-  printf -v "R_${name}_LOAD" '%s' "$(loadavg)"
-  echo "-- $name $url: $WRK_RPS req/s p99=${WRK_P99_MS}ms ${WRK_MBPS}MB/s errors=$WRK_BAD cpu=${WRK_CPU_PCT}%" >&2
+  echo "$name $WRK_RPS $WRK_P99_MS $WRK_MBPS $WRK_BAD $WRK_CPU_PCT $WRK_RPCS $bytes" >>"$RES"
+  echo "-- $name $url: $WRK_RPS req/s p99=${WRK_P99_MS}ms ${WRK_MBPS}MB/s errors=$WRK_BAD cpu=${WRK_CPU_PCT}% req/cpu-s=$WRK_RPCS bytes=$bytes load=$(loadavg)" >&2
 }
 
-# Segments: the same segment number on both (both pushes started together
-# from the same file, so it holds the same frames), the newest both have.
-SEQ=$(newest_seq "$O_PL") NSEQ=$(newest_seq "$N_PL")
-[ -n "$SEQ" ] && [ -n "$NSEQ" ] || die "cannot read segment numbers"
-[ "$NSEQ" -lt "$SEQ" ] && SEQ=$NSEQ
-run oseg "${O_PL%/*}/$SEQ.ts" "$ONAIR_PID"
-run nseg "$NGINX_URL/hls/bench-$SEQ.ts" "$NGINX_PID"
+# Background load on a shared machine drifts, so onair and nginx alternate
+# (order flipped every round) and the medians over ROUNDS rounds are compared.
+for r in $(seq "$ROUNDS"); do
+  # Segments: the same segment number on both (both pushes started together
+  # from the same file, so it holds the same frames), the newest both have.
+  SEQ=$(newest_seq "$O_PL") NSEQ=$(newest_seq "$N_PL")
+  [ -n "$SEQ" ] && [ -n "$NSEQ" ] || die "cannot read segment numbers"
+  [ "$NSEQ" -lt "$SEQ" ] && SEQ=$NSEQ
+  if [ $((r % 2)) = 1 ]; then
+    run oseg "${O_PL%/*}/$SEQ.ts" "$ONAIR_PID"; run nseg "$NGINX_URL/hls/bench-$SEQ.ts" "$NGINX_PID"
+  else
+    run nseg "$NGINX_URL/hls/bench-$SEQ.ts" "$NGINX_PID"; run oseg "${O_PL%/*}/$SEQ.ts" "$ONAIR_PID"
+  fi
+done
 
 # Playlists: once both windows are full, so both lists have their steady size.
 wait_segments "$O_PL" "$WINDOW" $((WINDOW + 10)) || echo "warning: onair playlist not full" >&2
 wait_segments "$N_PL" "$WINDOW" $((WINDOW + 10)) || echo "warning: nginx playlist not full" >&2
-run opl "$O_PL" "$ONAIR_PID"
-run npl "$N_PL" "$NGINX_PID"
+for r in $(seq "$ROUNDS"); do
+  if [ $((r % 2)) = 1 ]; then run opl "$O_PL" "$ONAIR_PID"; run npl "$N_PL" "$NGINX_PID"
+  else run npl "$N_PL" "$NGINX_PID"; run opl "$O_PL" "$ONAIR_PID"; fi
+done
 
-line() {  # LABEL PREFIX
-  local p=$2 v
-  local rps=R_${p}_RPS p99=R_${p}_P99 mb=R_${p}_MBPS bad=R_${p}_BAD cpu=R_${p}_CPU rpcs=R_${p}_RPCS by=R_${p}_BYTES ld=R_${p}_LOAD
-  printf '%-22s %8s %8s %9s %7s %7s %9s %8s  %s\n' "$1" "${!by}" "${!rps}" "${!p99}" "${!mb}" "${!bad}" "${!cpu}" "${!rpcs}" "${!ld}"
+med() { res_median "$RES" "$@"; }
+all() { res_all "$RES" "$@"; }
+line() {  # LABEL NAME
+  printf '%-20s %7s %8s %8s %7s %6s %5s %9s  %s\n' "$1" "$(med "$2" 8)" "$(med "$2" 2)" "$(med "$2" 3)" \
+    "$(med "$2" 4)" "$(awk -v n="$2" '$1 == n { e += $5 } END { print e + 0 }' "$RES")" "$(med "$2" 6)" "$(med "$2" 7)" "$(all "$2" 2)"
 }
 
 cat <<EOF
 
-== serve.sh summary (wrk -t1 -c$CONNS -d${DURATION}s on cpu $LOAD_CPU; servers on cpu $SERVER_CPU; window $WINDOW x 1 s) ==
-$(printf '%-22s %8s %8s %9s %7s %7s %9s %8s  %s' "" bytes req/s "p99 ms" MB/s errors "cpu%" req/cpu-s "load avg after")
+== serve.sh summary (wrk -t1 -c$CONNS -d${DURATION}s on cpu $LOAD_CPU; servers on cpu $SERVER_CPU; window $WINDOW x 1 s; medians of $ROUNDS alternating rounds) ==
+$(printf '%-20s %7s %8s %8s %7s %6s %5s %9s  %s' "" bytes req/s "p99 ms" MB/s errors "cpu%" req/cpu-s "req/s of each round")
 $(line "onair segment" oseg)
 $(line "nginx-rtmp segment" nseg)
 $(line "onair playlist" opl)
 $(line "nginx-rtmp playlist" npl)
-ratio onair/nginx segment:  req/s $(ratio "$R_oseg_RPS" "$R_nseg_RPS"), req per cpu-s $(ratio "$R_oseg_RPCS" "$R_nseg_RPCS")
-ratio onair/nginx playlist: req/s $(ratio "$R_opl_RPS" "$R_npl_RPS"), req per cpu-s $(ratio "$R_opl_RPCS" "$R_npl_RPCS")
+ratio onair/nginx segment:  req/s $(ratio "$(med oseg 2)" "$(med nseg 2)"), req per cpu-s $(ratio "$(med oseg 7)" "$(med nseg 7)")
+ratio onair/nginx playlist: req/s $(ratio "$(med opl 2)" "$(med npl 2)"), req per cpu-s $(ratio "$(med opl 7)" "$(med npl 7)")
 target (issue 4): >= 1.20x nginx req/s
-load average before: $LOAD0
+load average: before $LOAD0, after $(loadavg)
 EOF

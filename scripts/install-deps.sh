@@ -10,9 +10,10 @@ PKGS=(
   libuv1-dev libhttp-parser-dev libssl-dev libjansson-dev libsqlite3-dev
   libcurl4-openssl-dev libcmocka-dev
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev
+  libsrt-gnutls-dev # the flavour libavformat links: one libsrt per process
   # tests and tools
   python3 python3-pytest python3-requests curl sqlite3 openssl
-  ffmpeg rtmpdump gstreamer1.0-tools gstreamer1.0-plugins-base
+  ffmpeg srt-tools rtmpdump gstreamer1.0-tools gstreamer1.0-plugins-base
   gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-libav
   # benchmarks: the nginx-rtmp baseline and the load generator
   wrk nginx libnginx-mod-rtmp

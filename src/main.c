@@ -16,10 +16,15 @@
 #include "core/log.h"
 #include "core/tls.h"
 #include "core/util.h"
+#include "events/webhooks.h"
 #include "http/http.h"
 #include "http/router.h"
+#include "live/health.h"  /* health */
 #include "live/live.h"
+#include "live/metrics.h" /* health */
 #include "media/rtmp/server.h"
+#include "media/srt/srt_server.h"
+#include "media/simulcast/simulcast.h"
 #include "store/store.h"
 
 #define ONAIR_VERSION "0.1.0"
@@ -95,8 +100,11 @@ typedef struct {
   http_server_t *http;
   rtmp_server_t *rtmp;
   rtmp_server_t *rtmps; /* NULL unless --rtmps */
+  srt_server_t *srt;     /* NULL unless --srt */
   SSL_CTX *tls;
   live_t *live;
+  simulcast_t *simulcast; /* simulcast: restreaming to targets */
+  health_t *health;       /* health: ingest health sampler */
   int open_parts; /* listeners still shutting down */
   int signals_on;
   uv_signal_t sigterm, sigint;
@@ -107,8 +115,11 @@ typedef struct {
 static void on_part_closed(void *arg) {
   server_t *srv = arg;
   if (--srv->open_parts > 0) return;
+  simulcast_stop(srv->simulcast); /* simulcast: pushers end before the hubs go */
   live_free(srv->live); /* ends playlists, closes timers */
   srv->live = NULL;
+  health_free(srv->health); /* health: after live_free, which still calls its observer */
+  srv->health = NULL;
   if (srv->signals_on) {
     uv_close((uv_handle_t *)&srv->sigterm, NULL);
     uv_close((uv_handle_t *)&srv->sigint, NULL);
@@ -122,6 +133,7 @@ static void server_begin_shutdown(server_t *srv) {
   srv->open_parts = 1; /* held until every close has been started */
   if (srv->rtmp) srv->open_parts++, rtmp_server_close(srv->rtmp, on_part_closed, srv);
   if (srv->rtmps) srv->open_parts++, rtmp_server_close(srv->rtmps, on_part_closed, srv);
+  if (srv->srt) srv->open_parts++, srt_server_close(srv->srt, on_part_closed, srv);
   if (srv->http) srv->open_parts++, http_server_shutdown(srv->http, 5000, on_part_closed, srv);
   on_part_closed(srv);
 }
@@ -133,6 +145,12 @@ static void on_signal(uv_signal_t *h, int signum) {
 
 static void on_http_request(void *ud, http_request_t *req, http_response_t *res) {
   router_dispatch(ud, req, res);
+}
+
+/* health: every dispatched request feeds the /metrics HTTP families. */
+static void on_route_observed(void *ud, const router_event_t *ev) {
+  (void)ud;
+  metrics_http_observe(ev->method, ev->pattern, ev->status, ev->bytes, ev->seconds);
 }
 
 /* The HS256 key of access tokens: 32 random bytes in DATA/secret.key, made
@@ -243,13 +261,37 @@ static int cmd_serve(int argc, char **argv) {
   router_t *router = router_new();
   server_t srv = {.loop = uv_default_loop()};
   int exit_code = 1;
+  webhooks_t *webhooks = NULL; /* webhooks */
   live_opts_t lopts = {.hls_target_ms = cfg.hls_segment_ms, .hls_window = cfg.hls_window};
   srv.live = api.live = live_new(srv.loop, store, &lopts);
+  /* simulcast */
+  simulcast_opts_t scopts = {.tls_verify = cfg.simulcast_tls_verify};
+  srv.simulcast = api.simulcast = srv.live ? simulcast_new(srv.loop, srv.live, store, &scopts) : NULL;
+  if (!srv.simulcast) {
+    fprintf(stderr, "onair: out of memory at start-up\n");
+    goto shutdown;
+  }
+  /* end simulcast */
+  /* health */
+  health_opts_t heopts = {.interval_ms = cfg.health_interval_ms,
+                          .retention_days = cfg.health_retention_days};
+  srv.health = health_new(srv.loop, store, srv.live, &heopts);
+  if (!srv.health || !router) {
+    fprintf(stderr, "onair: out of memory at start-up\n");
+    goto shutdown;
+  }
+  router_set_observer(router, on_route_observed, NULL);
+  /* end health */
   http_server_opts_t hopts = {.max_body_bytes = cfg.max_body_bytes,
                               .max_connections = cfg.max_connections};
   if (!srv.live || !api.create_limit || !router || api_register(router, &api) ||
       http_server_new(srv.loop, &hopts, on_http_request, router, &srv.http)) {
     fprintf(stderr, "onair: out of memory at start-up\n");
+    goto shutdown;
+  }
+  /* webhooks: events are queued from here on (recovery's too) */
+  if ((rc = webhooks_start(store, &cfg, &webhooks)) != 0) {
+    fprintf(stderr, "onair: cannot start webhook delivery: %s\n", err_str(rc));
     goto shutdown;
   }
   if (live_recover(srv.live)) {
@@ -281,8 +323,13 @@ static int cmd_serve(int argc, char **argv) {
       goto shutdown;
     }
   }
-  if (cfg.srt_port > 0)
-    log_warn("srt_not_available reason=\"SRT ingest is not implemented yet; --srt is ignored\"");
+  if (cfg.srt_port > 0 &&
+      ((rc = srt_server_new(srv.loop, srv.live, cfg.data_dir, NULL, &srv.srt)) != 0 ||
+       (rc = srt_server_listen(srv.srt, cfg.srt_host, cfg.srt_port)) != 0)) {
+    fprintf(stderr, "onair: cannot listen on srt %s:%d: %s\n", cfg.srt_host, cfg.srt_port,
+            err_str(rc));
+    goto shutdown;
+  }
   uv_signal_init(srv.loop, &srv.sigterm);
   uv_signal_init(srv.loop, &srv.sigint);
   srv.signals_on = 1;
@@ -302,10 +349,14 @@ shutdown:
   if (srv.http) http_server_free(srv.http);
   if (srv.rtmp) rtmp_server_free(srv.rtmp);
   if (srv.rtmps) rtmp_server_free(srv.rtmps);
+  if (srv.srt) srt_server_free(srv.srt);
   if (srv.tls) SSL_CTX_free(srv.tls);
   router_free(router);
   ratelimit_free(api.create_limit);
   signing_cache_clear();
+  metrics_reset(); /* health */
+  webhooks_stop(webhooks); /* webhooks: after the loop, before the store */
+  simulcast_free(srv.simulcast); /* simulcast */
   store_close(store);
   uv_loop_close(srv.loop);
   if (exit_code == 0) log_info("stopped");

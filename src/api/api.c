@@ -113,5 +113,8 @@ int api_register(router_t *r, api_ctx_t *ctx) {
   if (!rc) rc = api_simulcast_register(r, ctx);
   if (!rc) rc = api_hls_register(r, ctx);
   if (!rc) rc = api_signing_keys_register(r, ctx);
+  if (!rc) rc = api_health_register(r, ctx);  /* health */
+  if (!rc) rc = api_metrics_register(r, ctx); /* health */
+  if (!rc) rc = api_webhooks_register(r, ctx);
   return rc;
 }

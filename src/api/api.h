@@ -19,6 +19,7 @@ typedef struct api_ctx {
   unsigned char token_secret[32]; /* HS256 key of access tokens */
   ratelimit_t *create_limit;      /* stream creations per project */
   live_t *live;                   /* running streams (NULL in `onair routes`) */
+  struct simulcast *simulcast;    /* restreaming: told when targets change (may be NULL) */
 } api_ctx_t;
 
 /* Adds every /v1 route and /healthz. ctx must outlive the router. */

@@ -37,5 +37,8 @@ int api_simulcast_register(router_t *r, api_ctx_t *ctx);
 int api_auth_register(router_t *r, api_ctx_t *ctx);
 int api_hls_register(router_t *r, api_ctx_t *ctx);
 int api_signing_keys_register(router_t *r, api_ctx_t *ctx);
+int api_health_register(router_t *r, api_ctx_t *ctx);  /* health.c */
+int api_metrics_register(router_t *r, api_ctx_t *ctx); /* metrics.c */
+int api_webhooks_register(router_t *r, api_ctx_t *ctx); /* webhooks.c */
 
 #endif

@@ -15,6 +15,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "live/metrics.h" /* health */
 #include "media/hls/hls.h"
 
 #define SEGMENT_CACHE "public, max-age=86400, immutable"
@@ -200,6 +201,7 @@ static void hls_get(void *ud, http_request_t *req, http_response_t *res,
     api_error(res, ERR_NOT_FOUND, "the stream is not live", NULL);
     goto out;
   }
+  metrics_viewer_hit(s.id, req->remote_ip, http_request_header(req, "User-Agent")); /* health */
   uint64_t n;
   char etag[64];
   if (strcmp(file, "index.m3u8") == 0) {

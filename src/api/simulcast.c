@@ -6,6 +6,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "media/simulcast/simulcast.h"
 
 #define MAX_TARGETS 10
 
@@ -88,6 +89,7 @@ static void simulcast_add(void *ud, http_request_t *req, http_response_t *res,
       api_error(res, rc, NULL, NULL);
     } else {
       log_info("simulcast_target_added stream=%s target=%s", s.id, t.id);
+      simulcast_targets_changed(ctx->simulcast, s.id); /* simulcast: starts at once when live */
       api_stream_respond(ctx, res, 200, &s);
     }
   }
@@ -107,8 +109,10 @@ static void simulcast_delete(void *ud, http_request_t *req, http_response_t *res
     api_error(res, rc, "no simulcast target with this id on this stream", NULL);
   else if (rc)
     api_error(res, rc, NULL, NULL);
-  else
+  else {
+    simulcast_targets_changed(ctx->simulcast, s.id); /* simulcast: stops at once */
     api_stream_respond(ctx, res, 200, &s);
+  }
   store_stream_clear(&s);
 }
 

@@ -16,6 +16,8 @@ static const char *const keys[] = {"data",           "http",      "rtmp", "rtmps
                                    "create_rate_limit", "max_body_bytes", "max_connections",
                                    "hls_segment_ms", "hls_window", "access_token_ttl",
                                    "webhooks_allow_private", "webhook_retry_base_ms", /* webhooks */
+                                   "metrics_token", "health_interval_ms", "health_retention_days", /* health */
+                                   "simulcast_tls_verify", /* simulcast */
                                    NULL};
 
 const char *const *config_keys(void) { return keys; }
@@ -40,6 +42,9 @@ void config_defaults(config_t *cfg) {
   cfg->hls_segment_ms = 2000;
   cfg->hls_window = 6;
   cfg->webhook_retry_base_ms = 5000; /* webhooks */
+  cfg->health_interval_ms = 5000;  /* health */
+  cfg->health_retention_days = 30; /* health */
+  cfg->simulcast_tls_verify = 1;     /* simulcast */
 }
 
 static int parse_uint(const char *value, unsigned long max, unsigned long *out) {
@@ -102,12 +107,24 @@ int config_set(config_t *cfg, const char *key, const char *value, char *err, siz
   } else if (strcmp(key, "hls_window") == 0) {
     if (parse_uint(value, 100, &n) || n < 2) goto bad;
     cfg->hls_window = (unsigned)n;
+  } else if (strcmp(key, "metrics_token") == 0) { /* health */
+    if (strlen(value) >= sizeof(cfg->metrics_token)) goto bad;
+    snprintf(cfg->metrics_token, sizeof(cfg->metrics_token), "%s", value);
+  } else if (strcmp(key, "health_interval_ms") == 0) { /* health */
+    if (parse_uint(value, 3600000, &n) || n < 200) goto bad;
+    cfg->health_interval_ms = (unsigned)n;
+  } else if (strcmp(key, "health_retention_days") == 0) { /* health */
+    if (parse_uint(value, 3650, &n) || n < 1) goto bad;
+    cfg->health_retention_days = (unsigned)n;
   } else if (strcmp(key, "webhooks_allow_private") == 0) { /* webhooks */
     if (strcmp(value, "0") != 0 && strcmp(value, "1") != 0) goto bad;
     cfg->webhooks_allow_private = value[0] == '1';
   } else if (strcmp(key, "webhook_retry_base_ms") == 0) { /* webhooks */
     if (parse_uint(value, 3600000, &n) || n < 10) goto bad;
     cfg->webhook_retry_base_ms = (unsigned)n;
+  } else if (strcmp(key, "simulcast_tls_verify") == 0) { /* simulcast */
+    if (strcmp(value, "0") != 0 && strcmp(value, "1") != 0) goto bad;
+    cfg->simulcast_tls_verify = value[0] == '1';
   } else {
     snprintf(err, errlen, "unknown setting '%s'", key);
     return ERR_INVALID;

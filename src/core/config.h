@@ -34,6 +34,12 @@ typedef struct {
   int webhooks_allow_private;     /* "webhooks_allow_private": 1 lets webhooks reach private/loopback addresses */
   unsigned webhook_retry_base_ms; /* "webhook_retry_base_ms": first retry delay, doubled per attempt */
   /* end webhooks */
+  /* health */
+  char metrics_token[256];        /* "metrics_token": bearer token /metrics requires ("" = loopback clients only) */
+  unsigned health_interval_ms;    /* "health_interval_ms": ingest health sample period (5000) */
+  unsigned health_retention_days; /* "health_retention_days": health samples are deleted after this (30) */
+  /* end health */
+  int simulcast_tls_verify; /* "simulcast_tls_verify": 1 checks RTMPS targets' certificates (simulcast) */
 } config_t;
 
 /* Fills cfg with the defaults. */

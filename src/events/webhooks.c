@@ -76,9 +76,7 @@ int webhooks_sign(const char *secret, int64_t t, const char *body, size_t len, c
                   size_t outlen) {
   char prefix[32];
   int pn = snprintf(prefix, sizeof(prefix), "%lld.", (long long)t);
-  /* HMAC over "<t>.<body>" without copying the body: HMAC(k, a || b) is
-   * what a one-shot over the concatenation gives, so feed it in one buffer
-   * only when small; otherwise build it once. */
+  /* The signed message is "<t>.<body>" (Mux's scheme). */
   size_t total = (size_t)pn + len;
   char *msg = malloc(total ? total : 1);
   if (!msg) return ERR_NOMEM;
@@ -179,6 +177,11 @@ int webhooks_url_parse(const char *url, char *host, size_t hostlen, char *msg, s
   }
   if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0) {
     snprintf(msg, msglen, "url must be an http:// or https:// URL");
+    return ERR_INVALID;
+  }
+  const char *auth = strstr(url, "://") + 3;
+  if (strcspn(auth, "/?#\\") == 0) { /* curl would take "https:///x" as host "x" */
+    snprintf(msg, msglen, "url has no host");
     return ERR_INVALID;
   }
   /* curl's own parser: the host checked here is the host curl will use. */
@@ -362,7 +365,10 @@ static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct cur
   if (purpose != CURLSOCKTYPE_IPCXN) return CURL_SOCKET_BAD;
   /* The address curl is about to connect to, after its own resolution:
    * checking here is what makes DNS rebinding useless. */
-  if (!x->wh->allow_private && webhooks_addr_blocked(&a->addr)) {
+  struct sockaddr_storage ss;
+  memset(&ss, 0, sizeof(ss));
+  memcpy(&ss, &a->addr, a->addrlen < sizeof(ss) ? a->addrlen : sizeof(ss));
+  if (!x->wh->allow_private && webhooks_addr_blocked((const struct sockaddr *)&ss)) {
     x->refused = 1;
     return CURL_SOCKET_BAD;
   }
@@ -453,6 +459,8 @@ static int xfer_start(webhooks_t *wh, transfer_t *x, store_delivery_t *d) {
     xfer_release(wh, x);
     return ERR_INTERNAL;
   }
+  log_debug("webhook_sending delivery=%s event=%s type=%s attempt=%d", x->d.id, x->d.event_id,
+            x->d.event_type, x->d.attempts + 1);
   return 0;
 }
 

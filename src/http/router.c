@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/err.h"
 #include "http/http_internal.h"
@@ -45,6 +46,8 @@ typedef struct {
 struct router {
   route_t *routes;
   size_t n, cap;
+  router_observer_fn observer; /* observer (metrics) */
+  void *observer_ud;
 };
 
 static const char cors_allow_headers[] = "Authorization, Content-Type";
@@ -236,7 +239,8 @@ static void sanitize(const char *s, char *out, size_t max) {
   if (s && s[i]) snprintf(out + i, 4, "...");
 }
 
-int router_dispatch(router_t *r, http_request_t *req, http_response_t *res) {
+static int dispatch(router_t *r, http_request_t *req, http_response_t *res,
+                    const char **matched) {
   const char *method = req->method ? req->method : "";
   pseg_t segs[ROUTER_MAX_SEGS];
   int nsegs = split_path(req->path, segs);
@@ -261,6 +265,7 @@ int router_dispatch(router_t *r, http_request_t *req, http_response_t *res) {
   }
 
   if (best) {
+    *matched = best->pattern; /* observer (metrics) */
     http_response_header(res, "Access-Control-Allow-Origin", "*");
     best->fn(best->ud, req, res, &best_params);
     return 1;
@@ -291,4 +296,35 @@ int router_dispatch(router_t *r, http_request_t *req, http_response_t *res) {
     http_response_error(res, 404, "not_found", msg, NULL);
   }
   return 0;
+}
+
+/* ---- observer (metrics): times the dispatch and reports the result ---- */
+
+void router_set_observer(router_t *r, router_observer_fn fn, void *ud) {
+  r->observer = fn;
+  r->observer_ud = ud;
+}
+
+static uint64_t mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int router_dispatch(router_t *r, http_request_t *req, http_response_t *res) {
+  if (!r || !r->observer) {
+    const char *ignored = NULL;
+    return dispatch(r, req, res, &ignored);
+  }
+  const char *pattern = "";
+  uint64_t t0 = mono_ns();
+  int rc = dispatch(r, req, res, &pattern);
+  router_event_t ev = {.method = req->method ? req->method : "",
+                       .pattern = pattern,
+                       .status = res->deferred && !res->finished ? 0 : res->status,
+                       .seconds = (double)(mono_ns() - t0) / 1e9};
+  if (ev.status != 0 && !(req->method && strcmp(req->method, "HEAD") == 0))
+    http__response_body(res, &ev.bytes);
+  r->observer(r->observer_ud, &ev);
+  return rc;
 }

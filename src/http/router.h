@@ -39,4 +39,20 @@ const char *router_param(const router_params_t *p, const char *name);
 void router_foreach(const router_t *r, void (*fn)(void *arg, const char *method, const char *pattern),
                     void *arg);
 
+/* ---- observer (metrics) ----
+ * Optional: called after every router_dispatch with the matched pattern
+ * ("" when no route matched: 404, 405, CORS preflight), the status (0 when
+ * the handler deferred the response), the body size (0 for HEAD and
+ * deferred responses) and the time spent dispatching. */
+typedef struct {
+  const char *method;
+  const char *pattern;
+  int status;
+  size_t bytes;
+  double seconds;
+} router_event_t;
+typedef void (*router_observer_fn)(void *ud, const router_event_t *ev);
+void router_set_observer(router_t *r, router_observer_fn fn, void *ud);
+/* ---- end observer ---- */
+
 #endif

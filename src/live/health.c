@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,7 +223,15 @@ static void on_sample(uv_timer_t *t) {
     return;
   }
   if (elapsed == 0) return;
+  /* Rates are measured over the media time the interval carried when it is
+   * plausible (within 2x of the wall clock): network bursts then do not show
+   * up as frame-rate jitter. Otherwise (a timestamp jump, a stall) over the
+   * wall-clock interval. */
   double secs = (double)elapsed / 1000.0;
+  int64_t media_ms = now.last_dts - tr->last.last_dts;
+  if (tr->last.video_frames + tr->last.audio_frames > 0 && media_ms > 0 &&
+      (uint64_t)media_ms * 2 >= elapsed && (uint64_t)media_ms <= elapsed * 2)
+    secs = (double)media_ms / 1000.0;
   store_health_sample_t s;
   memset(&s, 0, sizeof(s));
   snprintf(s.stream_id, sizeof(s.stream_id), "%s", tr->id);
@@ -357,9 +366,13 @@ health_t *health_new(uv_loop_t *loop, store_t *store, live_t *live, const health
   live_observer_t ob = {.on_publish_begin = on_publish_begin,
                         .on_publish_end = on_publish_end,
                         .on_forget = on_forget};
-  if (live_observe(live, &ob, h) || metrics_add_collector(collect, h)) {
-    /* live_observe cannot be undone: refuse to start rather than leave a
-     * dangling observer (main treats NULL as a start-up failure). */
+  /* The collector first: it can be undone, the observer cannot. */
+  if (metrics_add_collector(collect, h)) {
+    free(h);
+    return NULL;
+  }
+  if (live_observe(live, &ob, h)) {
+    metrics_remove_collector(collect, h);
     free(h);
     return NULL;
   }

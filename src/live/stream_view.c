@@ -9,6 +9,15 @@
 #include "core/util.h"
 #include "live/lifecycle.h"
 
+/* simulcast: per-target state hook (see stream_view.h). */
+static stream_view_target_state_fn target_state_fn;
+static void *target_state_ud;
+
+void stream_view_set_target_state(stream_view_target_state_fn fn, void *ud) {
+  target_state_fn = fn;
+  target_state_ud = ud;
+}
+
 /* http://HOST[:PORT] as clients should reach the HTTP listener. */
 static void http_base(const config_t *cfg, const char *domain, char *out, size_t outlen) {
   if (domain && *domain)
@@ -38,6 +47,11 @@ json_t *stream_view_render(store_t *st, const config_t *cfg, const store_stream_
     snprintf(url, sizeof(url), "rtmps://%s:%d/live", cfg->public_host, cfg->rtmps_port);
     json_object_set_new(urls, "rtmps", json_string(url));
   }
+  if (cfg->srt_port > 0) { /* seed 003: srt://HOST:PORT?streamid=KEY */
+    snprintf(url, sizeof(url), "srt://%s:%d?streamid=%s", cfg->public_host, cfg->srt_port,
+             s->stream_key);
+    json_object_set_new(urls, "srt", json_string(url));
+  }
   json_object_set_new(obj, "server_urls", urls);
   json_object_set_new(obj, "stream_key", json_string(s->stream_key));
 
@@ -61,8 +75,15 @@ json_t *stream_view_render(store_t *st, const config_t *cfg, const store_stream_
   store_simulcast_t *tl = NULL;
   if (store_simulcast_list(st, s->id, &tl, &n) == 0) {
     for (size_t i = 0; i < n; i++) {
-      json_array_append_new(targets, json_pack("{s:s, s:s, s:s}", "id", tl[i].id, "url",
-                                               tl[i].url, "stream_key", tl[i].stream_key));
+      json_t *tj = json_pack("{s:s, s:s, s:s}", "id", tl[i].id, "url", tl[i].url,
+                             "stream_key", tl[i].stream_key);
+      /* simulcast: state of the pusher, idle when none runs */
+      json_t *state = target_state_fn ? target_state_fn(target_state_ud, s->id, tl[i].id) : NULL;
+      if (!state)
+        state = json_pack("{s:s, s:n, s:s}", "name", "idle", "reason", "since",
+                          util_format_time(tl[i].created_at, ts, sizeof(ts)));
+      json_object_set_new(tj, "status", state);
+      json_array_append_new(targets, tj);
       store_simulcast_clear(&tl[i]);
     }
     free(tl);

@@ -12,4 +12,12 @@
 /* A new object (the value of "stream"), or NULL on allocation failure. */
 json_t *stream_view_render(store_t *st, const config_t *cfg, const store_stream_t *s);
 
+/* simulcast: the pushing module registers where per-target state comes
+ * from (so this file does not depend on it). fn returns a new
+ * {"name", "reason", "since", …} object, or NULL for "idle since the
+ * target was created". fn NULL unregisters. */
+typedef json_t *(*stream_view_target_state_fn)(void *ud, const char *stream_id,
+                                                const char *target_id);
+void stream_view_set_target_state(stream_view_target_state_fn fn, void *ud);
+
 #endif

@@ -56,8 +56,14 @@ int store_health_insert(store_t *st, const store_health_sample_t *x) {
                    "?17, ?18, ?19, ?20, 0)",
                    &s, "health_insert");
   if (rc) return rc;
-  int brc = store__bind(s, "tlllll", x->stream_id, x->ts, x->video_bitrate, x->audio_bitrate,
-                        x->video_data_rate, x->audio_data_rate);
+  /* store__bind covers every parameter or none: 20 mixed columns are bound
+   * one by one instead. */
+  int brc = sqlite3_bind_text(s, 1, x->stream_id, -1, SQLITE_STATIC);
+  if (brc == SQLITE_OK) brc = sqlite3_bind_int64(s, 2, x->ts);
+  if (brc == SQLITE_OK) brc = sqlite3_bind_int64(s, 3, x->video_bitrate);
+  if (brc == SQLITE_OK) brc = sqlite3_bind_int64(s, 4, x->audio_bitrate);
+  if (brc == SQLITE_OK) brc = sqlite3_bind_int64(s, 5, x->video_data_rate);
+  if (brc == SQLITE_OK) brc = sqlite3_bind_int64(s, 6, x->audio_data_rate);
   if (brc == SQLITE_OK) brc = sqlite3_bind_double(s, 7, x->framerate);
   if (brc == SQLITE_OK) brc = sqlite3_bind_double(s, 8, x->input_frame_rate);
   if (brc == SQLITE_OK) brc = sqlite3_bind_int64(s, 9, x->time_connected);

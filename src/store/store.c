@@ -1,6 +1,7 @@
 /* store.c — opening the SQLite database, migrations, the statement cache
  * and the helpers shared by the table families (keys.c, streams.c,
  * targets.c). */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -288,8 +289,13 @@ static int store_prepare_all(store_t *st) {
 /* The database holds key hashes and stream keys: create it 0600 before
  * SQLite does (SQLite gives -wal and -shm the mode of the database file). */
 static int store_create_file(const char *path) {
-  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) return ERR_IO;
+  /* O_EXCL: never open+close an existing database. close() drops every
+   * POSIX lock this process holds on the file, including those of the
+   * store_t handles already open (a second handle, e.g. the webhook
+   * thread's): another process would then think it is the last user,
+   * checkpoint and delete the WAL under us, and our reads go stale. */
+  int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return errno == EEXIST ? 0 : ERR_IO;
   close(fd);
   return 0;
 }

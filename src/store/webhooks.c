@@ -246,6 +246,9 @@ int store_delivery_heads(store_t *st, int max, store_delivery_t **out, size_t *n
   ret = rc != SQLITE_OK ? store__fail(st, rc, "delivery_heads")
                         : delivery_rows(st, s, 1, "delivery_heads", out, n);
   store__done(s);
+  /* The delivery thread then sleeps for up to a second: do not keep a read
+   * transaction open that long (it would hold back WAL checkpoints). */
+  store__snapshot_end(st);
   return ret;
 }
 

@@ -6,9 +6,10 @@ instead of sleeping.
 
   start_live_server(tmp_path_factory, ...)  an OnairServer with 1 s segments
   pusher                                   fixture: factory of background pushers
+  pushers(tmp_path)                        the generator behind it
   wait_status(api, sid, want)              polls GET /v1/live-streams/{id}
   get_playlist(url) / wait_playlist(url, pred)
-  parse_playlist(text) -> Playlist
+  Playlist(text)                           a parsed media playlist
   ffprobe_streams(target), ffprobe_packets(path)
 """
 import datetime as dt
@@ -42,7 +43,7 @@ def start_live_server(tmp_path_factory, window=6, extra_args=()):
 # ---------------------------------------------------------------- pushers
 
 
-def ffmpeg_argv(rtmp_url, size="640x360", duration=None):
+def ffmpeg_argv(rtmp_url, size="640x360", duration=None, out_args=()):
     argv = ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "warning", "-re",
             "-f", "lavfi", "-i", f"testsrc2=size={size}:rate=30",
             "-f", "lavfi", "-i", "sine",
@@ -50,7 +51,7 @@ def ffmpeg_argv(rtmp_url, size="640x360", duration=None):
             "-c:a", "aac"]
     if duration:
         argv += ["-t", str(duration)]
-    return argv + ["-f", "flv", rtmp_url]
+    return argv + [*out_args, "-f", "flv", rtmp_url]
 
 
 def gst_h264_encoder():
@@ -122,10 +123,10 @@ class Pusher:
         return f"<{self.name} pid={self.proc.pid} rc={rc} log={self.log(800)!r}>"
 
 
-@pytest.fixture
-def pusher(tmp_path):
-    """Factory: pusher(server, stream_key, tool="ffmpeg"|"gst", **kw) -> Pusher.
-    Every pusher still running at the end of the test is killed."""
+def pushers(tmp_path):
+    """Generator for a test's `pusher` fixture (`yield from pushers(tmp_path)`):
+    yields a factory pusher(server, stream_key, tool="ffmpeg"|"gst", **kw) ->
+    Pusher; every pusher still running at the end of the test is killed."""
     started = []
 
     def make(server, key, tool="ffmpeg", **kw):
@@ -143,6 +144,12 @@ def pusher(tmp_path):
     yield make
     for p in started:
         p.kill()
+
+
+@pytest.fixture
+def pusher(tmp_path):
+    """The same factory as a fixture, for `from media import pusher`."""
+    yield from pushers(tmp_path)
 
 
 # ---------------------------------------------------------------- API side
@@ -191,7 +198,7 @@ def new_live_stream(api, server, pusher_factory, body=None, tool="ffmpeg", segme
     p = pusher_factory(server, s["stream_key"], tool=tool, **kw)
     url = s["playback_ids"][0]["playback_url"]
     try:
-        wait_status(api, s["id"], "live", timeout=20)
+        wait_status(api, s["id"], "live", timeout=12)
         wait_playlist(url, lambda pl: len(pl.segments) >= segments, timeout=10 + 2 * segments)
     except AssertionError as e:
         raise AssertionError(f"{e}\npusher: {p!r}\n{server.logs(30)}")

@@ -13,11 +13,17 @@ import pytest
 
 from helpers import ORIGIN_STATUSES, assert_error
 from media import (SLOW, Pusher, fetch, ffmpeg_argv, get_playlist, log_offset,
-                   new_live_stream, pusher, segment_url, server_log, start_live_server,
+                   new_live_stream, pushers, segment_url, server_log, start_live_server,
                    status_of, wait_log, wait_playlist, wait_progress,
-                   wait_status)  # noqa: F401 (pusher is a fixture)
+                   wait_status)
 
 WINDOW = 3
+
+
+@pytest.fixture
+def pusher(tmp_path):
+    """pusher(server, key, tool="ffmpeg"|"gst", **kw) -> a background encoder."""
+    yield from pushers(tmp_path)
 
 
 @pytest.fixture(scope="module")
@@ -246,7 +252,8 @@ def test_second_publisher_refused_first_keeps_streaming(live_server, live_api, p
     assert_bystander_ok(bystander, live_api)
     after = wait_playlist(url, lambda pl: pl.last_seq > before.last_seq + 1, timeout=5)
     new = [x for x in after.segments if x.seq > before.last_seq]
-    assert not any(x.discontinuity for x in new), f"the first publisher was disturbed:\n{after.text}"
+    assert not any(x.discontinuity for x in new), (
+        f"the first publisher was disturbed:\n{after.text}")
     assert "rtmp_close" not in "".join(
         ln for ln in server_log(live_server)[off:].splitlines(True)
         if bystander["stream"]["id"] in ln), live_server.logs(20)
@@ -264,6 +271,17 @@ def test_deleted_stream_key_refused(live_server, live_api, pusher, bystander):
     assert_bystander_ok(bystander, live_api)
 
 
-def test_statuses_with_origin_host(live_server, live_api, bystander):
-    s = live_api.get_stream(bystander["stream"]["id"])
+def test_key_with_query_string_publishes(live_server, live_api, pusher):
+    """Some encoders append "?param" to the stream key (the publish name)."""
+    s = live_api.create({})
+    p = pusher(live_server, s["stream_key"] + "?source=obs&x=1")
+    wait_status(live_api, s["id"], "live", timeout=15)
+    assert p.alive(), p
+
+
+def test_live_stream_cannot_be_deleted(live_server, live_api, bystander):
+    sid = bystander["stream"]["id"]
+    s = live_api.get_stream(sid)
     assert status_of(s) in ORIGIN_STATUSES and s.get("origin_host") == live_server.public_host
+    assert_error(live_api.delete(f"/v1/live-streams/{sid}"), 409)
+    assert_bystander_ok(bystander, live_api)

@@ -28,10 +28,19 @@ def live_server(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def live_api(live_server):
-    c = live_server.new_project("live-playback")
-    yield c
-    c.close()
+def projects(live_server):
+    """Two projects; both API keys are made before either is exchanged for a
+    token."""
+    keys = [live_server.apikey(name) for name in ("live-playback", "other-signer")]
+    clients = [live_server.client(live_server.token(k)) for k in keys]
+    yield clients
+    for c in clients:
+        c.close()
+
+
+@pytest.fixture(scope="module")
+def live_api(projects):
+    return projects[0]
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +91,8 @@ def test_playlist_headers(bc):
     assert r.headers["Content-Type"].split(";")[0].strip() == "application/vnd.apple.mpegurl"
     cc = r.headers.get("Cache-Control", "")
     # a live playlist changes every segment: it must not be cached for long
-    assert "no-cache" in cc or "no-store" in cc or (max_age(cc) is not None and max_age(cc) <= 1), cc
+    short = max_age(cc) is not None and max_age(cc) <= 1
+    assert "no-cache" in cc or "no-store" in cc or short, cc
     assert r.headers.get("Access-Control-Allow-Origin") == "*", r.headers
     assert r.headers.get("ETag"), r.headers
     assert int(r.headers["Content-Length"]) == len(r.content)
@@ -277,20 +287,16 @@ def test_valid_token_plays_and_segments_need_it(auth_pid, signing_key, tmp_path)
     assert_av_streams(ffprobe_streams(f"{url}?auth={tok}"), "signed playback", 320, 180)
 
 
-def test_token_of_another_projects_key_401(live_server, auth_pid, tmp_path):
-    other = live_server.new_project("other-signer")
-    try:
-        key = new_signing_key(other, tmp_path)
-        tok = sign(key, auth_pid["id"])
-        assert_error(get(auth_pid["playback_url"], params={"auth": tok}), 401)
-    finally:
-        other.close()
+def test_token_of_another_projects_key_401(projects, auth_pid, tmp_path):
+    key = new_signing_key(projects[1], tmp_path)
+    tok = sign(key, auth_pid["id"])
+    assert_error(get(auth_pid["playback_url"], params={"auth": tok}), 401)
 
 
 def test_expired_token_401(auth_pid, signing_key):
     url = auth_pid["playback_url"]
+    t0 = time.time()  # before signing: iat/exp are set while the CLI runs
     tok = sign(signing_key, auth_pid["id"], ttl=2)
-    t0 = time.time()
     r = get(url, params={"auth": tok})
     if time.time() - t0 < 0.9:  # certainly inside its lifetime
         assert r.status_code == 200, r.text

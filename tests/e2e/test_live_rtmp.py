@@ -14,10 +14,16 @@ import pytest
 from helpers import ORIGIN_STATUSES
 from media import (Pusher, assert_av_streams, fetch, ffmpeg_argv, ffprobe_packets,
                    ffprobe_streams, get_playlist, gst_h264_encoder, new_live_stream,
-                   pusher, segment_url, start_live_server, status_of, wait_playlist,
-                   wait_status)  # noqa: F401 (pusher is a fixture)
+                   pushers, segment_url, start_live_server, status_of, wait_playlist,
+                   wait_status)
 
 FRAME = 1 / 30
+
+
+@pytest.fixture
+def pusher(tmp_path):
+    """pusher(server, key, tool="ffmpeg"|"gst", **kw) -> a background encoder."""
+    yield from pushers(tmp_path)
 
 
 @pytest.fixture(scope="module")
@@ -233,6 +239,17 @@ def test_playlist_grows_while_publishing(broadcast):
     nxt = wait_playlist(url, lambda pl: pl.last_seq > first.last_seq, timeout=4)
     assert nxt.media_seq >= first.media_seq
     assert len(nxt.segments) <= 6, f"--hls-window 6 lists at most 6 segments:\n{nxt.text}"
+
+
+def test_publish_without_onmetadata(live_server, live_api, pusher):
+    """onMetaData is advisory (some encoders send none, GStreamer's flvmux
+    first sends one with width/height 0): the picture size must come from
+    the H.264 configuration itself."""
+    s, p, url = new_live_stream(live_api, live_server, pusher,
+                                out_args=["-flvflags", "no_metadata"])
+    assert_av_streams(ffprobe_streams(url), "publish without onMetaData, TS")
+    assert_av_streams(ffprobe_streams(url + "?format=fmp4"), "publish without onMetaData, fMP4")
+    p.kill()
 
 
 # ------------------------------------------------------------------ GStreamer

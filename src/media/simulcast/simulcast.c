@@ -33,6 +33,7 @@ struct target {
   char host[256]; /* for logs: never the key */
   tstate_t state;
   char reason[256];
+  char last_error[256]; /* reason of the last error announced */
   int64_t since;
   int running;    /* the stream is live: keep this target pushing */
   rtmp_client_t *client;
@@ -81,17 +82,26 @@ static json_t *status_json(const target_t *t) {
 static void set_state(target_t *t, tstate_t s, const char *reason) {
   if (!reason) reason = "";
   if (t->state == s && strcmp(t->reason, reason) == 0) return;
+  /* A retry that fails the same way again is not news: a dead target would
+   * otherwise announce connecting + error on every backoff step. */
+  int quiet = (s == T_CONNECTING && t->state == T_ERROR) ||
+              (s == T_ERROR && t->state == T_CONNECTING && strcmp(reason, t->last_error) == 0);
+  if (s == T_ERROR) snprintf(t->last_error, sizeof(t->last_error), "%s", reason);
+  if (s == T_LIVE || s == T_IDLE) t->last_error[0] = '\0';
   t->state = s;
   snprintf(t->reason, sizeof(t->reason), "%s", reason);
   t->since = util_now();
   sstream_t *st = t->st;
-  if (s == T_ERROR)
+  if (quiet)
+    log_debug("simulcast_state stream=%s target=%s host=%s state=%s reason=\"%s\" retry=1",
+              st->id, t->id, t->host, state_names[s], t->reason);
+  else if (s == T_ERROR)
     log_warn("simulcast_state stream=%s target=%s host=%s state=%s reason=\"%s\"", st->id, t->id,
              t->host, state_names[s], t->reason);
   else
     log_info("simulcast_state stream=%s target=%s host=%s state=%s", st->id, t->id, t->host,
              state_names[s]);
-  if (st->sc->stopped) return;
+  if (st->sc->stopped || quiet) return;
   char type[64];
   snprintf(type, sizeof(type), "simulcast_target.%s", state_names[s]);
   json_t *data = json_pack("{s:s, s:s, s:s, s:o}", "id", t->id, "stream_id", st->id, "url",
@@ -161,13 +171,17 @@ static void on_hub_frame(void *ud, media_frame_t *f) {
   size_t limit = t->st->sc->opts.queue_bytes;
   size_t queued = rtmp_client_queued(t->client);
   int key = f->kind == MEDIA_VIDEO && f->keyframe;
-  if ((t->waiting_key && !key) || queued + f->len > limit) {
-    /* Behind (or catching up): skip to the next keyframe so the target
-     * never gets a broken GOP; audio is skipped along with the video. */
+  if (t->waiting_key && !key) {
+    /* After a config change, or behind: the target gets whole GOPs only;
+     * audio waits along with the video. Counted when it is a drop. */
+    if (t->dropping) t->dropped++, t->dropped_episode++;
+    return;
+  }
+  if (queued + f->len > limit) {
     t->dropped++;
     t->dropped_episode++;
     if (t->has_video) t->waiting_key = 1;
-    if (!t->dropping && queued + f->len > limit) {
+    if (!t->dropping) {
       t->dropping = 1;
       log_warn("simulcast_behind stream=%s target=%s host=%s queued=%zu", t->st->id, t->id,
                t->host, queued);
@@ -258,7 +272,7 @@ static void target_connect(target_t *t) {
 static void host_of(const char *url, char *out, size_t outlen) {
   rtmp_url_t u;
   if (rtmp_url_parse(url, &u) == 0)
-    snprintf(out, outlen, "%s:%d", u.host, u.port);
+    snprintf(out, outlen, "%.200s:%d", u.host, u.port);
   else
     snprintf(out, outlen, "?");
 }
@@ -340,6 +354,7 @@ static void stream_sync(sstream_t *st) {
     if (t->running) continue;
     t->running = 1;
     t->backoff_ms = sc->opts.backoff_min_ms;
+    t->dropped = 0;
     target_connect(t);
   }
 }

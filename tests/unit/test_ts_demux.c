@@ -1,0 +1,315 @@
+/* test_ts_demux.c — MPEG-TS (made by ffmpeg: H.264 with B-frames + AAC)
+ * into hub frames, whole-buffer and pushed through the demux thread in
+ * SRT-sized chunks; the Annex B / ADTS conversions on crafted input. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+/* cmocka needs the includes above first */
+#include <cmocka.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/err.h"
+#include "core/util.h"
+#include "media/srt/ts_demux.h"
+
+static uint8_t *g_ts;
+static size_t g_ts_len;
+
+/* ---- a sink that records what it gets ------------------------------------- */
+
+typedef struct {
+  pthread_mutex_t mu;
+  int configs;
+  media_config_t cfg;
+  int nframes[2];
+  int first_is_video_key;
+  int64_t last_dts[2];
+  int monotonic;
+  int pts_ok;
+  int avcc_ok;
+  int64_t first_dts;
+  int any;
+} rec_t;
+
+static void rec_init(rec_t *r) {
+  memset(r, 0, sizeof(*r));
+  pthread_mutex_init(&r->mu, NULL);
+  r->monotonic = r->pts_ok = r->avcc_ok = 1;
+}
+
+static void rec_clear(rec_t *r) {
+  media_config_clear(&r->cfg);
+  pthread_mutex_destroy(&r->mu);
+}
+
+static void on_config(void *ud, const media_config_t *cfg) {
+  rec_t *r = ud;
+  pthread_mutex_lock(&r->mu);
+  r->configs++;
+  media_config_copy(&r->cfg, cfg);
+  pthread_mutex_unlock(&r->mu);
+}
+
+static void on_frame(void *ud, media_frame_t *f) {
+  rec_t *r = ud;
+  pthread_mutex_lock(&r->mu);
+  if (!r->any) {
+    r->any = 1;
+    r->first_is_video_key = f->kind == MEDIA_VIDEO && f->keyframe;
+    r->first_dts = f->dts;
+  }
+  int k = f->kind;
+  if (r->nframes[k] && f->dts < r->last_dts[k]) r->monotonic = 0;
+  if (f->pts < f->dts) r->pts_ok = 0;
+  r->last_dts[k] = f->dts;
+  r->nframes[k]++;
+  if (k == MEDIA_VIDEO) { /* walk the 4-byte lengths */
+    size_t o = 0;
+    while (o + 4 <= f->len) {
+      size_t n = (size_t)f->data[o] << 24 | (size_t)f->data[o + 1] << 16 |
+                 (size_t)f->data[o + 2] << 8 | f->data[o + 3];
+      if (n == 0 || (f->data[o + 4] & 0x1f) == 9) r->avcc_ok = 0; /* no empty NALs, no AUDs */
+      o += 4 + n;
+    }
+    if (o != f->len) r->avcc_ok = 0;
+  }
+  pthread_mutex_unlock(&r->mu);
+  media_frame_unref(f);
+}
+
+static const ts_demux_sink_t sink = {on_config, on_frame};
+
+static void check_recording(rec_t *r) {
+  assert_true(r->configs >= 1);
+  assert_int_equal(r->cfg.video_codec, CODEC_H264);
+  assert_int_equal(r->cfg.width, 320);
+  assert_int_equal(r->cfg.height, 240);
+  assert_true(r->cfg.video_extradata_len > 8);
+  assert_int_equal(r->cfg.video_extradata[0], 1);
+  assert_int_equal(r->cfg.audio_codec, CODEC_AAC);
+  assert_int_equal(r->cfg.sample_rate, 44100);
+  assert_int_equal(r->cfg.channels, 2);
+  assert_int_equal(r->cfg.audio_extradata_len, 2);
+  assert_int_equal(r->cfg.audio_extradata[0], 0x12); /* AAC LC, 44.1 kHz, stereo */
+  assert_int_equal(r->cfg.audio_extradata[1], 0x10);
+  assert_true(r->first_is_video_key);
+  assert_true(r->first_dts >= 0 && r->first_dts < 100);
+  /* 2 s at 25 fps; audio: 2 s of 1024-sample frames at 44.1 kHz (~86) */
+  assert_int_equal(r->nframes[MEDIA_VIDEO], 50);
+  assert_in_range(r->nframes[MEDIA_AUDIO], 80, 90);
+  assert_true(r->monotonic);
+  assert_true(r->pts_ok);
+  assert_true(r->avcc_ok);
+  assert_in_range(r->last_dts[MEDIA_VIDEO], 1800, 2100);
+}
+
+/* ---- whole buffer ---------------------------------------------------------- */
+
+static void test_buffer(void **state) {
+  (void)state;
+  rec_t r;
+  rec_init(&r);
+  assert_int_equal(ts_demux_buffer(g_ts, g_ts_len, &sink, &r), 0);
+  check_recording(&r);
+  assert_int_equal(r.configs, 1);
+  rec_clear(&r);
+}
+
+/* ---- push mode: the SRT thread's way -------------------------------------- */
+
+static void test_push_chunks(void **state) {
+  (void)state;
+  rec_t r;
+  rec_init(&r);
+  ts_demux_t *d;
+  ts_demux_opts_t o = {.max_buffer = 256 * 1024};
+  assert_int_equal(ts_demux_start(&sink, &r, &o, &d), 0);
+  for (size_t off = 0; off < g_ts_len; off += 1316) {
+    size_t n = g_ts_len - off < 1316 ? g_ts_len - off : 1316;
+    int rc;
+    while ((rc = ts_demux_feed(d, g_ts + off, n)) == ERR_TOO_LARGE) usleep(1000); /* test only */
+    assert_int_equal(rc, 0);
+  }
+  ts_demux_end(d);
+  for (int i = 0; i < 5000 && !ts_demux_stopped(d); i++) usleep(1000);
+  assert_true(ts_demux_stopped(d));
+  assert_int_equal(ts_demux_feed(d, g_ts, 188), ERR_IO);
+  ts_demux_free(d);
+  check_recording(&r);
+  rec_clear(&r);
+}
+
+static void test_push_overflow_and_abort(void **state) {
+  (void)state;
+  rec_t r;
+  rec_init(&r);
+  ts_demux_t *d;
+  ts_demux_opts_t o = {.max_buffer = 4096};
+  assert_int_equal(ts_demux_start(&sink, &r, &o, &d), 0);
+  assert_int_equal(ts_demux_feed(d, g_ts, 8192), ERR_TOO_LARGE);
+  assert_int_equal(ts_demux_dropped_bytes(d), 8192);
+  assert_int_equal(ts_demux_feed(d, g_ts, 1316), 0);
+  /* never ended: free must wake the blocked demuxer and join it */
+  ts_demux_free(d);
+  rec_clear(&r);
+}
+
+/* Truncated input and a stream cut at a random point still demux. */
+static void test_truncated(void **state) {
+  (void)state;
+  rec_t r;
+  rec_init(&r);
+  assert_int_equal(ts_demux_buffer(g_ts, g_ts_len / 2 + 77, &sink, &r), 0);
+  assert_true(r.nframes[MEDIA_VIDEO] > 10);
+  assert_true(r.monotonic);
+  rec_clear(&r);
+}
+
+static void test_garbage(void **state) {
+  (void)state;
+  uint8_t junk[64 * 1024];
+  uint32_t x = 12345;
+  for (size_t i = 0; i < sizeof(junk); i++) x = x * 1103515245u + 12345u, junk[i] = (uint8_t)(x >> 16);
+  rec_t r;
+  rec_init(&r);
+  int rc = ts_demux_buffer(junk, sizeof(junk), &sink, &r);
+  assert_true(rc == 0 || rc == ERR_PROTOCOL);
+  assert_int_equal(r.nframes[0] + r.nframes[1], 0);
+  /* TS sync bytes with garbage in between */
+  for (size_t i = 0; i < sizeof(junk); i += 188) junk[i] = 0x47;
+  rc = ts_demux_buffer(junk, sizeof(junk), &sink, &r);
+  assert_true(rc == 0 || rc == ERR_PROTOCOL);
+  assert_int_equal(ts_demux_buffer(junk, 0, &sink, &r), ERR_PROTOCOL);
+  rec_clear(&r);
+}
+
+/* ---- conversions ------------------------------------------------------------ */
+
+static void test_annexb(void **state) {
+  (void)state;
+  const uint8_t in[] = {0, 0, 0, 1, 0x09, 0xf0,                   /* AUD (dropped) */
+                        0, 0, 0, 1, 0x67, 0x64, 0x00, 0x1f, 0xac, /* SPS */
+                        0, 0, 1, 0x68, 0xee, 0x3c, 0x80,          /* PPS */
+                        0, 0, 1, 0x65, 0x88, 0x00, 0x01, 0x02,    /* IDR, 00 inside */
+                        0, 0, 0};                                 /* trailing zeros */
+  uint8_t *out;
+  size_t len, sps_len, pps_len;
+  const uint8_t *sps, *pps;
+  int idr;
+  assert_int_equal(ts_demux_annexb_to_avcc(in, sizeof(in), &out, &len, &idr, &sps, &sps_len, &pps,
+                                           &pps_len),
+                   0);
+  const uint8_t want[] = {0, 0, 0, 5, 0x67, 0x64, 0x00, 0x1f, 0xac, 0, 0, 0, 4, 0x68, 0xee, 0x3c,
+                          0x80, 0, 0, 0, 5, 0x65, 0x88, 0x00, 0x01, 0x02};
+  assert_int_equal(len, sizeof(want));
+  assert_memory_equal(out, want, sizeof(want));
+  assert_true(idr);
+  assert_int_equal(sps_len, 5);
+  assert_int_equal(sps[0], 0x67);
+  assert_int_equal(pps_len, 4);
+  free(out);
+
+  uint8_t *rec;
+  size_t rlen;
+  assert_int_equal(ts_demux_build_avcc(sps, sps_len, pps, pps_len, &rec, &rlen), 0);
+  const uint8_t avcc[] = {1, 0x64, 0x00, 0x1f, 0xff, 0xe1, 0, 5, 0x67, 0x64, 0x00,
+                          0x1f, 0xac, 1, 0, 4, 0x68, 0xee, 0x3c, 0x80};
+  assert_int_equal(rlen, sizeof(avcc));
+  assert_memory_equal(rec, avcc, sizeof(avcc));
+  free(rec);
+  assert_int_equal(ts_demux_build_avcc(sps, 3, pps, pps_len, &rec, &rlen), ERR_INVALID);
+  assert_int_equal(ts_demux_build_avcc(sps, sps_len, NULL, 0, &rec, &rlen), ERR_INVALID);
+
+  /* no start code; only an AUD; empty */
+  const uint8_t none[] = {1, 2, 3, 4, 5};
+  assert_int_equal(ts_demux_annexb_to_avcc(none, sizeof(none), &out, &len, &idr, &sps, &sps_len,
+                                           &pps, &pps_len),
+                   ERR_INVALID);
+  const uint8_t aud[] = {0, 0, 1, 0x09, 0xf0};
+  assert_int_equal(ts_demux_annexb_to_avcc(aud, sizeof(aud), &out, &len, &idr, &sps, &sps_len,
+                                           &pps, &pps_len),
+                   0);
+  assert_int_equal(len, 0);
+  assert_null(out);
+  assert_int_equal(ts_demux_annexb_to_avcc(aud, 0, &out, &len, &idr, &sps, &sps_len, &pps,
+                                           &pps_len),
+                   ERR_INVALID);
+}
+
+static void test_adts(void **state) {
+  (void)state;
+  /* AAC LC, 48 kHz (index 3), 2 channels, frame length 7 + 4 */
+  uint8_t h[11] = {0xff, 0xf1, 0x4c, 0x80, 0x01, 0x7f, 0xfc, 1, 2, 3, 4};
+  ts_adts_t a;
+  assert_int_equal(ts_demux_adts_parse(h, sizeof(h), &a), 0);
+  assert_int_equal(a.header_len, 7);
+  assert_int_equal(a.frame_len, 11);
+  assert_int_equal(a.aot, 2);
+  assert_int_equal(a.sample_rate, 48000);
+  assert_int_equal(a.channels, 2);
+  assert_int_equal(a.asc[0], 0x11);
+  assert_int_equal(a.asc[1], 0x90);
+  assert_int_equal(ts_demux_adts_parse(h, 10, &a), ERR_AGAIN); /* frame cut */
+  assert_int_equal(ts_demux_adts_parse(h, 6, &a), ERR_AGAIN);
+  uint8_t bad[11];
+  memcpy(bad, h, sizeof(h));
+  bad[0] = 0xfe; /* no syncword */
+  assert_int_equal(ts_demux_adts_parse(bad, sizeof(bad), &a), ERR_INVALID);
+  memcpy(bad, h, sizeof(h));
+  bad[2] = 0x7c; /* sampling index 15 */
+  assert_int_equal(ts_demux_adts_parse(bad, sizeof(bad), &a), ERR_INVALID);
+  memcpy(bad, h, sizeof(h));
+  bad[4] = 0x00, bad[5] = 0x1f; /* frame_length 0 */
+  assert_int_equal(ts_demux_adts_parse(bad, sizeof(bad), &a), ERR_INVALID);
+  memcpy(bad, h, sizeof(h));
+  bad[6] = 0xfd; /* two raw data blocks */
+  assert_int_equal(ts_demux_adts_parse(bad, sizeof(bad), &a), ERR_INVALID);
+}
+
+/* ---- fixture ------------------------------------------------------------------ */
+
+static int setup(void **state) {
+  (void)state;
+  char dir[] = "/tmp/onair-tsdemux-XXXXXX", cmd[1024], path[128];
+  if (!mkdtemp(dir)) return -1;
+  snprintf(path, sizeof(path), "%s/in.ts", dir);
+  /* 2 s, keyframe every second, B-frames on (dts != pts), AAC LC stereo */
+  snprintf(cmd, sizeof(cmd),
+           "ffmpeg -nostdin -v error -f lavfi -i testsrc=size=320x240:rate=25 -f lavfi -i "
+           "sine=frequency=440:sample_rate=44100 -ac 2 -t 2 -c:v libx264 -preset veryfast -g 25 "
+           "-bf 2 -pix_fmt yuv420p -c:a aac -b:a 64k -f mpegts %s",
+           path);
+  if (system(cmd) != 0) return -1;
+  char *data;
+  size_t len;
+  if (util_read_file(path, &data, &len)) return -1;
+  g_ts = (uint8_t *)data;
+  g_ts_len = len;
+  unlink(path);
+  rmdir(dir);
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  free(g_ts);
+  return 0;
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_annexb),
+      cmocka_unit_test(test_adts),
+      cmocka_unit_test(test_buffer),
+      cmocka_unit_test(test_push_chunks),
+      cmocka_unit_test(test_push_overflow_and_abort),
+      cmocka_unit_test(test_truncated),
+      cmocka_unit_test(test_garbage),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
