@@ -39,15 +39,16 @@ for i in $(seq "$MAXK"); do
   O_KEYS+=("$k") O_PLS+=("$p")
 done
 
-# seg_sum PLAYLIST... → "SUM WALLTIME": the newest segment numbers of all
-# playlists (fetched in parallel, a missing one counts 0), summed, and when.
-seg_sum() {
+# seg_snap FILE PLAYLIST... → writes "WALLTIME" then one "URL N" line per
+# playlist (N = its newest segment number, 0 when it did not answer), all
+# fetched in parallel.
+seg_snap() {
   $PY - "$@" <<'EOF'
 import re, sys, time, urllib.request
 from concurrent.futures import ThreadPoolExecutor
 def newest(u):
     try:
-        t = urllib.request.urlopen(u, timeout=3).read().decode("latin-1")
+        t = urllib.request.urlopen(u, timeout=5).read().decode("latin-1")
     except Exception:
         return 0
     segs = [l for l in t.splitlines() if l.strip() and not l.startswith("#")]
@@ -55,9 +56,21 @@ def newest(u):
     return int(m.group(1)) if m else 0
 t0 = time.time()
 with ThreadPoolExecutor(32) as ex:
-    total = sum(ex.map(newest, sys.argv[1:]))
-print(total, (t0 + time.time()) / 2)
+    ns = list(ex.map(newest, sys.argv[2:]))
+with open(sys.argv[1], "w") as f:
+    f.write("%f\n" % ((t0 + time.time()) / 2))
+    for u, n in zip(sys.argv[2:], ns):
+        f.write("%s %d\n" % (u, n))
 EOF
+}
+
+# realtime SNAP0 SNAP1 → "RATE SEEN": segments per stream per second over the
+# streams that answered both times, and how many did.
+realtime() {
+  awk 'NR == FNR { if (FNR == 1) w0 = $1; else a[$1] = $2; next }
+       FNR == 1 { w1 = $1; next }
+       ($1 in a) && a[$1] > 0 && $2 > 0 { d += $2 - a[$1]; k++ }
+       END { if (k) printf "%.2f %d\n", d / (k * (w1 - w0)), k; else print "n/a 0" }' "$1" "$2"
 }
 
 # measure NAME PID K URL_PREFIX PLAYLISTS...
@@ -71,22 +84,23 @@ measure() {
     sleep 0.02
   done
   sleep "$WARMUP"
-  read -r s0 w0 < <(seg_sum "${pls[@]:0:$k}")
+  seg_snap "$BENCH_TMP/snap0" "${pls[@]:0:$k}"
   c0=$(proc_ticks "$pid"); t0=$(date +%s.%N)
   sleep "$DURATION"
   c1=$(proc_ticks "$pid"); t1=$(date +%s.%N)
-  read -r s1 w1 < <(seg_sum "${pls[@]:0:$k}")
+  seg_snap "$BENCH_TMP/snap1" "${pls[@]:0:$k}"
+  local rt seen; read -r rt seen < <(realtime "$BENCH_TMP/snap0" "$BENCH_TMP/snap1")
   rss1=$(proc_rss_kb "$pid") pss1=$(proc_pss_kb "$pid")
   local ld; ld=$(loadavg)
   for i in "${pids[@]}"; do kill -0 "$i" 2>/dev/null || dead=$((dead + 1)); done
   for i in "${pids[@]}"; do bench_stop "$i"; done
   sleep 2   # let the server notice the disconnects before the next run
   MEASURE_LINE=$(awk -v n="$name" -v k="$k" -v a="$c0" -v b="$c1" -v t0="$t0" -v t1="$t1" -v hz="$CLK_TCK" \
-      -v s0="$s0" -v s1="$s1" -v w0="$w0" -v w1="$w1" -v r0="$rss0" -v r1="$rss1" -v p0="$pss0" -v p1="$pss1" \
+      -v rt="$rt" -v seen="$seen" -v r0="$rss0" -v r1="$rss1" -v p0="$pss0" -v p1="$pss1" \
       -v dead="$dead" -v ld="$ld" 'BEGIN {
     cpu = 100 * (b - a) / hz / (t1 - t0)
-    printf "%-11s %4d %7.1f %8.2f %9.0f %9.0f %10.0f %10.0f %9.2f %5d  %s\n", n, k, cpu, cpu / k,
-      r1 / 1024, p1 / 1024, (r1 - r0) / k, (p1 - p0) / k, (s1 - s0) / (k * (w1 - w0)), dead, ld }')
+    printf "%-11s %4d %7.1f %8.2f %9.0f %9.0f %10.0f %10.0f %5s/%-3d %5d  %s\n", n, k, cpu, cpu / k,
+      r1 / 1024, p1 / 1024, (r1 - r0) / k, (p1 - p0) / k, rt, seen, dead, ld }')
 }
 
 SUMMARY=""
@@ -110,11 +124,11 @@ done
 cat <<EOF
 
 == streams.sh summary (${DURATION}s measured after ${WARMUP}s warm-up; servers on cpu $SERVER_CPU, publishers on cpu $LOAD_CPU) ==
-$(printf '%-11s %4s %7s %8s %9s %9s %10s %10s %9s %5s  %s' server K "cpu%" cpu%/str "RSS MiB" "PSS MiB" "dRSS KiB/st" "dPSS KiB/st" realtime dead "load avg after")
+$(printf '%-11s %4s %7s %8s %9s %9s %10s %10s %9s %5s  %s' server K "cpu%" cpu%/str "RSS MiB" "PSS MiB" "dRSS KiB/st" "dPSS KiB/st" "realtime/seen" dead "load avg after")
 $SUMMARY
 (cpu% of one core; RSS/PSS = whole process tree at the end of the run; dRSS/dPSS = growth over the
  idle server divided by K; realtime = segments produced per stream per second (1.00 = every stream
- packaged in real time); dead = publishers that exited early. nginx-rtmp keeps its segments in files,
+ packaged in real time), over the "seen" streams whose playlist answered both times; dead = publishers that exited early. nginx-rtmp keeps its segments in files,
  i.e. in the page cache, which RSS/PSS do not count; onair keeps them in its own memory.)
 load average before: $LOAD0
 EOF

@@ -201,7 +201,8 @@ def new_live_stream(api, server, pusher_factory, body=None, tool="ffmpeg", segme
         wait_status(api, s["id"], "live", timeout=12)
         wait_playlist(url, lambda pl: len(pl.segments) >= segments, timeout=10 + 2 * segments)
     except AssertionError as e:
-        raise AssertionError(f"{e}\npusher: {p!r}\n{server.logs(30)}")
+        raise AssertionError(f"{e}\npusher: {p!r}\nserver log about it:\n"
+                             f"{log_about(server, s['id'])}")
     return api.get_stream(s["id"]), p, url
 
 
@@ -395,6 +396,14 @@ def server_log(server):
 def log_offset(server):
     """The current size of the server's log (to look only at newer lines)."""
     return len(server_log(server))
+
+
+def log_about(server, stream_id, n=30):
+    """The server's log lines naming stream_id, plus warnings and errors."""
+    lines = [ln for ln in server_log(server).splitlines()
+             if "http_request" not in ln and (stream_id in ln or "level=error" in ln
+                                              or "level=warn" in ln)]
+    return "\n".join(lines[-n:])
 
 
 def wait_log(server, needle, since=0, timeout=5, exclude=()):

@@ -9,6 +9,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "media/flv/flv.h"
+#include "media/h264_sps.h"
 #include "media/rtmp/amf0.h"
 #include "media/rtmp/chunk.h"
 #include "media/rtmp/handshake.h"
@@ -247,6 +248,15 @@ static int on_media(session_t *s, const rtmp_message_t *m) {
       }
       rc = set_extradata(&s->cfg.video_extradata, &s->cfg.video_extradata_len, f.data, f.len);
       s->cfg.video_codec = codec;
+      /* The coded size wins over onMetaData (absent, zero or stale there). */
+      int w, h;
+      if (codec == CODEC_H264 && avc.sps_count > 0 &&
+          h264_sps_dimensions(avc.sps[0].data, avc.sps[0].len, &w, &h) == 0 &&
+          (w != s->cfg.width || h != s->cfg.height)) {
+        s->cfg.width = w;
+        s->cfg.height = h;
+        if (rc == 0) rc = 1; /* the config changed */
+      }
     } else {
       flv_aac_config_t aac;
       if (flv_parse_aac_config(f.data, f.len, &aac) != 0) {
@@ -290,8 +300,10 @@ static int on_media(session_t *s, const rtmp_message_t *m) {
 static void on_metadata(session_t *s, const rtmp_message_t *m) {
   flv_metadata_t md;
   if (flv_parse_metadata_amf(m->payload, m->len, &md) != 0) return; /* metadata is advisory */
-  if (md.width > 0 && md.width < 100000) s->cfg.width = (int)md.width;
-  if (md.height > 0 && md.height < 100000) s->cfg.height = (int)md.height;
+  /* Metadata sizes only fill in until the decoder configuration tells. */
+  if (!s->cfg.video_extradata && md.width > 0 && md.width < 100000) s->cfg.width = (int)md.width;
+  if (!s->cfg.video_extradata && md.height > 0 && md.height < 100000)
+    s->cfg.height = (int)md.height;
   if (md.framerate > 0 && md.framerate < 1000) s->cfg.framerate = md.framerate;
   if (s->ls && md.encoder[0]) hub_set_source(live_stream_hub(s->ls), md.encoder, NULL);
   log_debug("rtmp_metadata ip=%s width=%d height=%d fps=%.2f encoder=%s", s->ip, s->cfg.width,
@@ -435,8 +447,19 @@ static int on_message(void *ud, const rtmp_message_t *m) {
         s->peer_window = w ? w : ACK_WINDOW;
       }
       return 0;
+    case RTMP_MSG_SET_CHUNK_SIZE:
+    case RTMP_MSG_ABORT:
+    case RTMP_MSG_ACK:
+    case RTMP_MSG_USER_CONTROL:
+    case RTMP_MSG_SET_PEER_BANDWIDTH:
+    case RTMP_MSG_DATA_AMF3:
+    case RTMP_MSG_SHARED_OBJECT_AMF3:
+    case RTMP_MSG_SHARED_OBJECT_AMF0:
+    case RTMP_MSG_AGGREGATE:
+      return 0; /* applied by the reader, or not used by publishers */
     default:
-      return 0; /* set chunk size/abort handled by the reader; acks, user control, AMF3 data */
+      log_warn("rtmp_unknown_message ip=%s type=%u len=%zu", s->ip, m->type_id, m->len);
+      return ERR_PROTOCOL;
   }
 }
 
