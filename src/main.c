@@ -1,4 +1,5 @@
 /* onair — command line: serve, apikey, routes, migrate, version. */
+#include <ctype.h>
 #include <errno.h>
 #include <malloc.h>
 #include <signal.h>
@@ -45,26 +46,22 @@ static const char usage_main[] =
     "Run 'onair <command> --help' for the options of a command.\n";
 
 static const char usage_serve[] =
-    "usage: onair serve [--config FILE] [--data DIR] [--http HOST:PORT] [--rtmp HOST:PORT]\n"
-    "                   [--rtmps HOST:PORT] [--tls-cert PEM] [--tls-key PEM] [--srt HOST:PORT]\n"
-    "                   [--public-host NAME] [--log-level LEVEL] [--create-rate-limit N]\n"
-    "                   [--max-body-bytes N] [--max-connections N] [--access-token-ttl S]\n"
-    "                   [--hls-segment-ms N] [--hls-window N]\n"
+    "usage: onair serve [--config FILE] [--SETTING VALUE]...\n"
     "\n"
     "Settings, lowest to highest precedence: defaults, the JSON config file\n"
-    "(--config or ONAIR_CONFIG), ONAIR_<NAME> environment variables (ONAIR_DATA,\n"
-    "ONAIR_HTTP, ONAIR_RTMP, ONAIR_RTMPS, ONAIR_TLS_CERT, ONAIR_TLS_KEY, ONAIR_SRT,\n"
-    "ONAIR_PUBLIC_HOST, ONAIR_LOG_LEVEL, ONAIR_CREATE_RATE_LIMIT, ONAIR_MAX_BODY_BYTES,\n"
-    "ONAIR_MAX_CONNECTIONS, ONAIR_ACCESS_TOKEN_TTL, ONAIR_HLS_SEGMENT_MS,\n"
-    "ONAIR_HLS_WINDOW), flags.\n"
+    "(--config FILE or ONAIR_CONFIG), ONAIR_<SETTING> environment variables, flags.\n"
+    "Each setting is one name everywhere: \"hls_window\" = --hls-window = ONAIR_HLS_WINDOW.\n"
+    "README.md describes every setting and its default. The most used:\n"
+    "  --data DIR            database, secrets, media on disk (./data)\n"
+    "  --http HOST:PORT      API and HLS playback (127.0.0.1:8080)\n"
+    "  --rtmp HOST:PORT      RTMP ingest (0.0.0.0:1935)\n"
+    "  --rtmps HOST:PORT     RTMPS ingest (off; self-signed cert in DATA/tls/ unless --tls-cert)\n"
+    "  --srt HOST:PORT       SRT ingest (off)\n"
+    "  --public-host NAME    host name put in server_urls and playback_url (localhost)\n"
     "\n"
-    "defaults: --data ./data --http 127.0.0.1:8080 --rtmp 0.0.0.0:1935\n"
-    "          --public-host localhost --log-level info --create-rate-limit 10 (per minute)\n"
-    "          --max-body-bytes 1048576 --max-connections 10000 --access-token-ttl 86400\n"
-    "          --hls-segment-ms 2000 --hls-window 6; RTMPS and SRT off unless given\n"
-    "          (RTMPS without --tls-cert uses a self-signed certificate made in DATA/tls/)\n"
+    "On first start with no API key in the data dir, one is created and printed.\n"
     "\n"
-    "On first start with no API key in the data dir, one is created and printed.\n";
+    "all settings:\n";
 
 static const char usage_apikey[] =
     "usage: onair apikey create [--data DIR] [--name NAME]   print a new key (last line)\n"
@@ -220,6 +217,16 @@ bad:
 static int cmd_serve(int argc, char **argv) {
   if (wants_help(argc, argv)) {
     fputs(usage_serve, stdout);
+    for (const char *const *k = config_keys(); *k; k++) {
+      char flag[64] = "--", env[64] = "ONAIR_";
+      for (size_t i = 0; (*k)[i] && i < 60; i++) {
+        flag[2 + i] = (*k)[i] == '_' ? '-' : (*k)[i];
+        flag[3 + i] = '\0';
+        env[6 + i] = (char)toupper((unsigned char)(*k)[i]);
+        env[7 + i] = '\0';
+      }
+      printf("  %-26s %s\n", flag, env);
+    }
     return 0;
   }
   config_t cfg;
@@ -303,14 +310,15 @@ static int cmd_serve(int argc, char **argv) {
             err_str(rc));
     goto shutdown;
   }
-  rtmp_server_opts_t ropts = {0};
+  rtmp_server_opts_t ropts = {.max_connections = cfg.rtmp_max_connections,
+                             .max_per_ip = cfg.rtmp_max_per_ip};
   if (rtmp_server_new(srv.loop, srv.live, &ropts, &srv.rtmp) ||
       rtmp_server_listen(srv.rtmp, cfg.rtmp_host, cfg.rtmp_port) != 0) {
     fprintf(stderr, "onair: cannot listen on rtmp %s:%d\n", cfg.rtmp_host, cfg.rtmp_port);
     goto shutdown;
   }
   if (cfg.rtmps_port > 0) {
-    rtmp_server_opts_t tlsopts = {0};
+    rtmp_server_opts_t tlsopts = ropts;
     if ((rc = tls_server_ctx(cfg.tls_cert, cfg.tls_key, cfg.data_dir, cfg.public_host,
                              &srv.tls)) != 0) {
       fprintf(stderr, "onair: cannot set up TLS for rtmps: %s\n", err_str(rc));

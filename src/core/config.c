@@ -11,14 +11,12 @@
 #include "core/log.h"
 #include "core/util.h"
 
-static const char *const keys[] = {"data",           "http",      "rtmp", "rtmps", "tls_cert", "tls_key",
-                                   "srt",            "public_host", "log_level",
-                                   "create_rate_limit", "max_body_bytes", "max_connections",
-                                   "hls_segment_ms", "hls_window", "access_token_ttl",
-                                   "webhooks_allow_private", "webhook_retry_base_ms", /* webhooks */
-                                   "metrics_token", "health_interval_ms", "health_retention_days", /* health */
-                                   "simulcast_tls_verify", /* simulcast */
-                                   NULL};
+static const char *const keys[] = {
+    "data", "http", "rtmp", "rtmps", "tls_cert", "tls_key", "srt", "public_host", "log_level",
+    "create_rate_limit", "max_body_bytes", "max_connections", "rtmp_max_connections",
+    "rtmp_max_per_ip", "hls_segment_ms", "hls_window", "access_token_ttl",
+    "webhooks_allow_private", "webhook_retry_base_ms", "metrics_token", "health_interval_ms",
+    "health_retention_days", "simulcast_tls_verify", NULL};
 
 const char *const *config_keys(void) { return keys; }
 
@@ -45,6 +43,8 @@ void config_defaults(config_t *cfg) {
   cfg->health_interval_ms = 5000;  /* health */
   cfg->health_retention_days = 30; /* health */
   cfg->simulcast_tls_verify = 1;     /* simulcast */
+  cfg->rtmp_max_connections = 1000;
+  cfg->rtmp_max_per_ip = 50;
 }
 
 static int parse_uint(const char *value, unsigned long max, unsigned long *out) {
@@ -122,6 +122,12 @@ int config_set(config_t *cfg, const char *key, const char *value, char *err, siz
   } else if (strcmp(key, "webhook_retry_base_ms") == 0) { /* webhooks */
     if (parse_uint(value, 3600000, &n) || n < 10) goto bad;
     cfg->webhook_retry_base_ms = (unsigned)n;
+  } else if (strcmp(key, "rtmp_max_connections") == 0) {
+    if (parse_uint(value, 1000000, &n) || n == 0) goto bad;
+    cfg->rtmp_max_connections = (unsigned)n;
+  } else if (strcmp(key, "rtmp_max_per_ip") == 0) {
+    if (parse_uint(value, 1000000, &n) || n == 0) goto bad;
+    cfg->rtmp_max_per_ip = (unsigned)n;
   } else if (strcmp(key, "simulcast_tls_verify") == 0) { /* simulcast */
     if (strcmp(value, "0") != 0 && strcmp(value, "1") != 0) goto bad;
     cfg->simulcast_tls_verify = value[0] == '1';

@@ -27,6 +27,8 @@ typedef struct {
   unsigned create_rate_limit; /* "create_rate_limit": stream creations per minute per project */
   size_t max_body_bytes;   /* "max_body_bytes": request body limit */
   unsigned max_connections;/* "max_connections": HTTP connections */
+  unsigned rtmp_max_connections; /* "rtmp_max_connections": RTMP(S) connections in all */
+  unsigned rtmp_max_per_ip;      /* "rtmp_max_per_ip": RTMP(S) connections from one address */
   unsigned access_token_ttl; /* "access_token_ttl": seconds an access token lives (24 h) */
   unsigned hls_segment_ms; /* "hls_segment_ms": HLS target segment duration */
   unsigned hls_window;     /* "hls_window": segments listed in a live playlist */
