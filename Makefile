@@ -14,7 +14,8 @@ CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Isrc $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lpthread -lm
 PYTHON  := /usr/bin/python3
-PYTEST  := $(PYTHON) -m pytest -q -p no:cacheprovider
+PYTEST  := $(PYTHON) -m pytest -q -p no:cacheprovider -n $(E2E_JOBS) --dist loadfile
+E2E_JOBS ?= 3
 
 SRCS     := $(shell find src -name '*.c' | sort)
 LIB_SRCS := $(filter-out src/main.c,$(SRCS))
