@@ -14,8 +14,11 @@ CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Isrc $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lpthread -lm
 PYTHON  := /usr/bin/python3
-PYTEST  := $(PYTHON) -m pytest -q -p no:cacheprovider -n $(E2E_JOBS) --dist loadfile
+# Tests wait on real-time encoders more than they compute: a few files run
+# side by side (each file in one worker; every server picks its own ports).
 E2E_JOBS ?= 3
+E2E_ASAN_JOBS ?= 2
+PYTEST  := $(PYTHON) -m pytest -q -p no:cacheprovider --dist loadfile
 
 SRCS     := $(shell find src -name '*.c' | sort)
 LIB_SRCS := $(filter-out src/main.c,$(SRCS))
@@ -67,11 +70,11 @@ unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; ./$$t; done
 
 e2e: build/onair
-	ONAIR_BIN=$(CURDIR)/build/onair $(PYTEST) tests/e2e
+	ONAIR_BIN=$(CURDIR)/build/onair $(PYTEST) -n $(E2E_JOBS) tests/e2e
 
 e2e-asan: build/asan/onair
 	ONAIR_BIN=$(CURDIR)/build/asan/onair ONAIR_ASAN=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 $(PYTEST) tests/e2e
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 $(PYTEST) -n $(E2E_ASAN_JOBS) tests/e2e
 
 # libFuzzer: clang-14 instruments every library source once, then each
 # target links against those objects.

@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include "api/api.h"
+#include "api/playback_cache.h"
 #include "auth/signing.h"
 #include "auth/token_cli.h"
 #include "core/config.h"

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "api/api_internal.h"
+#include "api/playback_cache.h"
 #include "auth/signing.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -168,40 +169,36 @@ static void hls_get(void *ud, http_request_t *req, http_response_t *res,
   api_ctx_t *ctx = ud;
   const char *pid = router_param(p, "playback_id");
   const char *file = router_param(p, "file");
-  store_playback_t pb;
-  store_stream_t s;
-  memset(&s, 0, sizeof(s));
-  json_t *params = NULL;
   char token[4200];
   int has_token = query_get(req, "auth", token, sizeof(token));
-  if (store_playback_get(ctx->store, pid, &pb) != 0 ||
-      store_stream_get_any(ctx->store, pb.stream_id, &s) != 0) {
+  const playback_entry_t *pe = playback_cache_get(ctx->store, pid);
+  if (!pe) {
     api_error(res, ERR_NOT_FOUND, "no such playback ID", NULL);
-    goto out;
+    return;
   }
-  if (strcmp(pb.policy, "authenticated") == 0) {
-    int rc = has_token ? signing_verify_playback(ctx->store, s.project_id, pid, token, util_now())
-                       : ERR_UNAUTHORIZED;
+  if (pe->authenticated) {
+    int rc = has_token
+                 ? signing_verify_playback(ctx->store, pe->project_id, pid, token, util_now())
+                 : ERR_UNAUTHORIZED;
     if (rc) {
       api_error(res, rc == ERR_FORBIDDEN ? ERR_FORBIDDEN : ERR_UNAUTHORIZED,
                 has_token ? "the playback token is invalid, expired or for another playback ID"
                           : "this playback ID needs a signed token in the auth query parameter",
                 "auth");
-      goto out;
+      return;
     }
   }
-  json_error_t jerr;
-  params = s.params_json ? json_loads(s.params_json, 0, &jerr) : NULL;
+  json_t *params = pe->params;
   if (!referer_allowed(params, req)) {
     api_error(res, ERR_FORBIDDEN, "playback is not allowed from this referer", NULL);
-    goto out;
+    return;
   }
-  hls_packager_t *hls = ctx->live ? live_packager(ctx->live, s.id) : NULL;
+  hls_packager_t *hls = ctx->live ? live_packager(ctx->live, pe->stream_id) : NULL;
   if (!hls) {
     api_error(res, ERR_NOT_FOUND, "the stream is not live", NULL);
-    goto out;
+    return;
   }
-  metrics_viewer_hit(s.id, req->remote_ip, http_request_header(req, "User-Agent")); /* health */
+  metrics_viewer_hit(pe->stream_id, req->remote_ip, http_request_header(req, "User-Agent")); /* health */
   uint64_t n;
   char etag[64];
   if (strcmp(file, "index.m3u8") == 0) {
@@ -215,7 +212,7 @@ static void hls_get(void *ud, http_request_t *req, http_response_t *res,
         fmt = HLS_FMP4;
       else {
         api_error(res, ERR_INVALID, "format must be ts or fmp4", "format");
-        goto out;
+        return;
       }
     } else {
       fmt = of && strcmp(of, "cmaf") == 0 ? HLS_FMP4 : HLS_TS;
@@ -228,14 +225,14 @@ static void hls_get(void *ud, http_request_t *req, http_response_t *res,
     if (rc) {
       api_error(res, rc == ERR_NOT_FOUND ? ERR_NOT_FOUND : rc,
                 rc == ERR_NOT_FOUND ? "the stream has no segment yet" : NULL, NULL);
-      goto out;
+      return;
     }
     snprintf(etag, sizeof(etag), "\"%016llx\"", (unsigned long long)fnv1a(text, len));
     http_response_header(res, "Content-Type", "application/vnd.apple.mpegurl");
     http_response_header(res, "Cache-Control", "no-cache");
     if (not_modified(req, res, etag)) {
       free(text);
-      goto out;
+      return;
     }
     http_response_status(res, 200);
     http_response_body_owned(res, text, len);
@@ -244,7 +241,7 @@ static void hls_get(void *ud, http_request_t *req, http_response_t *res,
     hls_buf_t *b = hls_segment_get(hls, ts ? HLS_TS : HLS_FMP4, n);
     if (!b) {
       api_error(res, ERR_NOT_FOUND, "no such segment (it may have left the live window)", NULL);
-      goto out;
+      return;
     }
     snprintf(etag, sizeof(etag), "\"%llu-%zu\"", (unsigned long long)n, b->len);
     send_buf(req, res, b, ts ? "video/mp2t" : "video/iso.segment", SEGMENT_CACHE, etag);
@@ -252,16 +249,13 @@ static void hls_get(void *ud, http_request_t *req, http_response_t *res,
     hls_buf_t *b = hls_init_get(hls, (unsigned)n);
     if (!b) {
       api_error(res, ERR_NOT_FOUND, "no such init segment", NULL);
-      goto out;
+      return;
     }
     snprintf(etag, sizeof(etag), "\"init-%llu-%zu\"", (unsigned long long)n, b->len);
     send_buf(req, res, b, "video/mp4", SEGMENT_CACHE, etag);
   } else {
     api_error(res, ERR_NOT_FOUND, "no such file", NULL);
   }
-out:
-  json_decref(params);
-  store_stream_clear(&s);
 }
 
 int api_hls_register(router_t *r, api_ctx_t *ctx) {

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "api/api_internal.h"
+#include "api/playback_cache.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -86,6 +87,7 @@ static void playback_delete(void *ud, http_request_t *req, http_response_t *res,
   } else if (rc) {
     api_error(res, rc, NULL, NULL);
   } else {
+    playback_cache_invalidate(); /* playback through it stops at once */
     log_info("playback_id_removed stream=%s playback_id=%s", s.id, router_param(p, "playback_id"));
     api_stream_respond(ctx, res, 200, &s);
   }

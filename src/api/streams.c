@@ -7,6 +7,7 @@
 
 #include "api/api_internal.h"
 #include "api/filter.h"
+#include "api/playback_cache.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -221,6 +222,7 @@ static void streams_update(void *ud, http_request_t *req, http_response_t *res,
     if ((rc = store_stream_update(ctx->store, &s)) != 0) {
       api_error(res, rc, NULL, NULL);
     } else {
+      playback_cache_invalidate(); /* params (referers, output_format) changed */
       events_emit("live_stream.updated", project, s.id, NULL);
       api_stream_respond(ctx, res, 200, &s);
     }
@@ -244,6 +246,7 @@ static void streams_delete(void *ud, http_request_t *req, http_response_t *res,
     api_error(res, rc, NULL, NULL);
   } else {
     live_forget(ctx->live, s.id, "deleted");
+    playback_cache_invalidate();
     json_t *body = json_pack("{s:{s:s, s:s}}", "status", "name", "deleted", "timestamp",
                              util_format_time(s.status_ts, ts, sizeof(ts)));
     http_response_json(res, 200, body);
