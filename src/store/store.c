@@ -353,3 +353,7 @@ int store_schema_version(store_t *st) {
   store__done(s);
   return v;
 }
+
+int store_relax_durability(store_t *st) {
+  return store_exec_sql(st, "PRAGMA synchronous = NORMAL;", "relax_durability");
+}

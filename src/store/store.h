@@ -24,6 +24,11 @@ typedef struct store store_t;
 /* Opens (creating if needed) DATA_DIR/onair.db and migrates it. */
 int store_open(const char *data_dir, store_t **out);
 void store_close(store_t *st);
+/* For a handle that only writes telemetry (health samples): commits no
+ * longer wait for fsync (WAL, synchronous=NORMAL: safe against a crash of
+ * the process, a power cut may lose the last seconds). Keeps periodic
+ * writes from stalling the event loop behind a busy disk. */
+int store_relax_durability(store_t *st);
 /* Current schema version after migrations (for tests and `onair migrate`). */
 int store_schema_version(store_t *st);
 

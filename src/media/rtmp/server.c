@@ -1,5 +1,7 @@
 #include "media/rtmp/server.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <stdio.h>
@@ -540,6 +542,15 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
     return;
   }
   s->last_read_ms = uv_now(s->srv->loop);
+  /* Encoders often leave Nagle on (ffmpeg's RTMP does): each small write then
+   * waits for our ACK, and Linux delays ACKs by up to 40 ms. Acknowledging
+   * at once removes that wait from the glass-to-playlist latency. Linux
+   * clears the flag after each ACK, so it is set again per read. */
+  uv_os_fd_t fd;
+  if (uv_fileno((uv_handle_t *)&s->tcp, &fd) == 0) {
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+  }
   if (s->ssl)
     tls_input(s, (const uint8_t *)buf->base, (size_t)nread);
   else
