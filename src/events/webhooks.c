@@ -11,6 +11,7 @@
  * is simply found again.
  */
 #include "events/webhooks.h"
+#include "live/metrics.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -238,6 +239,8 @@ struct webhooks {
   uv_thread_t thread;
   atomic_int stopping;
   atomic_int dirty; /* something was queued since the last look */
+  /* /metrics counters: written by the delivery thread, read by the loop */
+  atomic_ullong n_queued, n_delivered, n_attempt_failed, n_gave_up;
   transfer_t xfer[XFER_MAX];
 };
 
@@ -343,6 +346,7 @@ static void on_event(void *ud, const char *type, const char *project_id, const c
     if (!rc) {
       ev.body = text;
       rc = store_webhook_enqueue(wh->store, &ev, t, nt, wall_ms());
+      if (!rc) atomic_fetch_add(&wh->n_queued, nt);
     }
     free(text);
     if (rc) {
@@ -493,6 +497,10 @@ static void xfer_finish(webhooks_t *wh, transfer_t *x, CURLcode res) {
                                  delivered ? NULL : err,
                                  x->response_len ? x->response : NULL, next, now_ms / 1000);
   const char *wid = x->d.webhook_id[0] ? x->d.webhook_id : "callback_url";
+  atomic_fetch_add(delivered                            ? &wh->n_delivered
+                   : status == STORE_DELIVERY_FAILED     ? &wh->n_gave_up
+                                                         : &wh->n_attempt_failed,
+                   1);
   if (rc)
     log_error("webhook_record_failed delivery=%s err=%s", x->d.id, err_str(rc));
   if (delivered)
@@ -581,6 +589,24 @@ static void worker(void *arg) {
     if (wh->xfer[i].easy) xfer_release(wh, &wh->xfer[i]);
 }
 
+/* Prometheus counters of deliveries since start (loop thread). */
+static void collect(void *ud, metrics_text_t *t) {
+  webhooks_t *wh = ud;
+  metrics_text_printf(t,
+                      "# HELP onair_webhook_deliveries_total Webhook and callback_url deliveries "
+                      "since start, by outcome (queued, delivered, retry = a failed attempt that "
+                      "will be retried, failed = given up).\n"
+                      "# TYPE onair_webhook_deliveries_total counter\n"
+                      "onair_webhook_deliveries_total{outcome=\"queued\"} %llu\n"
+                      "onair_webhook_deliveries_total{outcome=\"delivered\"} %llu\n"
+                      "onair_webhook_deliveries_total{outcome=\"retry\"} %llu\n"
+                      "onair_webhook_deliveries_total{outcome=\"failed\"} %llu\n",
+                      (unsigned long long)atomic_load(&wh->n_queued),
+                      (unsigned long long)atomic_load(&wh->n_delivered),
+                      (unsigned long long)atomic_load(&wh->n_attempt_failed),
+                      (unsigned long long)atomic_load(&wh->n_gave_up));
+}
+
 int webhooks_start(store_t *store, const config_t *cfg, webhooks_t **out) {
   *out = NULL;
   if (active) return ERR_CONFLICT;
@@ -609,6 +635,7 @@ int webhooks_start(store_t *store, const config_t *cfg, webhooks_t **out) {
     return rc;
   }
   active = wh;
+  metrics_add_collector(collect, wh); /* best effort: /metrics only */
   if (wh->allow_private)
     log_warn("webhooks_allow_private=1 reason=\"webhooks may reach private and loopback addresses\"");
   log_info("webhooks_started retry_base_ms=%u", wh->retry_base_ms);
@@ -618,6 +645,7 @@ int webhooks_start(store_t *store, const config_t *cfg, webhooks_t **out) {
 
 void webhooks_stop(webhooks_t *wh) {
   if (!wh) return;
+  metrics_remove_collector(collect, wh);
   if (active == wh) active = NULL;
   atomic_store(&wh->stopping, 1);
   curl_multi_wakeup(wh->multi);

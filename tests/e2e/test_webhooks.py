@@ -14,6 +14,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import requests
 
 from conftest import ASAN, OnairServer
 from helpers import TS_RE, UUID4_RE
@@ -422,6 +423,34 @@ def test_failing_receiver_gets_the_event_after_retries(fresh_project, receiver):
     assert d["attempts"] == 4 and d["last_http_status"] == 200, d
     assert d["event_type"] == "live_stream.created"
     assert time.sleep(0.5 * SLOW) is None and len(receiver.received("/flaky", s["id"])) == 4
+
+
+def test_metrics_count_deliveries(whserver, fresh_project, receiver):
+    """/metrics (loopback, no token) exports delivery outcomes as counters."""
+    def counters():
+        text = requests.get(whserver.base_url + "/metrics", timeout=10).text
+        out = {}
+        for ln in text.splitlines():
+            if ln.startswith("onair_webhook_deliveries_total{"):
+                outcome = ln.split('outcome="')[1].split('"')[0]
+                out[outcome] = int(float(ln.rsplit(" ", 1)[1]))
+        return out
+    before = counters()
+    assert set(before) == {"queued", "delivered", "retry", "failed"}, before
+    receiver.plan["/count"] = [500]
+    create_webhook(fresh_project, receiver.url("/count"), ["live_stream.created"])
+    s = fresh_project.create({})
+    receiver.wait(lambda rc: (lambda e: e if len(e) >= 2 else None)(
+        rc.received("/count", s["id"])), timeout=20, what="a retry and a delivery")
+    deadline = time.time() + 10 * SLOW
+    while True:
+        after = counters()
+        if after["delivered"] >= before["delivered"] + 1 or time.time() > deadline:
+            break
+        time.sleep(0.1)
+    assert after["queued"] >= before["queued"] + 1, (before, after)
+    assert after["retry"] >= before["retry"] + 1, (before, after)
+    assert after["delivered"] >= before["delivered"] + 1, (before, after)
 
 
 def test_pending_delivery_shows_the_error(fresh_project, receiver):
