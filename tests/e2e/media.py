@@ -97,19 +97,28 @@ class Pusher:
         except subprocess.TimeoutExpired:
             return None
 
+    def _signal_group(self, sig):
+        # The pusher runs in its own session: a shell pipeline's members
+        # (ffmpeg | srt-live-transmit) must go with it, even after the
+        # leader has exited.
+        try:
+            os.killpg(self.proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
     def stop(self, timeout=5):
         """Graceful end (SIGINT: ffmpeg finishes the FLV, gst-launch -e sends
         EOS), then SIGKILL if it lingers. Returns the exit code."""
         if self.alive():
-            self.proc.send_signal(signal.SIGINT)
+            self._signal_group(signal.SIGINT)
             if self.wait(timeout) is None:
                 self.kill()
+        self._signal_group(signal.SIGKILL)
         return self.proc.wait()
 
     def kill(self):
         """Abrupt end: the TCP connection drops without any RTMP goodbye."""
-        if self.alive():
-            self.proc.kill()
+        self._signal_group(signal.SIGKILL)
         return self.proc.wait()
 
     def log(self, n=3000):

@@ -206,7 +206,6 @@ def test_kick_closes_the_srt_connection(srt_server, sapi, callers, action):
 # ------------------------------------------------------------------ srt-live-transmit
 
 
-@pytest.mark.skipif(shutil.which("srt-live-transmit") is None, reason="srt-tools not installed")
 @pytest.mark.parametrize("with_pass", [False, True])
 def test_srt_live_transmit(srt_server, sapi, callers, with_pass):
     body = {"srt_passphrase": PASS} if with_pass else {}
@@ -257,8 +256,6 @@ def test_garbage_udp_does_not_hurt_rtmp_or_http(srt_server, sapi, callers, pushe
 def test_non_ts_payload_costs_only_its_connection(srt_server, sapi, callers, tmp_path):
     """A caller with a valid key that sends random bytes instead of MPEG-TS:
     no frames reach the stream, and the server stays healthy."""
-    if shutil.which("srt-live-transmit") is None:
-        pytest.skip("srt-tools not installed")
     s = sapi.create({})
     junk = tmp_path / "junk.bin"
     junk.write_bytes(os.urandom(2 * 1024 * 1024))
