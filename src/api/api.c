@@ -1,6 +1,8 @@
 #include "api/api.h"
 
+#include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api/api_internal.h"
@@ -41,6 +43,37 @@ int api_parse_body(http_request_t *req, http_response_t *res, int allow_empty, j
     return ERR_INVALID;
   }
   *out = body;
+  return 0;
+}
+
+int api_parse_paging(http_request_t *req, http_response_t *res, long default_limit,
+                     long max_limit, long *limit, long *offset) {
+  const char *cur = req->query;
+  char key[256], val[1100];
+  int rc;
+  *limit = default_limit;
+  *offset = 0;
+  while ((rc = http_query_next(&cur, key, sizeof(key), val, sizeof(val))) == 1) {
+    int is_limit = strcmp(key, "limit") == 0;
+    if (!is_limit && strcmp(key, "offset") != 0) continue;
+    char *end;
+    long v = strtol(val, &end, 10);
+    if (!isdigit((unsigned char)val[0]) || *end || (is_limit && (v < 1 || v > max_limit)) ||
+        v < 0 || v > 1000000000L) {
+      char msg[96];
+      if (is_limit)
+        snprintf(msg, sizeof(msg), "limit must be an integer from 1 to %ld", max_limit);
+      else
+        snprintf(msg, sizeof(msg), "offset must be a non-negative integer");
+      api_error(res, ERR_INVALID, msg, key);
+      return ERR_INVALID;
+    }
+    *(is_limit ? limit : offset) = v;
+  }
+  if (rc < 0) {
+    api_error(res, ERR_INVALID, "badly encoded query string", NULL);
+    return ERR_INVALID;
+  }
   return 0;
 }
 

@@ -21,6 +21,11 @@ void api_field_error(http_response_t *res, const api_field_error_t *e);
  * an empty object when allow_empty, else 400. Answers 400 on bad JSON. */
 int api_parse_body(http_request_t *req, http_response_t *res, int allow_empty, json_t **out);
 
+/* limit/offset of a paginated list from the query (other parameters are
+ * left alone); answers 400 naming the parameter. */
+int api_parse_paging(http_request_t *req, http_response_t *res, long default_limit,
+                     long max_limit, long *limit, long *offset);
+
 /* Loads a stream of the project; answers 404 and returns non-zero if absent. */
 int api_stream_load(api_ctx_t *ctx, const char *project_id, const char *id, http_response_t *res,
                     store_stream_t *out);

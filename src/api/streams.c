@@ -16,8 +16,6 @@
 
 #define LIST_DEFAULT_LIMIT 100
 #define LIST_MAX_LIMIT 1000
-#define STR_(x) #x
-#define STR(x) STR_(x)
 
 /* Applies body onto a copy of the stream's params; on success the stream
  * holds the new params text and name/playback_domain. */
@@ -146,34 +144,6 @@ static int list_one(void *ud, const store_stream_t *s) {
   return 0;
 }
 
-/* limit/offset from the query; answers 400 naming the parameter. */
-static int parse_paging(http_request_t *req, http_response_t *res, long *limit, long *offset) {
-  const char *cur = req->query;
-  char key[256], val[1100];
-  int rc;
-  *limit = LIST_DEFAULT_LIMIT;
-  *offset = 0;
-  while ((rc = http_query_next(&cur, key, sizeof(key), val, sizeof(val))) == 1) {
-    int is_limit = strcmp(key, "limit") == 0;
-    if (!is_limit && strcmp(key, "offset") != 0) continue;
-    char *end;
-    long v = strtol(val, &end, 10);
-    if (!isdigit((unsigned char)val[0]) || *end || (is_limit && (v < 1 || v > LIST_MAX_LIMIT)) ||
-        v < 0 || v > 1000000000L) {
-      api_error(res, ERR_INVALID,
-                is_limit ? "limit must be an integer from 1 to " STR(LIST_MAX_LIMIT)
-                         : "offset must be a non-negative integer",
-                key);
-      return ERR_INVALID;
-    }
-    *(is_limit ? limit : offset) = v;
-  }
-  if (rc < 0) {
-    api_error(res, ERR_INVALID, "badly encoded query string", NULL);
-    return ERR_INVALID;
-  }
-  return 0;
-}
 
 static void streams_list(void *ud, http_request_t *req, http_response_t *res,
                          const router_params_t *p) {
@@ -182,7 +152,7 @@ static void streams_list(void *ud, http_request_t *req, http_response_t *res,
   char project[37];
   if (api_auth(ctx, req, res, project)) return;
   list_state_t ls = {.ctx = ctx};
-  if (parse_paging(req, res, &ls.limit, &ls.offset)) return;
+  if (api_parse_paging(req, res, LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT, &ls.limit, &ls.offset)) return;
   static const char *const reserved[] = {"limit", "offset", NULL};
   char field[128];
   if (filter_parse(req->query, reserved, &ls.filter, field, sizeof(field)) != 0) {

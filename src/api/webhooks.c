@@ -357,34 +357,6 @@ static json_t *delivery_render(const store_delivery_t *d) {
   return o;
 }
 
-/* limit/offset from the query; answers 400 naming the parameter. */
-static int parse_paging(http_request_t *req, http_response_t *res, long *limit, long *offset) {
-  const char *cur = req->query;
-  char key[256], val[256];
-  int rc;
-  *limit = DELIVERIES_DEFAULT_LIMIT;
-  *offset = 0;
-  while ((rc = http_query_next(&cur, key, sizeof(key), val, sizeof(val))) == 1) {
-    int is_limit = strcmp(key, "limit") == 0;
-    if (!is_limit && strcmp(key, "offset") != 0) continue;
-    char *end;
-    long v = strtol(val, &end, 10);
-    if (!isdigit((unsigned char)val[0]) || *end ||
-        (is_limit && (v < 1 || v > DELIVERIES_MAX_LIMIT)) || v < 0 || v > 1000000000L) {
-      api_error(res, ERR_INVALID,
-                is_limit ? "limit must be an integer from 1 to " STR(DELIVERIES_MAX_LIMIT)
-                         : "offset must be a non-negative integer",
-                key);
-      return ERR_INVALID;
-    }
-    *(is_limit ? limit : offset) = v;
-  }
-  if (rc < 0) {
-    api_error(res, ERR_INVALID, "badly encoded query string", NULL);
-    return ERR_INVALID;
-  }
-  return 0;
-}
 
 static void webhook_deliveries(void *ud, http_request_t *req, http_response_t *res,
                                const router_params_t *p) {
@@ -392,7 +364,7 @@ static void webhook_deliveries(void *ud, http_request_t *req, http_response_t *r
   char project[37];
   if (api_auth(ctx, req, res, project)) return;
   long limit, offset, total = 0;
-  if (parse_paging(req, res, &limit, &offset)) return;
+  if (api_parse_paging(req, res, DELIVERIES_DEFAULT_LIMIT, DELIVERIES_MAX_LIMIT, &limit, &offset)) return;
   store_webhook_t w;
   if (webhook_load(ctx, project, p, res, &w)) return;
   store_delivery_t *list = NULL;
