@@ -369,6 +369,8 @@ shutdown:
   metrics_reset(); /* health */
   webhooks_stop(webhooks); /* webhooks: after the loop, before the store */
   simulcast_free(srv.simulcast); /* simulcast */
+  playback_cache_clear();
+  if (telemetry) store_close(telemetry);
   store_close(store);
   uv_loop_close(srv.loop);
   if (exit_code == 0) log_info("stopped");
