@@ -12,7 +12,7 @@ PKGS=(
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev
   libsrt-gnutls-dev # the flavour libavformat links: one libsrt per process
   # tests and tools
-  python3 python3-pytest python3-pytest-xdist python3-requests curl sqlite3 openssl
+  python3 python3-pytest python3-pytest-xdist python3-requests python3-yaml curl sqlite3 openssl
   ffmpeg srt-tools rtmpdump gstreamer1.0-tools gstreamer1.0-plugins-base
   gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-libav
   # benchmarks: the nginx-rtmp baseline and the load generator
