@@ -17,8 +17,14 @@
 struct live_stream {
   live_t *lv;
   char id[37];
-  hub_t *hub;
-  hls_packager_t *hls;
+  hub_t *hub;           /* == rend[0].hub (the source) */
+  hls_packager_t *hls;  /* == rend[0].hls */
+  live_rendition_t rend[LIVE_MAX_RENDITIONS];
+  struct rend_ctx {
+    live_stream_t *ls;
+    int index;
+  } rend_ctx[LIVE_MAX_RENDITIONS]; /* segment callback context per rendition */
+  int nrend;
   live_publisher_t pub;
   int has_pub;
   int status; /* last status we set or saw */
@@ -72,9 +78,15 @@ static live_stream_t *find(live_t *lv, const char *id) {
 }
 
 static void media_free(live_stream_t *ls) {
-  if (ls->hls) hls_packager_free(ls->hls);
+  /* Rungs first: their feeders (the transcoder) let go in on_forget /
+   * on_publish_end, before the source goes. */
+  for (int i = ls->nrend - 1; i >= 0; i--) {
+    if (ls->rend[i].hls) hls_packager_free(ls->rend[i].hls);
+    if (ls->rend[i].hub) hub_free(ls->rend[i].hub);
+  }
+  memset(ls->rend, 0, sizeof(ls->rend));
+  ls->nrend = 0;
   ls->hls = NULL;
-  if (ls->hub) hub_free(ls->hub);
   ls->hub = NULL;
 }
 
@@ -139,6 +151,7 @@ static void arm_timeout(live_stream_t *ls, const store_stream_t *s) {
 
 static void end_media(live_stream_t *ls) {
   if (ls->hub) hub_unpublish(ls->hub);
+  for (int i = 1; i < ls->nrend; i++) hls_packager_end(ls->rend[i].hls);
   if (ls->hls) {
     hls_packager_end(ls->hls);
     ls->timer_is_drop = 1;
@@ -160,11 +173,57 @@ static void on_timeout(uv_timer_t *t) {
 }
 
 static void on_segment(void *ud, uint64_t seq, double duration_s) {
-  live_stream_t *ls = ud;
-  (void)duration_s;
-  (void)seq;
+  struct rend_ctx *rc = ud;
+  live_stream_t *ls = rc->ls;
+  live_t *lv = ls->lv;
   /* seed 003: launching until the output can be played, then live. */
-  if (ls->has_pub && ls->status == STREAM_LAUNCHING) transition(ls, STREAM_LIVE);
+  if (rc->index == 0 && ls->has_pub && ls->status == STREAM_LAUNCHING)
+    transition(ls, STREAM_LIVE);
+  for (int i = 0; i < lv->nobservers; i++)
+    if (lv->observers[i].on_segment)
+      lv->observers[i].on_segment(lv->observer_ud[i], ls, rc->index, seq, duration_s);
+}
+
+live_rendition_t *live_rendition_add(live_stream_t *ls, const char *name, int width, int height,
+                                     unsigned bitrate_kbps, double framerate) {
+  live_rendition_t *r = live_rendition_find(ls, name);
+  if (!r) {
+    if (ls->nrend == LIVE_MAX_RENDITIONS || strlen(name) >= sizeof(r->name)) return NULL;
+    int i = ls->nrend;
+    r = &ls->rend[i];
+    hls_opts_t ho = {.target_ms = ls->lv->opts.hls_target_ms, .window = ls->lv->opts.hls_window};
+    ls->rend_ctx[i] = (struct rend_ctx){.ls = ls, .index = i};
+    r->hub = hub_new(ls->id);
+    r->hls = r->hub ? hls_packager_new(r->hub, &ho, on_segment, &ls->rend_ctx[i]) : NULL;
+    if (!r->hls) {
+      if (r->hub) hub_free(r->hub);
+      memset(r, 0, sizeof(*r));
+      return NULL;
+    }
+    snprintf(r->name, sizeof(r->name), "%s", name);
+    ls->nrend++;
+    if (i == 0) {
+      ls->hub = r->hub;
+      ls->hls = r->hls;
+    }
+  }
+  r->width = width;
+  r->height = height;
+  r->bitrate_kbps = bitrate_kbps;
+  r->framerate = framerate;
+  return r;
+}
+
+int live_rendition_count(const live_stream_t *ls) { return ls->nrend; }
+
+live_rendition_t *live_rendition_get(live_stream_t *ls, int index) {
+  return index >= 0 && index < ls->nrend ? &ls->rend[index] : NULL;
+}
+
+live_rendition_t *live_rendition_find(live_stream_t *ls, const char *name) {
+  for (int i = 0; i < ls->nrend; i++)
+    if (strcmp(ls->rend[i].name, name) == 0) return &ls->rend[i];
+  return NULL;
 }
 
 int live_publish_begin(live_t *lv, const char *stream_key, const char *protocol,
@@ -191,10 +250,7 @@ int live_publish_begin(live_t *lv, const char *stream_key, const char *protocol,
   if (s.status != STREAM_IDLE && s.status != STREAM_LAUNCHING && s.status != STREAM_LIVE)
     media_free(ls);
   if (!ls->hub) {
-    hls_opts_t ho = {.target_ms = lv->opts.hls_target_ms, .window = lv->opts.hls_window};
-    ls->hub = hub_new(s.id);
-    ls->hls = ls->hub ? hls_packager_new(ls->hub, &ho, on_segment, ls) : NULL;
-    if (!ls->hls) {
+    if (!live_rendition_add(ls, "source", 0, 0, 0, 0)) {
       entry_free(ls);
       store_stream_clear(&s);
       return ERR_NOMEM;

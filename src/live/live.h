@@ -68,12 +68,40 @@ void live_kick(live_t *lv, const char *stream_id, const char *reason);
 /* The stream was deleted: kick the publisher and drop the entry. */
 void live_forget(live_t *lv, const char *stream_id, const char *reason);
 
+/* Renditions: index 0 is the source as pushed ("source"); the transcoder
+ * adds rungs ("720p", ...). Each rendition has its own hub and HLS
+ * packager, owned by the entry and kept for its whole life (so a reconnect
+ * continues every rung's playlist). Whoever feeds a rung's hub publishes
+ * config + frames into it and calls hub_unpublish() when its session ends. */
+typedef struct {
+  char name[16];          /* "source" or "<height>p"; used in playback URLs */
+  hub_t *hub;
+  hls_packager_t *hls;
+  int width, height;      /* rungs: target size; source: 0 (read hub_config(hub)) */
+  unsigned bitrate_kbps;  /* target video bitrate; 0 for the source (measured) */
+  double framerate;       /* 0 = as the input */
+} live_rendition_t;
+
+#define LIVE_MAX_RENDITIONS 8
+/* The rendition called `name`, created (hub + packager) on first use with
+ * the given properties; an existing one keeps its hub and playlist and gets
+ * the new properties. NULL on ERR_NOMEM or when LIVE_MAX_RENDITIONS exist. */
+live_rendition_t *live_rendition_add(live_stream_t *ls, const char *name, int width, int height,
+                                     unsigned bitrate_kbps, double framerate);
+/* Number of renditions (1 once the source exists, 0 before) and access. */
+int live_rendition_count(const live_stream_t *ls);
+live_rendition_t *live_rendition_get(live_stream_t *ls, int index);
+live_rendition_t *live_rendition_find(live_stream_t *ls, const char *name);
+
 /* Other modules (simulcast, health sampling, recording) follow publishes
  * through observers instead of being called from here by name. */
 typedef struct {
   void (*on_publish_begin)(void *ud, live_stream_t *ls); /* hub ready for subscribers */
   void (*on_publish_end)(void *ud, live_stream_t *ls);   /* publisher gone or kicked */
   void (*on_forget)(void *ud, live_stream_t *ls);        /* entry about to be freed */
+  /* A segment was published in rendition `index` (hls_segment_get(r->hls,
+   * fmt, seq) returns its bytes while it stays in the ring). */
+  void (*on_segment)(void *ud, live_stream_t *ls, int index, uint64_t seq, double duration_s);
 } live_observer_t;
 /* Up to 8 observers. 0 or ERR_NOMEM. */
 int live_observe(live_t *lv, const live_observer_t *ob, void *ud);

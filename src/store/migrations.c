@@ -143,6 +143,13 @@ const char *const store__migrations[] = {
     ");"
     "CREATE INDEX health_samples_stream_ts ON health_samples(stream_id, ts);"
     "CREATE INDEX health_samples_ts ON health_samples(downsampled, ts);",
+    /* 5: recordings (store/recordings.c). Placeholder until the recorder
+     * lands; owned by the recording module (not shipped yet, may change). */
+    "CREATE TABLE recordings (id TEXT PRIMARY KEY);",
+    /* 6: upload queue (store/uploads.c). Placeholder, owned by the uploader. */
+    "CREATE TABLE uploads (id TEXT PRIMARY KEY);",
+    /* 7: clips (store/clips.c). Placeholder, owned by the clips module. */
+    "CREATE TABLE clips (id TEXT PRIMARY KEY);",
 };
 
 const int store__n_migrations = (int)(sizeof(store__migrations) / sizeof(store__migrations[0]));

@@ -470,7 +470,9 @@ simulcast_t *simulcast_new(uv_loop_t *loop, live_t *live, store_t *store,
   if (sc->opts.backoff_max_ms < sc->opts.backoff_min_ms)
     sc->opts.backoff_max_ms = sc->opts.backoff_min_ms;
   if (!sc->opts.timeout_ms) sc->opts.timeout_ms = 10000;
-  live_observer_t ob = {on_publish_begin, on_publish_end, on_forget};
+  live_observer_t ob = {.on_publish_begin = on_publish_begin,
+                       .on_publish_end = on_publish_end,
+                       .on_forget = on_forget};
   if (live_observe(live, &ob, sc) != 0) {
     free(sc);
     return NULL;
