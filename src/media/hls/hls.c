@@ -436,3 +436,14 @@ hls_buf_t *hls_init_get(hls_packager_t *p, unsigned n) {
 }
 
 uint64_t hls_segments_published(const hls_packager_t *p) { return p->next_seq; }
+
+int hls_segment_timing(hls_packager_t *p, uint64_t seq, int64_t *wall_ms, int64_t *dur_ms,
+                       int *discont) {
+  if (!p->count || seq < p->ring[p->head].seq || seq - p->ring[p->head].seq >= p->count)
+    return ERR_NOT_FOUND;
+  const hls__seg_t *s = &p->ring[(p->head + (size_t)(seq - p->ring[p->head].seq)) % p->o.ring];
+  if (wall_ms) *wall_ms = s->wall_ms;
+  if (dur_ms) *dur_ms = s->dur_ms;
+  if (discont) *discont = s->discont;
+  return 0;
+}

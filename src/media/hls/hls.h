@@ -63,5 +63,10 @@ hls_buf_t *hls_segment_get(hls_packager_t *p, hls_format_t fmt, uint64_t seq);
 hls_buf_t *hls_init_get(hls_packager_t *p, unsigned n);
 /* Number of segments published so far (0 before the first). */
 uint64_t hls_segments_published(const hls_packager_t *p);
+/* Timing of a segment still in the ring (what EXT-X-PROGRAM-DATE-TIME,
+ * EXTINF and EXT-X-DISCONTINUITY say): 0, or ERR_NOT_FOUND. Any out
+ * pointer may be NULL. (clips: the rolling window indexes by wall clock.) */
+int hls_segment_timing(hls_packager_t *p, uint64_t seq, int64_t *wall_ms, int64_t *dur_ms,
+                       int *discont);
 
 #endif
