@@ -46,4 +46,27 @@ int api_health_register(router_t *r, api_ctx_t *ctx);  /* health.c */
 int api_metrics_register(router_t *r, api_ctx_t *ctx); /* metrics.c */
 int api_webhooks_register(router_t *r, api_ctx_t *ctx); /* webhooks.c */
 
+/* ---- media bytes and VOD files (vod_files.c) ----
+ * Sets ETag; 1 (and status 304) when If-None-Match names it. */
+int api_not_modified(http_request_t *req, http_response_t *res, const char *etag);
+/* Answers data[0..len) with Content-Type, Cache-Control, Accept-Ranges,
+ * ETag (304 on If-None-Match) and a single "bytes=" Range (206, or 416
+ * past the end); HEAD drops the body in the server. The bytes are sent
+ * without copying; release(ud) runs once they are no longer needed
+ * (also on 304/416). */
+void api_send_bytes(http_request_t *req, http_response_t *res, const void *data, size_t len,
+                    const char *type, const char *cache, const char *etag,
+                    void (*release)(void *ud), void *ud);
+/* 1 when file is a plain name safe to join to a directory: [A-Za-z0-9._-],
+ * no leading '.', no "..", at most 255 bytes. */
+int api_vod_file_name_ok(const char *file);
+/* Serves dir/file (a finished, immutable file) with api_send_bytes rules:
+ * Content-Type from the extension (.m3u8, .ts, .mp4, .m4s), playlists
+ * "no-cache", media "public, max-age=86400". 404 for unsafe names and
+ * missing files. The file is memory-mapped (see vod_files.c), so large
+ * files do not block the loop. CORS is the router's. */
+void api_vod_serve_file(http_request_t *req, http_response_t *res, const char *dir,
+                        const char *file);
+int api_recordings_register(router_t *r, api_ctx_t *ctx); /* recordings.c */
+
 #endif

@@ -88,80 +88,12 @@ static uint64_t fnv1a(const char *p, size_t n) {
   return h;
 }
 
-/* 1 when If-None-Match names etag (the response is then a 304). */
-static int not_modified(http_request_t *req, http_response_t *res, const char *etag) {
-  http_response_header(res, "ETag", etag);
-  const char *inm = http_request_header(req, "If-None-Match");
-  if (inm && (strstr(inm, etag) || strcmp(inm, "*") == 0)) {
-    http_response_status(res, 304);
-    return 1;
-  }
-  return 0;
-}
-
 static void release_buf(void *ud) { hls_buf_unref(ud); }
 
-/* Sends a segment buffer, honouring a single "bytes=" Range. Takes the ref. */
+/* Sends a segment buffer (Range, ETag: api_send_bytes). Takes the ref. */
 static void send_buf(http_request_t *req, http_response_t *res, hls_buf_t *buf, const char *type,
                      const char *cache, const char *etag) {
-  http_response_header(res, "Content-Type", type);
-  http_response_header(res, "Cache-Control", cache);
-  http_response_header(res, "Accept-Ranges", "bytes");
-  if (not_modified(req, res, etag)) {
-    hls_buf_unref(buf);
-    return;
-  }
-  size_t from = 0, to = buf->len ? buf->len - 1 : 0;
-  const char *range = http_request_header(req, "Range");
-  int partial = 0;
-  if (range && strncmp(range, "bytes=", 6) == 0 && !strchr(range, ',') && buf->len > 0) {
-    const char *r = range + 6;
-    char *end;
-    if (*r == '-') { /* suffix: the last N bytes */
-      unsigned long long n = strtoull(r + 1, &end, 10);
-      if (end != r + 1 && *end == '\0' && n > 0) {
-        from = n >= buf->len ? 0 : buf->len - (size_t)n;
-        partial = 1;
-      } else {
-        partial = -1;
-      }
-    } else if (isdigit((unsigned char)*r)) {
-      unsigned long long a = strtoull(r, &end, 10), b = buf->len - 1;
-      if (*end == '-' && end[1] == '\0')
-        partial = 1;
-      else if (*end == '-' && isdigit((unsigned char)end[1])) {
-        b = strtoull(end + 1, &end, 10);
-        partial = *end == '\0' && b >= a ? 1 : -1;
-      } else {
-        partial = -1;
-      }
-      if (partial == 1 && a >= buf->len) partial = -2;
-      if (partial == 1) {
-        from = (size_t)a;
-        to = b >= buf->len ? buf->len - 1 : (size_t)b;
-      }
-    } else {
-      partial = -1;
-    }
-  }
-  char cr[96];
-  if (partial == -2) {
-    snprintf(cr, sizeof(cr), "bytes */%zu", buf->len);
-    http_response_header(res, "Content-Range", cr);
-    hls_buf_unref(buf);
-    http_response_error(res, 416, "range_not_satisfiable", "the range is past the end", NULL);
-    return;
-  }
-  if (partial == 1) {
-    snprintf(cr, sizeof(cr), "bytes %zu-%zu/%zu", from, to, buf->len);
-    http_response_header(res, "Content-Range", cr);
-    http_response_status(res, 206);
-  } else {
-    http_response_status(res, 200);
-    from = 0;
-    to = buf->len ? buf->len - 1 : 0;
-  }
-  http_response_body_ref(res, buf->data + from, buf->len ? to - from + 1 : 0, release_buf, buf);
+  api_send_bytes(req, res, buf->data, buf->len, type, cache, etag, release_buf, buf);
 }
 
 static void hls_get(void *ud, http_request_t *req, http_response_t *res,
@@ -230,7 +162,7 @@ static void hls_get(void *ud, http_request_t *req, http_response_t *res,
     snprintf(etag, sizeof(etag), "\"%016llx\"", (unsigned long long)fnv1a(text, len));
     http_response_header(res, "Content-Type", "application/vnd.apple.mpegurl");
     http_response_header(res, "Cache-Control", "no-cache");
-    if (not_modified(req, res, etag)) {
+    if (api_not_modified(req, res, etag)) {
       free(text);
       return;
     }

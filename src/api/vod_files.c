@@ -1,0 +1,179 @@
+/* vod_files.c — sending bytes over HTTP with the caching and range rules
+ * every media route shares (ETag / If-None-Match, a single "bytes=" Range,
+ * HEAD through the server), and serving finished VOD files from disk
+ * (recordings, clips).
+ *
+ * Files are memory-mapped rather than read: the loop thread only opens and
+ * maps them, and the kernel pages the bytes in as the socket accepts them
+ * (a few hundred KB per write), so a 2 GB MP4 never stalls the loop on one
+ * big read. Served files are immutable (written to a temporary name and
+ * renamed into place), so a mapping never sees a file shrink; deleting a
+ * file while it is being sent keeps the mapping valid.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api/api_internal.h"
+#include "core/err.h"
+#include "core/log.h"
+
+int api_not_modified(http_request_t *req, http_response_t *res, const char *etag) {
+  http_response_header(res, "ETag", etag);
+  const char *inm = http_request_header(req, "If-None-Match");
+  if (inm && (strstr(inm, etag) || strcmp(inm, "*") == 0)) {
+    http_response_status(res, 304);
+    return 1;
+  }
+  return 0;
+}
+
+/* Parses a single-range "bytes=" header against len. 1 with [*from, *to]
+ * for a satisfiable range, 0 to send everything (absent or unparsable,
+ * which RFC 9110 says to ignore), -2 when past the end (416). */
+static int parse_range(const char *range, size_t len, size_t *from, size_t *to) {
+  if (!range || strncmp(range, "bytes=", 6) != 0 || strchr(range, ',') || len == 0) return 0;
+  const char *r = range + 6;
+  char *end;
+  if (*r == '-') { /* suffix: the last N bytes */
+    unsigned long long n = strtoull(r + 1, &end, 10);
+    if (end == r + 1 || *end != '\0' || n == 0) return 0;
+    *from = n >= len ? 0 : len - (size_t)n;
+    *to = len - 1;
+    return 1;
+  }
+  if (!isdigit((unsigned char)*r)) return 0;
+  unsigned long long a = strtoull(r, &end, 10), b = len - 1;
+  if (*end != '-') return 0;
+  if (end[1] != '\0') {
+    if (!isdigit((unsigned char)end[1])) return 0;
+    b = strtoull(end + 1, &end, 10);
+    if (*end != '\0' || b < a) return 0;
+  }
+  if (a >= len) return -2;
+  *from = (size_t)a;
+  *to = b >= len ? len - 1 : (size_t)b;
+  return 1;
+}
+
+void api_send_bytes(http_request_t *req, http_response_t *res, const void *data, size_t len,
+                    const char *type, const char *cache, const char *etag,
+                    void (*release)(void *ud), void *ud) {
+  http_response_header(res, "Content-Type", type);
+  http_response_header(res, "Cache-Control", cache);
+  http_response_header(res, "Accept-Ranges", "bytes");
+  if (api_not_modified(req, res, etag)) {
+    if (release) release(ud);
+    return;
+  }
+  size_t from = 0, to = len ? len - 1 : 0;
+  int partial = parse_range(http_request_header(req, "Range"), len, &from, &to);
+  char cr[96];
+  if (partial == -2) {
+    snprintf(cr, sizeof(cr), "bytes */%zu", len);
+    http_response_header(res, "Content-Range", cr);
+    if (release) release(ud);
+    http_response_error(res, 416, "range_not_satisfiable", "the range is past the end", NULL);
+    return;
+  }
+  if (partial == 1) {
+    snprintf(cr, sizeof(cr), "bytes %zu-%zu/%zu", from, to, len);
+    http_response_header(res, "Content-Range", cr);
+    http_response_status(res, 206);
+  } else {
+    http_response_status(res, 200);
+    from = 0;
+    to = len ? len - 1 : 0;
+  }
+  http_response_body_ref(res, (const uint8_t *)data + from, len ? to - from + 1 : 0, release, ud);
+}
+
+/* ---- files --------------------------------------------------------------- */
+
+int api_vod_file_name_ok(const char *file) {
+  size_t n = file ? strlen(file) : 0;
+  if (n == 0 || n > 255 || file[0] == '.') return 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)file[i];
+    if (!isalnum(c) && c != '.' && c != '-' && c != '_') return 0;
+  }
+  return strstr(file, "..") == NULL;
+}
+
+static const char *content_type(const char *file) {
+  const char *dot = strrchr(file, '.');
+  if (!dot) return "application/octet-stream";
+  if (strcmp(dot, ".m3u8") == 0) return "application/vnd.apple.mpegurl";
+  if (strcmp(dot, ".ts") == 0) return "video/mp2t";
+  if (strcmp(dot, ".mp4") == 0) return "video/mp4";
+  if (strcmp(dot, ".m4s") == 0) return "video/iso.segment";
+  return "application/octet-stream";
+}
+
+typedef struct {
+  void *addr;
+  size_t len;
+} mapping_t;
+
+static void mapping_release(void *ud) {
+  mapping_t *m = ud;
+  if (m->addr) munmap(m->addr, m->len);
+  free(m);
+}
+
+void api_vod_serve_file(http_request_t *req, http_response_t *res, const char *dir,
+                        const char *file) {
+  if (!api_vod_file_name_ok(file)) {
+    api_error(res, ERR_NOT_FOUND, "no such file", NULL);
+    return;
+  }
+  char path[4200];
+  if (snprintf(path, sizeof(path), "%s/%s", dir, file) >= (int)sizeof(path)) {
+    api_error(res, ERR_NOT_FOUND, "no such file", NULL);
+    return;
+  }
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  struct stat sb;
+  if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    if (fd >= 0) close(fd);
+    api_error(res, ERR_NOT_FOUND, "no such file", NULL);
+    return;
+  }
+  int playlist = strcmp(content_type(file), "application/vnd.apple.mpegurl") == 0;
+  /* Playlists are revalidated (a recording's files may move to their
+   * destination); media bytes under a name never change. */
+  const char *cache = playlist ? "no-cache" : "public, max-age=86400";
+  char etag[96];
+  snprintf(etag, sizeof(etag), "\"%llx-%llx-%llx\"", (unsigned long long)sb.st_ino,
+           (unsigned long long)sb.st_size, (unsigned long long)sb.st_mtime);
+  mapping_t *m = calloc(1, sizeof(*m));
+  if (!m) {
+    close(fd);
+    api_error(res, ERR_NOMEM, NULL, NULL);
+    return;
+  }
+  m->len = (size_t)sb.st_size;
+  if (m->len > 0) {
+    m->addr = mmap(NULL, m->len, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (m->addr == MAP_FAILED) {
+      log_warn("vod_mmap_failed path=%s err=%s", path, strerror(errno));
+      m->addr = NULL;
+      close(fd);
+      mapping_release(m);
+      api_error(res, ERR_IO, "cannot read the file", NULL);
+      return;
+    }
+    /* Read ahead asynchronously while the first bytes go out. */
+    madvise(m->addr, m->len, MADV_SEQUENTIAL);
+  }
+  close(fd);
+  static const char empty[1] = {0};
+  api_send_bytes(req, res, m->addr ? m->addr : empty, m->len, content_type(file), cache, etag,
+                 mapping_release, m);
+}
