@@ -19,6 +19,9 @@ PKGS=(
   wrk nginx libnginx-mod-rtmp
   # browser playback test (tests/browser): hls.js in headless Chromium
   chromium nodejs
+  # upload tests (tests/e2e/test_upload.py): real FTP and SFTP servers, run by
+  # the tests on loopback ports (s3rver and azurite come from tests/storage, npm)
+  vsftpd openssh-server openssh-client python3-paramiko
 )
 # Debian's nodejs comes without npm (a separate package); some images ship a
 # nodejs that bundles npm and conflicts with Debian's: only ask for it when
@@ -41,6 +44,19 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
+# Daemons (vsftpd, ssh) must not start as system services on :21/:22 —
+# the tests run their own. policy-rc.d tells invoke-rc.d not to start them.
+policy_rc=/usr/sbin/policy-rc.d
+own_policy=0
+if [ ! -e "$policy_rc" ]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy_rc" >/dev/null
+  $SUDO chmod 755 "$policy_rc"
+  own_policy=1
+fi
+trap 'if [ "$own_policy" = 1 ]; then $SUDO rm -f "$policy_rc"; fi' EXIT
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # The nginx package starts a system nginx on :80; benchmarks run their own.
 if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now nginx >/dev/null 2>&1 || true; fi
+for svc in vsftpd ssh; do # upload tests: no system FTP/SSH daemon holding the ports
+  if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true; fi
+done

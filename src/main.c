@@ -28,6 +28,8 @@
 #include "media/srt/srt_server.h"
 #include "media/simulcast/simulcast.h"
 #include "store/store.h"
+#include "upload/upload_cli.h" /* upload */
+#include "upload/uploader.h"   /* upload */
 
 #define ONAIR_VERSION "0.1.0"
 
@@ -42,6 +44,7 @@ static const char usage_main[] =
     "  migrate   create or upgrade the database in the data dir, then exit\n"
     "  routes    print every HTTP route as METHOD PATTERN\n"
     "  token     sign a playback token for an authenticated playback ID\n"
+    "  upload    upload a file to a recording destination (s3, azblob, ftp, sftp, file)\n"
     "  version   print the version\n"
     "\n"
     "Run 'onair <command> --help' for the options of a command.\n";
@@ -103,6 +106,7 @@ typedef struct {
   live_t *live;
   simulcast_t *simulcast; /* simulcast: restreaming to targets */
   health_t *health;       /* health: ingest health sampler */
+  uploader_t *uploader;   /* upload: ships recordings to dvr destinations */
   int open_parts; /* listeners still shutting down */
   int signals_on;
   uv_signal_t sigterm, sigint;
@@ -118,6 +122,8 @@ static void on_part_closed(void *arg) {
   srv->live = NULL;
   health_free(srv->health); /* health: after live_free, which still calls its observer */
   srv->health = NULL;
+  uploader_free(srv->uploader); /* upload: after live_free (its recorders enqueue) */
+  srv->uploader = NULL;
   if (srv->signals_on) {
     uv_close((uv_handle_t *)&srv->sigterm, NULL);
     uv_close((uv_handle_t *)&srv->sigint, NULL);
@@ -270,6 +276,21 @@ static int cmd_serve(int argc, char **argv) {
   server_t srv = {.loop = uv_default_loop()};
   int exit_code = 1;
   webhooks_t *webhooks = NULL; /* webhooks */
+  /* upload: made before the modules that listen to it (recorder, clips);
+   * started once they have registered, before live_recover(). */
+  uploader_opts_t upopts = {.retry_base_ms = cfg.upload_retry_base_ms,
+                            .max_attempts = cfg.upload_max_attempts,
+                            .workers = cfg.upload_workers,
+                            .sftp_host_keys = cfg.upload_sftp_strict ? UPLOADER_SFTP_STRICT
+                                                                     : UPLOADER_SFTP_ACCEPT_NEW,
+                            .data_dir = cfg.data_dir,
+                            .ca_file = cfg.upload_ca_file};
+  srv.uploader = api.uploader = uploader_new(srv.loop, store, &upopts);
+  if (!srv.uploader) {
+    fprintf(stderr, "onair: out of memory at start-up\n");
+    goto shutdown;
+  }
+  /* end upload */
   live_opts_t lopts = {.hls_target_ms = cfg.hls_segment_ms, .hls_window = cfg.hls_window};
   srv.live = api.live = live_new(srv.loop, store, &lopts);
   /* simulcast */
@@ -303,6 +324,10 @@ static int cmd_serve(int argc, char **argv) {
   /* webhooks: events are queued from here on (recovery's too) */
   if ((rc = webhooks_start(store, &cfg, &webhooks)) != 0) {
     fprintf(stderr, "onair: cannot start webhook delivery: %s\n", err_str(rc));
+    goto shutdown;
+  }
+  if ((rc = uploader_start(srv.uploader)) != 0) { /* upload */
+    fprintf(stderr, "onair: cannot start the uploader: %s\n", err_str(rc));
     goto shutdown;
   }
   if (live_recover(srv.live)) {
@@ -375,6 +400,40 @@ shutdown:
   uv_loop_close(srv.loop);
   if (exit_code == 0) log_info("stopped");
   return exit_code;
+}
+
+/* --- upload --- */
+
+/* onair upload: positional arguments and --resume are the command's; the
+ * other flags are settings, parsed as for serve. */
+static int cmd_upload(int argc, char **argv) {
+  if (wants_help(argc, argv)) {
+    fputs(upload_cli_usage, stdout);
+    return 0;
+  }
+  char **flags = calloc((size_t)argc + 1, sizeof(char *));
+  char **args = calloc((size_t)argc + 1, sizeof(char *));
+  int nflags = 0, nargs = 0, resume = 0, rc = 2;
+  if (!flags || !args) goto out;
+  for (int i = 0; i < argc; i++) {
+    if (strcmp(argv[i], "--resume") == 0) {
+      resume = 1;
+    } else if (strncmp(argv[i], "--", 2) == 0) {
+      flags[nflags++] = argv[i];
+      if (!strchr(argv[i], '=') && i + 1 < argc) flags[nflags++] = argv[++i];
+    } else {
+      args[nargs++] = argv[i];
+    }
+  }
+  config_t cfg;
+  if ((rc = parse_serve_flags(nflags, flags, &cfg)) == 0) {
+    log_set_level((log_level_t)cfg.log_level);
+    rc = upload_cli_run(&cfg, resume, nargs, args);
+  }
+out:
+  free(flags);
+  free(args);
+  return rc;
 }
 
 /* --- apikey --- */
@@ -495,6 +554,7 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "apikey") == 0) return cmd_apikey(argc - 2, argv + 2);
   if (strcmp(cmd, "routes") == 0) return cmd_routes();
   if (strcmp(cmd, "token") == 0) return token_cli_main(argc - 2, argv + 2);
+  if (strcmp(cmd, "upload") == 0) return cmd_upload(argc - 2, argv + 2); /* upload */
   if (strcmp(cmd, "migrate") == 0) return cmd_migrate(argc - 2, argv + 2);
   if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
     printf("onair %s\n", ONAIR_VERSION);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "upload/uploader.h" /* upload: destination checks */
 
 #define MAX_DESTINATIONS 8
 #define MAX_REFERERS 32
@@ -171,15 +172,25 @@ static int apply_destination(json_t *d, const char *field, api_field_error_t *er
     if (strcmp(key, "key") == 0)
       max = 256;
     else if (strcmp(key, "secret") == 0)
-      max = 1024;
+      max = 4095; /* upload: an sftp private key spans lines; uploader checks it */
     else if (strcmp(key, "permissions") == 0 || strcmp(key, "storage_class") == 0)
       max = 64;
     else
       return fail(err, f, "unknown field %s", f);
     if (json_is_null(val)) continue;
     if (!json_is_string(val) || strlen(json_string_value(val)) > max ||
-        !has_no_ctl(json_string_value(val)))
+        (strcmp(key, "secret") != 0 && !has_no_ctl(json_string_value(val))))
       return fail(err, f, "%s must be a string of at most %zu bytes", f, max);
+  }
+  /* upload: what the uploader needs (host, bucket, credentials for the scheme) */
+  const char *member = "";
+  char msg[200];
+  if (uploader_check_destination(d, &member, msg, sizeof(msg)) != 0) {
+    if (*member)
+      snprintf(f, sizeof(f), "%s.%s", field, member);
+    else
+      snprintf(f, sizeof(f), "%s", field);
+    return fail(err, f, "%s: %s", f, msg);
   }
   return 0;
 }

@@ -16,7 +16,9 @@ static const char *const keys[] = {
     "create_rate_limit", "max_body_bytes", "max_connections", "rtmp_max_connections",
     "rtmp_max_per_ip", "hls_segment_ms", "hls_window", "access_token_ttl",
     "webhooks_allow_private", "webhook_retry_base_ms", "metrics_token", "health_interval_ms",
-    "health_retention_days", "simulcast_tls_verify", NULL};
+    "health_retention_days", "simulcast_tls_verify",
+    "upload_workers", "upload_retry_base_ms", "upload_max_attempts", /* upload */
+    "upload_sftp_host_keys", "upload_ca_file",                        /* upload */ NULL};
 
 const char *const *config_keys(void) { return keys; }
 
@@ -43,6 +45,9 @@ void config_defaults(config_t *cfg) {
   cfg->health_interval_ms = 5000;  /* health */
   cfg->health_retention_days = 30; /* health */
   cfg->simulcast_tls_verify = 1;     /* simulcast */
+  cfg->upload_workers = 2;            /* upload */
+  cfg->upload_retry_base_ms = 5000;   /* upload */
+  cfg->upload_max_attempts = 8;       /* upload */
   cfg->rtmp_max_connections = 1000;
   cfg->rtmp_max_per_ip = 50;
 }
@@ -131,6 +136,21 @@ int config_set(config_t *cfg, const char *key, const char *value, char *err, siz
   } else if (strcmp(key, "simulcast_tls_verify") == 0) { /* simulcast */
     if (strcmp(value, "0") != 0 && strcmp(value, "1") != 0) goto bad;
     cfg->simulcast_tls_verify = value[0] == '1';
+  } else if (strcmp(key, "upload_workers") == 0) { /* upload */
+    if (parse_uint(value, 64, &n) || n < 1) goto bad;
+    cfg->upload_workers = (unsigned)n;
+  } else if (strcmp(key, "upload_retry_base_ms") == 0) { /* upload */
+    if (parse_uint(value, 3600000, &n) || n < 10) goto bad;
+    cfg->upload_retry_base_ms = (unsigned)n;
+  } else if (strcmp(key, "upload_max_attempts") == 0) { /* upload */
+    if (parse_uint(value, 1000, &n) || n < 1) goto bad;
+    cfg->upload_max_attempts = (unsigned)n;
+  } else if (strcmp(key, "upload_sftp_host_keys") == 0) { /* upload */
+    if (strcmp(value, "accept-new") != 0 && strcmp(value, "strict") != 0) goto bad;
+    cfg->upload_sftp_strict = strcmp(value, "strict") == 0;
+  } else if (strcmp(key, "upload_ca_file") == 0) { /* upload */
+    if (strlen(value) >= sizeof(cfg->upload_ca_file)) goto bad;
+    snprintf(cfg->upload_ca_file, sizeof(cfg->upload_ca_file), "%s", value);
   } else {
     snprintf(err, errlen, "unknown setting '%s'", key);
     return ERR_INVALID;

@@ -42,6 +42,13 @@ typedef struct {
   unsigned health_retention_days; /* "health_retention_days": health samples are deleted after this (30) */
   /* end health */
   int simulcast_tls_verify; /* "simulcast_tls_verify": 1 checks RTMPS targets' certificates (simulcast) */
+  /* upload */
+  unsigned upload_workers;        /* "upload_workers": parallel uploads to dvr destinations (2) */
+  unsigned upload_retry_base_ms;  /* "upload_retry_base_ms": first retry delay, doubled per attempt (5000) */
+  unsigned upload_max_attempts;   /* "upload_max_attempts": attempts before an upload fails (8) */
+  int upload_sftp_strict;         /* "upload_sftp_host_keys": accept-new (0) | strict (1) */
+  char upload_ca_file[1024];      /* "upload_ca_file": PEM CAs for https/ftps uploads instead of the system's ("") */
+  /* end upload */
 } config_t;
 
 /* Fills cfg with the defaults. */

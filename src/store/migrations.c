@@ -146,8 +146,30 @@ const char *const store__migrations[] = {
     /* 5: recordings (store/recordings.c). Placeholder until the recorder
      * lands; owned by the recording module (not shipped yet, may change). */
     "CREATE TABLE recordings (id TEXT PRIMARY KEY);",
-    /* 6: upload queue (store/uploads.c). Placeholder, owned by the uploader. */
-    "CREATE TABLE uploads (id TEXT PRIMARY KEY);",
+    /* 6: upload queue (store/uploads.h, upload/uploader.h). One row per
+     * (file, destination). destination is the dvr destination JSON object,
+     * credentials included (a restart needs them; never returned by the
+     * API). status: 0 pending, 1 uploaded, 2 failed; notified = 1 once the
+     * owner was told. next_attempt_at in unix ms, the other times unix s. */
+    "CREATE TABLE uploads ("
+    "  id TEXT PRIMARY KEY,"
+    "  owner_kind TEXT NOT NULL,"
+    "  owner_id TEXT NOT NULL,"
+    "  local_path TEXT NOT NULL,"
+    "  object_name TEXT NOT NULL,"
+    "  destination TEXT NOT NULL,"
+    "  status INTEGER NOT NULL DEFAULT 0,"
+    "  notified INTEGER NOT NULL DEFAULT 0,"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  next_attempt_at INTEGER NOT NULL,"
+    "  url TEXT,"
+    "  last_error TEXT,"
+    "  bytes INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX uploads_owner ON uploads(owner_kind, owner_id);"
+    "CREATE INDEX uploads_open ON uploads(notified, status);",
     /* 7: clips (store/clips.c). Placeholder, owned by the clips module. */
     "CREATE TABLE clips (id TEXT PRIMARY KEY);",
 };

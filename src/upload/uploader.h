@@ -166,8 +166,11 @@ void uploader_free(uploader_t *up);
  * ftp/ftps/sftp may take them from the URL or key/secret; file:// needs an
  * absolute path), and the types of key, secret, permissions,
  * storage_class. 0, or ERR_INVALID with a one-line message naming the
- * problem (never echoing a secret) in msg. */
-int uploader_check_destination(const json_t *destination, char *msg, size_t msglen);
+ * problem (never echoing a secret) in msg, and in *field (may be NULL) the
+ * member at fault: "url", "key", "secret", "permissions", "storage_class"
+ * or "" (the object itself). */
+int uploader_check_destination(const json_t *destination, const char **field, char *msg,
+                               size_t msglen);
 
 /* The URL object_name will have at destination (what the done callback
  * reports): https://HOST/BUCKET/PREFIX/NAME for s3/b2 (http with
