@@ -27,6 +27,7 @@
 #include "media/rtmp/server.h"
 #include "media/srt/srt_server.h"
 #include "media/simulcast/simulcast.h"
+#include "media/clip/clip.h" /* clips */
 #include "store/store.h"
 #include "upload/upload_cli.h" /* upload */
 #include "upload/uploader.h"   /* upload */
@@ -106,6 +107,8 @@ typedef struct {
   live_t *live;
   simulcast_t *simulcast; /* simulcast: restreaming to targets */
   health_t *health;       /* health: ingest health sampler */
+  clip_window_t *clip_window; /* clips: rolling live window on disk */
+  clip_service_t *clips;      /* clips: the clip maker */
   uploader_t *uploader;   /* upload: ships recordings to dvr destinations */
   int open_parts; /* listeners still shutting down */
   int signals_on;
@@ -122,6 +125,7 @@ static void on_part_closed(void *arg) {
   srv->live = NULL;
   health_free(srv->health); /* health: after live_free, which still calls its observer */
   srv->health = NULL;
+  clip_window_stop(srv->clip_window); /* clips: its sweep timer; queued writes still finish */
   uploader_free(srv->uploader); /* upload: after live_free (its recorders enqueue) */
   srv->uploader = NULL;
   if (srv->signals_on) {
@@ -301,6 +305,17 @@ static int cmd_serve(int argc, char **argv) {
     goto shutdown;
   }
   /* end simulcast */
+  /* clips: the rolling window observes every stream; clips are cut from it */
+  srv.clip_window = clip_window_new(srv.loop, srv.live, store, cfg.data_dir, cfg.clip_window_s);
+  srv.clips = api.clips = srv.clip_window
+                              ? clip_service_new(srv.loop, store, srv.clip_window, cfg.data_dir,
+                                                 (cfg.hls_segment_ms + 999) / 1000)
+                              : NULL;
+  if (!srv.clips) {
+    fprintf(stderr, "onair: out of memory at start-up\n");
+    goto shutdown;
+  }
+  /* end clips */
   /* health */
   health_opts_t heopts = {.interval_ms = cfg.health_interval_ms,
                           .retention_days = cfg.health_retention_days};
@@ -330,6 +345,11 @@ static int cmd_serve(int argc, char **argv) {
     fprintf(stderr, "onair: cannot start the uploader: %s\n", err_str(rc));
     goto shutdown;
   }
+  if (clip_window_start(srv.clip_window) != 0) { /* clips: reload the windows, then */
+    fprintf(stderr, "onair: out of memory loading the clip windows\n");
+    goto shutdown;
+  }
+  clip_service_recover(srv.clips); /* clips: finish what a restart interrupted */
   if (live_recover(srv.live)) {
     fprintf(stderr, "onair: cannot recover the running streams from the store\n");
     goto shutdown;
@@ -394,6 +414,8 @@ shutdown:
   metrics_reset(); /* health */
   webhooks_stop(webhooks); /* webhooks: after the loop, before the store */
   simulcast_free(srv.simulcast); /* simulcast */
+  clip_service_free(srv.clips);      /* clips: the loop has drained their jobs */
+  clip_window_free(srv.clip_window); /* clips */
   playback_cache_clear();
   if (telemetry) store_close(telemetry);
   store_close(store);

@@ -45,6 +45,7 @@ int api_signing_keys_register(router_t *r, api_ctx_t *ctx);
 int api_health_register(router_t *r, api_ctx_t *ctx);  /* health.c */
 int api_metrics_register(router_t *r, api_ctx_t *ctx); /* metrics.c */
 int api_webhooks_register(router_t *r, api_ctx_t *ctx); /* webhooks.c */
+int api_clips_register(router_t *r, api_ctx_t *ctx);    /* clips.c */
 
 /* ---- media bytes and VOD files (vod_files.c) ----
  * Sets ETag; 1 (and status 304) when If-None-Match names it. */

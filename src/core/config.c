@@ -18,7 +18,8 @@ static const char *const keys[] = {
     "webhooks_allow_private", "webhook_retry_base_ms", "metrics_token", "health_interval_ms",
     "health_retention_days", "simulcast_tls_verify",
     "upload_workers", "upload_retry_base_ms", "upload_max_attempts", /* upload */
-    "upload_sftp_host_keys", "upload_ca_file",                        /* upload */ NULL};
+    "upload_sftp_host_keys", "upload_ca_file",                        /* upload */ "clip_window_s", /* clips */
+    NULL};
 
 const char *const *config_keys(void) { return keys; }
 
@@ -50,6 +51,7 @@ void config_defaults(config_t *cfg) {
   cfg->upload_max_attempts = 8;       /* upload */
   cfg->rtmp_max_connections = 1000;
   cfg->rtmp_max_per_ip = 50;
+  cfg->clip_window_s = 1800; /* clips */
 }
 
 static int parse_uint(const char *value, unsigned long max, unsigned long *out) {
@@ -151,6 +153,9 @@ int config_set(config_t *cfg, const char *key, const char *value, char *err, siz
   } else if (strcmp(key, "upload_ca_file") == 0) { /* upload */
     if (strlen(value) >= sizeof(cfg->upload_ca_file)) goto bad;
     snprintf(cfg->upload_ca_file, sizeof(cfg->upload_ca_file), "%s", value);
+  } else if (strcmp(key, "clip_window_s") == 0) { /* clips */
+    if (parse_uint(value, 7 * 24 * 3600, &n) || n < 10) goto bad;
+    cfg->clip_window_s = (unsigned)n;
   } else {
     snprintf(err, errlen, "unknown setting '%s'", key);
     return ERR_INVALID;

@@ -49,6 +49,7 @@ typedef struct {
   int upload_sftp_strict;         /* "upload_sftp_host_keys": accept-new (0) | strict (1) */
   char upload_ca_file[1024];      /* "upload_ca_file": PEM CAs for https/ftps uploads instead of the system's ("") */
   /* end upload */
+  unsigned clip_window_s; /* "clip_window_s": seconds of live media kept on disk for clips (1800) */
 } config_t;
 
 /* Fills cfg with the defaults. */

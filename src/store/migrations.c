@@ -170,8 +170,31 @@ const char *const store__migrations[] = {
     ");"
     "CREATE INDEX uploads_owner ON uploads(owner_kind, owner_id);"
     "CREATE INDEX uploads_open ON uploads(notified, status);",
-    /* 7: clips (store/clips.c). Placeholder, owned by the clips module. */
-    "CREATE TABLE clips (id TEXT PRIMARY KEY);",
+    /* 7: clips (store/clips.h, media/clip/clip.h). Times: start_ms, end_ms,
+     * media_start_ms in Unix ms (the requested range and where the media
+     * really starts), created_at/updated_at in Unix s. status: 0
+     * processing, 1 ready, 2 failed (error says why). No foreign key: a
+     * clip outlives its stream. */
+    "CREATE TABLE clips ("
+    "  id TEXT PRIMARY KEY,"
+    "  project_id TEXT NOT NULL,"
+    "  stream_id TEXT NOT NULL,"
+    "  name TEXT,"
+    "  status INTEGER NOT NULL DEFAULT 0,"
+    "  start_ms INTEGER NOT NULL,"
+    "  end_ms INTEGER NOT NULL,"
+    "  media_start_ms INTEGER NOT NULL DEFAULT 0,"
+    "  duration_ms INTEGER NOT NULL DEFAULT 0,"
+    "  size_bytes INTEGER NOT NULL DEFAULT 0,"
+    "  width INTEGER NOT NULL DEFAULT 0,"
+    "  height INTEGER NOT NULL DEFAULT 0,"
+    "  playback_policy TEXT NOT NULL,"
+    "  error TEXT,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX clips_stream ON clips(project_id, stream_id, created_at);"
+    "CREATE INDEX clips_status ON clips(status);",
 };
 
 const int store__n_migrations = (int)(sizeof(store__migrations) / sizeof(store__migrations[0]));
