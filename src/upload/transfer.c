@@ -45,13 +45,21 @@ static const char *content_type(const char *name) {
 
 /* ---- file:// ---- */
 
+/* Creates the directories above path, 0755 (readable by whatever serves
+ * the destination volume; util_mkdirs makes the last one private). */
 static int mkdirs_for(const char *path) {
   char dir[4096];
   snprintf(dir, sizeof(dir), "%s", path);
   char *slash = strrchr(dir, '/');
   if (!slash || slash == dir) return 0;
   *slash = '\0';
-  return util_mkdirs(dir);
+  for (char *p = dir + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = '\0';
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) return -1;
+    *p = '/';
+  }
+  return mkdir(dir, 0755) != 0 && errno != EEXIST ? -1 : 0;
 }
 
 static int fsync_dir_of(const char *path) {

@@ -13,10 +13,10 @@
  *    "storage_class": "..."}
  * with these URL forms (the object name is appended to the URL's path):
  *   s3://HOST[:PORT]/BUCKET[/PREFIX]    S3 PUT Object, AWS SigV4 (key = access
- *       key id, secret = secret key), path-style. Region: "us-east-1", or the
- *       one in HOST when it reads s3.REGION.… / s3-REGION.… / …REGION.
- *       digitaloceanspaces.com etc. (documented in README). permissions →
- *       x-amz-acl, storage_class → x-amz-storage-class.
+ *       key id, secret = secret key), path-style. Region: "?region=NAME",
+ *       else the one in HOST when it reads s3.REGION.… / s3-REGION.… /
+ *       REGION.digitaloceanspaces.com, else "us-east-1". permissions →
+ *       x-amz-acl (a canned ACL), storage_class → x-amz-storage-class.
  *   b2://HOST[:PORT]/BUCKET[/PREFIX]    Backblaze B2 through its S3-compatible
  *       endpoint (HOST e.g. s3.us-west-004.backblazeb2.com): same as s3://.
  *   azblob://ACCOUNT.HOST[:PORT]/CONTAINER[/PREFIX][?SAS]
@@ -26,7 +26,8 @@
  *       base64 account key.
  *   ftp://[USER[:PASS]@]HOST[:PORT]/DIR   ftps:// is explicit FTP over TLS
  *       (AUTH TLS required). Credentials from the URL or key/secret;
- *       anonymous when none. Missing directories are created.
+ *       anonymous when none. DIR is relative to the login directory, as
+ *       ftp:// URLs are; missing directories are created.
  *   sftp://[USER[:PASS]@]HOST[:PORT]/DIR  SSH file transfer. Password auth
  *       (URL or key = user, secret = password), or public-key auth when
  *       secret is a PEM/OpenSSH private key ("-----BEGIN …"). DIR is
