@@ -27,6 +27,7 @@
 #include "media/rtmp/server.h"
 #include "media/srt/srt_server.h"
 #include "media/simulcast/simulcast.h"
+#include "media/record/recorder.h" /* recording */
 #include "media/clip/clip.h" /* clips */
 #include "store/store.h"
 #include "upload/upload_cli.h" /* upload */
@@ -110,6 +111,7 @@ typedef struct {
   clip_window_t *clip_window; /* clips: rolling live window on disk */
   clip_service_t *clips;      /* clips: the clip maker */
   uploader_t *uploader;   /* upload: ships recordings to dvr destinations */
+  recorder_t *recorder;   /* recording: DVR */
   int open_parts; /* listeners still shutting down */
   int signals_on;
   uv_signal_t sigterm, sigint;
@@ -121,6 +123,8 @@ static void on_part_closed(void *arg) {
   server_t *srv = arg;
   if (--srv->open_parts > 0) return;
   simulcast_stop(srv->simulcast); /* simulcast: pushers end before the hubs go */
+  recorder_free(srv->recorder); /* recording: takes no more segments; open ones recover at start */
+  srv->recorder = NULL;
   live_free(srv->live); /* ends playlists, closes timers */
   srv->live = NULL;
   health_free(srv->health); /* health: after live_free, which still calls its observer */
@@ -305,6 +309,13 @@ static int cmd_serve(int argc, char **argv) {
     goto shutdown;
   }
   /* end simulcast */
+  /* recording: registers with the uploader before it starts */
+  srv.recorder = api.recorder = recorder_new(srv.loop, store, srv.live, srv.uploader, &cfg);
+  if (!srv.recorder) {
+    fprintf(stderr, "onair: cannot start the recorder (data dir not writable?)\n");
+    goto shutdown;
+  }
+  /* end recording */
   /* clips: the rolling window observes every stream; clips are cut from it */
   srv.clip_window = clip_window_new(srv.loop, srv.live, store, cfg.data_dir, cfg.clip_window_s);
   srv.clips = api.clips = srv.clip_window
@@ -350,6 +361,7 @@ static int cmd_serve(int argc, char **argv) {
     goto shutdown;
   }
   clip_service_recover(srv.clips); /* clips: finish what a restart interrupted */
+  recorder_recover(srv.recorder);  /* recording: finish what a kill -9 interrupted */
   if (live_recover(srv.live)) {
     fprintf(stderr, "onair: cannot recover the running streams from the store\n");
     goto shutdown;

@@ -149,6 +149,7 @@ int api_register(router_t *r, api_ctx_t *ctx) {
   if (!rc) rc = api_health_register(r, ctx);  /* health */
   if (!rc) rc = api_metrics_register(r, ctx); /* health */
   if (!rc) rc = api_webhooks_register(r, ctx);
+  if (!rc) rc = api_recordings_register(r, ctx); /* recording */
   if (!rc) rc = api_clips_register(r, ctx); /* clips */
   return rc;
 }

@@ -22,6 +22,7 @@ typedef struct api_ctx {
   struct simulcast *simulcast;    /* restreaming: told when targets change (may be NULL) */
   struct clip_service *clips;     /* clips: live window + clip maker (NULL in `onair routes`) */
   struct uploader *uploader;      /* upload queue for dvr destinations (NULL in `onair routes`) */
+  struct recorder *recorder;      /* recording: DVR (NULL in `onair routes`) */
 } api_ctx_t;
 
 /* Adds every /v1 route and /healthz. ctx must outlive the router. */

@@ -8,6 +8,8 @@
 #include "api/stream_params.h"
 #include "core/util.h"
 #include "live/lifecycle.h"
+#include "media/record/recorder.h" /* recording */
+#include "store/recordings.h"      /* recording */
 
 /* simulcast: per-target state hook (see stream_view.h). */
 static stream_view_target_state_fn target_state_fn;
@@ -104,6 +106,16 @@ json_t *stream_view_render(store_t *st, const config_t *cfg, const store_stream_
   json_object_set_new(obj, "created_at",
                       json_string(util_format_time(s->created_at, ts, sizeof(ts))));
   json_object_set_new(obj, "params", pub);
+  /* recording (seed 002): the newest recording of the stream is attached
+   * to it — once the stream ends, its VOD. null when it has none. */
+  store_recording_t latest;
+  json_t *rec = NULL;
+  if (store_recording_latest(st, s->project_id, s->id, &latest) == 0) {
+    rec = recorder_render(cfg, &latest);
+    store_recording_clear(&latest);
+  }
+  json_object_set_new(obj, "recording", rec ? rec : json_null());
+  /* end recording */
   return obj;
 }
 

@@ -143,9 +143,37 @@ const char *const store__migrations[] = {
     ");"
     "CREATE INDEX health_samples_stream_ts ON health_samples(stream_id, ts);"
     "CREATE INDEX health_samples_ts ON health_samples(downsampled, ts);",
-    /* 5: recordings (store/recordings.c). Placeholder until the recorder
-     * lands; owned by the recording module (not shipped yet, may change). */
-    "CREATE TABLE recordings (id TEXT PRIMARY KEY);",
+    /* 5: recordings (store/recordings.h, media/record/recorder.h). One row
+     * per recorded file set (a broadcast split at dvr.max_file_duration
+     * gives several, numbered by part). status: recording, uploading,
+     * uploaded, ready (kept locally, no destination), failed. JSON columns:
+     * formats ["mp4", ...], renditions [{name, width, height}], files
+     * [{name, format, rendition, size}], destinations [url, ...] (no
+     * credentials), uploads {job_id: "pending"|"done"|"failed"}, urls
+     * [object URL, ...]. Times in unix s, duration_ms in ms. No foreign
+     * key: a recording outlives its stream. */
+    "CREATE TABLE recordings ("
+    "  id TEXT PRIMARY KEY,"
+    "  project_id TEXT NOT NULL,"
+    "  stream_id TEXT NOT NULL,"
+    "  part INTEGER NOT NULL DEFAULT 1,"
+    "  status TEXT NOT NULL,"
+    "  started_at INTEGER NOT NULL,"
+    "  ended_at INTEGER,"
+    "  duration_ms INTEGER NOT NULL DEFAULT 0,"
+    "  size INTEGER NOT NULL DEFAULT 0,"
+    "  formats TEXT NOT NULL DEFAULT '[]',"
+    "  renditions TEXT NOT NULL DEFAULT '[]',"
+    "  files TEXT NOT NULL DEFAULT '[]',"
+    "  destinations TEXT NOT NULL DEFAULT '[]',"
+    "  uploads TEXT NOT NULL DEFAULT '{}',"
+    "  urls TEXT NOT NULL DEFAULT '[]',"
+    "  error TEXT,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX recordings_stream ON recordings(project_id, stream_id, created_at);"
+    "CREATE INDEX recordings_status ON recordings(status);",
     /* 6: upload queue (store/uploads.h, upload/uploader.h). One row per
      * (file, destination). destination is the dvr destination JSON object,
      * credentials included (a restart needs them; never returned by the

@@ -81,6 +81,17 @@
     "(SELECT 1 FROM webhook_deliveries d WHERE d.event_id = webhook_events.id)")
 /* ---- end of webhooks ---- */
 
+/* ---- recordings (recordings.c): only the one on every stream render is
+ * cached; the others are prepared per call. ---- */
+#define STORE__RECORDING_COLS                                                             \
+  "id, project_id, stream_id, part, status, started_at, ended_at, duration_ms, size, "   \
+  "formats, renditions, files, destinations, uploads, urls, error, created_at, updated_at"
+#define STORE__RECORDING_STATEMENTS(X)                                                    \
+  X(RECORDING_LATEST,                                                                     \
+    "SELECT " STORE__RECORDING_COLS " FROM recordings WHERE project_id = ?1 AND "        \
+    "stream_id = ?2 ORDER BY created_at DESC, part DESC, id DESC LIMIT 1")
+/* ---- end of recordings ---- */
+
 /* X(name, sql): every cached statement. Writes that must target a live
  * stream check "deleted = 0" in the same statement, so there is no
  * read-then-write race with another process. */
@@ -171,7 +182,8 @@
     "SELECT id, project_id, public_key_pem, created_at FROM signing_keys "                      \
     "WHERE project_id = ?1 ORDER BY created_at, rowid")                                         \
   X(SIGNING_KEY_DELETE, "DELETE FROM signing_keys WHERE id = ?1 AND project_id = ?2")          \
-  STORE__WEBHOOK_STATEMENTS(X)
+  STORE__WEBHOOK_STATEMENTS(X)                                                                  \
+  STORE__RECORDING_STATEMENTS(X)
 
 #define STORE__ENUM(name, sql) STORE__##name,
 typedef enum { STORE__STATEMENTS(STORE__ENUM) STORE__N_STMT } store__stmt_id_t;
