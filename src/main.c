@@ -29,7 +29,6 @@
 #include "media/simulcast/simulcast.h"
 #include "media/record/recorder.h" /* recording */
 #include "media/clip/clip.h" /* clips */
-#include "media/transcode/transcode.h" /* transcode */
 #include "store/store.h"
 #include "upload/upload_cli.h" /* upload */
 #include "upload/uploader.h"   /* upload */
@@ -113,7 +112,6 @@ typedef struct {
   clip_service_t *clips;      /* clips: the clip maker */
   uploader_t *uploader;   /* upload: ships recordings to dvr destinations */
   recorder_t *recorder;   /* recording: DVR */
-  transcode_t *transcode; /* transcode: the ABR ladder */
   int open_parts; /* listeners still shutting down */
   int signals_on;
   uv_signal_t sigterm, sigint;
@@ -329,16 +327,6 @@ static int cmd_serve(int argc, char **argv) {
     goto shutdown;
   }
   /* end clips */
-  /* transcode: registered before health so rung drops are counted when it samples */
-  transcode_opts_t tcopts = {.preset = cfg.transcode_preset,
-                             .threads = (int)cfg.transcode_threads,
-                             .max_auto_rungs = cfg.transcode_max_rungs};
-  srv.transcode = api.transcode = transcode_new(srv.loop, srv.live, store, &tcopts);
-  if (!srv.transcode) {
-    fprintf(stderr, "onair: out of memory at start-up\n");
-    goto shutdown;
-  }
-  /* end transcode */
   /* health */
   health_opts_t heopts = {.interval_ms = cfg.health_interval_ms,
                           .retention_days = cfg.health_retention_days};
@@ -440,7 +428,6 @@ shutdown:
   simulcast_free(srv.simulcast); /* simulcast */
   clip_service_free(srv.clips);      /* clips: the loop has drained their jobs */
   clip_window_free(srv.clip_window); /* clips */
-  transcode_free(srv.transcode); /* transcode: live_free stopped every session */
   playback_cache_clear();
   if (telemetry) store_close(telemetry);
   store_close(store);

@@ -23,7 +23,6 @@ typedef struct api_ctx {
   struct clip_service *clips;     /* clips: live window + clip maker (NULL in `onair routes`) */
   struct uploader *uploader;      /* upload queue for dvr destinations (NULL in `onair routes`) */
   struct recorder *recorder;      /* recording: DVR (NULL in `onair routes`) */
-  struct transcode *transcode;    /* ABR ladder: rendition measurements (may be NULL) */
 } api_ctx_t;
 
 /* Adds every /v1 route and /healthz. ctx must outlive the router. */

@@ -49,11 +49,6 @@ typedef struct {
   int upload_sftp_strict;         /* "upload_sftp_host_keys": accept-new (0) | strict (1) */
   char upload_ca_file[1024];      /* "upload_ca_file": PEM CAs for https/ftps uploads instead of the system's ("") */
   /* end upload */
-  /* transcode */
-  char transcode_preset[32];   /* "transcode_preset": x264 preset of transcoded rungs (veryfast) */
-  unsigned transcode_threads;  /* "transcode_threads": x264 threads per rung (0 = 1 up to 720p, 2 above) */
-  unsigned transcode_max_rungs;/* "transcode_max_rungs": auto mode, standard rungs below the source (3) */
-  /* end transcode */
   unsigned clip_window_s; /* "clip_window_s": seconds of live media kept on disk for clips (1800) */
 } config_t;
 

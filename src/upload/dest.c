@@ -424,6 +424,11 @@ int upload_dest_parse(const json_t *dj, upload_dest_t *d, const char **field, ch
     case UPLOAD_FILE:
       break;
   }
+  /* Line breaks belong in private keys only: in a password they would end
+   * the FTP command (PASS) early. */
+  if (strpbrk(d->secret, "\r\n") && !d->private_key)
+    rc = fail(field, "secret", msg, msglen,
+              "secret may span lines only when it is an sftp private key");
   goto out;
 toolong:
   rc = fail(field, "url", msg, msglen, "a credential is too long");
