@@ -186,8 +186,13 @@ onair_start() {
 }
 
 # onair_create_stream → prints "ID STREAM_KEY PLAYBACK_URL"
+# Streams are created with "mode": "passthrough" (no ABR transcoding): the
+# benchmarks compare packaging and serving with nginx-rtmp, which does not
+# transcode, and playback_url is then a media playlist. ONAIR_STREAM_BODY
+# overrides the request body.
 onair_create_stream() {
-  curl -sf -X POST -H "Authorization: Bearer $ONAIR_TOKEN" -d '{}' "$ONAIR_URL/v1/live-streams" |
+  local body=${ONAIR_STREAM_BODY:-'{"mode": "passthrough"}'}
+  curl -sf -X POST -H "Authorization: Bearer $ONAIR_TOKEN" -d "$body" "$ONAIR_URL/v1/live-streams" |
     $PY -c 'import json,sys; s=json.load(sys.stdin)["stream"]; print(s["id"], s["stream_key"], s["playback_ids"][0]["playback_url"])' ||
     die "onair: stream creation failed"
 }

@@ -58,6 +58,12 @@ int api_not_modified(http_request_t *req, http_response_t *res, const char *etag
 void api_send_bytes(http_request_t *req, http_response_t *res, const void *data, size_t len,
                     const char *type, const char *cache, const char *etag,
                     void (*release)(void *ud), void *ud);
+/* api_send_bytes for bytes that are also the contents of file fd from
+ * offset 0 (e.g. hls_buf_fd()): the server sendfile()s them. fd < 0: the
+ * same as api_send_bytes. */
+void api_send_bytes_fd(http_request_t *req, http_response_t *res, const void *data, size_t len,
+                       int fd, const char *type, const char *cache, const char *etag,
+                       void (*release)(void *ud), void *ud);
 /* 1 when file is a plain name safe to join to a directory: [A-Za-z0-9._-],
  * no leading '.', no "..", at most 255 bytes. */
 int api_vod_file_name_ok(const char *file);

@@ -65,6 +65,12 @@ static int parse_range(const char *range, size_t len, size_t *from, size_t *to) 
 void api_send_bytes(http_request_t *req, http_response_t *res, const void *data, size_t len,
                     const char *type, const char *cache, const char *etag,
                     void (*release)(void *ud), void *ud) {
+  api_send_bytes_fd(req, res, data, len, -1, type, cache, etag, release, ud);
+}
+
+void api_send_bytes_fd(http_request_t *req, http_response_t *res, const void *data, size_t len,
+                       int fd, const char *type, const char *cache, const char *etag,
+                       void (*release)(void *ud), void *ud) {
   http_response_header(res, "Content-Type", type);
   http_response_header(res, "Cache-Control", cache);
   http_response_header(res, "Accept-Ranges", "bytes");
@@ -91,7 +97,8 @@ void api_send_bytes(http_request_t *req, http_response_t *res, const void *data,
     from = 0;
     to = len ? len - 1 : 0;
   }
-  http_response_body_ref(res, (const uint8_t *)data + from, len ? to - from + 1 : 0, release, ud);
+  http_response_body_ref_fd(res, (const uint8_t *)data + from, len ? to - from + 1 : 0, fd,
+                            (long long)from, release, ud);
 }
 
 /* ---- files --------------------------------------------------------------- */

@@ -60,6 +60,13 @@ void http_response_body_owned(http_response_t *res, char *data, size_t len);
  * refcounted segment buffer's unref). */
 void http_response_body_ref(http_response_t *res, const void *data, size_t len,
                             void (*release)(void *ud), void *ud);
+/* Like http_response_body_ref, and the same bytes can also be read from
+ * file descriptor fd at offset off (a memfd or file that stays open and
+ * unchanged until release(ud) runs): the server then sends them with
+ * sendfile(2), without copying them through user space, and falls back to
+ * writing from data when the socket is full. fd < 0: plain body_ref. */
+void http_response_body_ref_fd(http_response_t *res, const void *data, size_t len, int fd,
+                               long long off, void (*release)(void *ud), void *ud);
 /* Serialises json (compact) as the body with Content-Type application/json.
  * Does not take the reference. */
 void http_response_json(http_response_t *res, int status, json_t *json);

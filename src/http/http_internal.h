@@ -29,6 +29,8 @@ struct http_response {
   size_t owned_len;
   void (*release)(void *ud); /* how to let go of `owned` (free for _owned) */
   void *release_ud;
+  int owned_fd;        /* `owned` is also readable from this fd (-1: no) ... */
+  long long owned_off; /* ... at this offset (http_response_body_ref_fd) */
   int deferred;        /* http_response_defer() was called */
   int finished;        /* http_response_finish() was called */
   int in_handler;      /* the handler is still running */

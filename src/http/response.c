@@ -169,6 +169,8 @@ void http__response_release_body(http_response_t *res) {
   res->owned_len = 0;
   res->release = NULL;
   res->release_ud = NULL;
+  res->owned_fd = -1;
+  res->owned_off = 0;
 }
 
 static void release_free(void *p) { free(p); }
@@ -185,6 +187,15 @@ void http_response_body_ref(http_response_t *res, const void *data, size_t len,
   res->release = release;
   res->release_ud = ud;
   res->body.len = 0;
+}
+
+void http_response_body_ref_fd(http_response_t *res, const void *data, size_t len, int fd,
+                               long long off, void (*release)(void *ud), void *ud) {
+  http_response_body_ref(res, data, len, release, ud);
+  if (data && fd >= 0 && off >= 0) {
+    res->owned_fd = fd;
+    res->owned_off = off;
+  }
 }
 
 void http_response_json(http_response_t *res, int status, json_t *json) {

@@ -7,8 +7,17 @@
  * in request order.
  *
  * Output is batched: responses are appended to a "fill" batch (headers and
- * small bodies copied inline, large bodies referenced) and written with one
- * uv_write per batch; a second batch fills while the first is in flight.
+ * small bodies copied inline, large bodies referenced) and written in one
+ * go; a second batch fills while the first is in flight.
+ *
+ * Writing a batch first tries the socket directly, while libuv has nothing
+ * queued on it (so bytes cannot overtake each other): sendmsg() for the
+ * bytes in memory and sendfile() for bodies that are also in a file
+ * (http_response_body_ref_fd: segments in memfds go from the page cache to
+ * the socket without a copy through user space). Whatever the socket does
+ * not take at once goes to uv_write from memory, and libuv waits for the
+ * socket. A response that leaves at once also costs libuv no write request
+ * and no epoll_ctl() on its completion.
  *
  * A connection is freed only when its handle's close callback has run AND no
  * deferred response refers to it any more (refs).
@@ -18,12 +27,16 @@
  * linger deadline passes. Closing at once would make the kernel answer
  * unread request bytes with a RST that can destroy our response in flight.
  */
+#include <errno.h>
 #include <http_parser.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 #include "core/err.h"
 #include "core/log.h"
@@ -35,6 +48,7 @@
 #define IN_HIGH_WATER (64 * 1024)    /* stop reading while this much input waits */
 #define LINGER_MS 5000
 #define SHUTDOWN_LINGER_MS 1000
+#define SEND_IOV 64 /* memory pieces per sendmsg() */
 
 typedef enum {
   CONN_IDLE,     /* waiting for the next request (idle timeout) */
@@ -48,6 +62,8 @@ typedef struct {
   size_t off, len;
   void (*release)(void *ud); /* lets go of `owned` once written */
   void *release_ud;
+  int fd;         /* >= 0: `owned` is also in this file, at fd_off (sendfile) */
+  off_t fd_off;
 } out_seg_t;
 
 typedef struct conn conn_t;
@@ -205,7 +221,7 @@ static void conn_read_start(conn_t *c) {
 static void release_free(void *p) { free(p); }
 
 static int batch_add_seg(out_batch_t *b, char *owned, size_t off, size_t len,
-                         void (*release)(void *), void *release_ud) {
+                         void (*release)(void *), void *release_ud, int fd, off_t fd_off) {
   if (b->nsegs == b->capsegs) {
     size_t cap = b->capsegs ? b->capsegs * 2 : 8;
     out_seg_t *s = realloc(b->segs, cap * sizeof(*s));
@@ -216,7 +232,7 @@ static int batch_add_seg(out_batch_t *b, char *owned, size_t off, size_t len,
     b->uvbufs = u;
     b->capsegs = cap;
   }
-  b->segs[b->nsegs++] = (out_seg_t){owned, off, len, release, release_ud};
+  b->segs[b->nsegs++] = (out_seg_t){owned, off, len, release, release_ud, fd, fd_off};
   b->bytes += len;
   return 0;
 }
@@ -232,7 +248,7 @@ static int batch_commit_inline(out_batch_t *b, size_t from) {
     b->bytes += len;
     return 0;
   }
-  return batch_add_seg(b, NULL, from, len, NULL, NULL);
+  return batch_add_seg(b, NULL, from, len, NULL, NULL, -1, 0);
 }
 
 static int out_append(conn_t *c, const void *data, size_t len) {
@@ -246,6 +262,65 @@ static void on_write(uv_write_t *req, int status);
 
 static void conn_begin_linger(conn_t *c);
 
+static char *seg_bytes(out_batch_t *b, out_seg_t *s) {
+  return s->owned ? s->owned : b->buf.data + s->off;
+}
+
+static int would_block(int e) { return e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS; }
+
+/* Sends as much of batch b as the socket takes right now, bypassing libuv
+ * (see the top of this file). Returns the number of bytes sent (the rest is
+ * for uv_write), or -1 when the connection is broken. */
+static ssize_t conn_send_now(conn_t *c, out_batch_t *b) {
+  uv_os_fd_t sock;
+  if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) != 0 ||
+      uv_fileno((uv_handle_t *)&c->tcp, &sock) != 0)
+    return 0;
+  size_t sent = 0, i = 0;
+  struct iovec iov[SEND_IOV];
+  while (i < b->nsegs) {
+    out_seg_t *s = &b->segs[i];
+    if (s->fd >= 0) {
+      off_t off = s->fd_off;
+      size_t left = s->len;
+      while (left) {
+        ssize_t n = sendfile(sock, s->fd, &off, left);
+        if (n > 0) {
+          left -= (size_t)n;
+          sent += (size_t)n;
+        } else if (n < 0 && errno == EINTR) {
+          continue;
+        } else if (n == 0 || would_block(errno) || errno == EINVAL || errno == ENOSYS) {
+          return (ssize_t)sent; /* full (or no sendfile here): libuv writes the rest */
+        } else {
+          return -1;
+        }
+      }
+      i++;
+      continue;
+    }
+    /* Consecutive pieces in memory go out in one sendmsg(); MSG_MORE when a
+     * file body follows, so headers and body leave in the same packets. */
+    int n = 0;
+    size_t want = 0, j = i;
+    for (; j < b->nsegs && b->segs[j].fd < 0 && n < SEND_IOV; j++, n++) {
+      iov[n].iov_base = seg_bytes(b, &b->segs[j]);
+      iov[n].iov_len = b->segs[j].len;
+      want += b->segs[j].len;
+    }
+    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+    int flags = MSG_NOSIGNAL | MSG_DONTWAIT | (j < b->nsegs ? MSG_MORE : 0);
+    ssize_t w;
+    do w = sendmsg(sock, &mh, flags);
+    while (w < 0 && errno == EINTR);
+    if (w < 0) return would_block(errno) ? (ssize_t)sent : -1;
+    sent += (size_t)w;
+    if ((size_t)w < want) return (ssize_t)sent;
+    i = j;
+  }
+  return (ssize_t)sent;
+}
+
 /* Writes the fill batch if nothing is in flight; when everything is out
  * and the connection is closing, moves on to the lingering close. */
 static void conn_flush(conn_t *c) {
@@ -255,13 +330,31 @@ static void conn_flush(conn_t *c) {
     if (c->closing && !c->processing && !c->res.deferred) conn_begin_linger(c);
     return;
   }
+  ssize_t sent = conn_send_now(c, b);
+  if (sent < 0) {
+    batch_reset(b);
+    conn_close(c);
+    return;
+  }
+  if ((size_t)sent == b->bytes) {
+    batch_reset(b);
+    if (c->closing && !c->processing && !c->res.deferred) conn_begin_linger(c);
+    return;
+  }
+  /* The rest, from memory, through libuv (which waits for the socket). */
+  size_t nbufs = 0, skip = (size_t)sent;
   for (size_t i = 0; i < b->nsegs; i++) {
     out_seg_t *s = &b->segs[i];
-    b->uvbufs[i] = uv_buf_init(s->owned ? s->owned : b->buf.data + s->off, (unsigned)s->len);
+    if (skip >= s->len) {
+      skip -= s->len;
+      continue;
+    }
+    b->uvbufs[nbufs++] = uv_buf_init(seg_bytes(b, s) + skip, (unsigned)(s->len - skip));
+    skip = 0;
   }
   b->conn = c;
   b->req.data = b;
-  int rc = uv_write(&b->req, (uv_stream_t *)&c->tcp, b->uvbufs, (unsigned)b->nsegs, on_write);
+  int rc = uv_write(&b->req, (uv_stream_t *)&c->tcp, b->uvbufs, (unsigned)nbufs, on_write);
   if (rc < 0) {
     batch_reset(b);
     conn_close(c);
@@ -308,11 +401,12 @@ static void conn_queue_response(conn_t *c) {
     if (blen <= INLINE_BODY_MAX) {
       rc = out_append(c, body, blen);
     } else if (res->owned) {
-      rc = batch_add_seg(b, res->owned, 0, blen, res->release, res->release_ud);
-      if (rc == 0) res->owned = NULL, res->owned_len = 0, res->release = NULL;
+      rc = batch_add_seg(b, res->owned, 0, blen, res->release, res->release_ud, res->owned_fd,
+                         (off_t)res->owned_off);
+      if (rc == 0) res->owned = NULL, res->owned_len = 0, res->release = NULL, res->owned_fd = -1;
     } else {
       /* Hand the copied body buffer over instead of copying it again. */
-      rc = batch_add_seg(b, res->body.data, 0, blen, release_free, res->body.data);
+      rc = batch_add_seg(b, res->body.data, 0, blen, release_free, res->body.data, -1, 0);
       if (rc == 0) res->body.data = NULL, res->body.len = res->body.cap = 0;
     }
     if (rc < 0) {

@@ -24,6 +24,10 @@ static char g_dir[64];
 static media_config_t g_cfg;
 static media_frame_t **g_frames;
 static size_t g_nframes, g_nvideo, g_naudio;
+/* Audio frames before the last video frame: after a segment closed on its
+ * predicted last frame, trailing audio with no video to start a segment is
+ * not published. */
+static size_t g_naudio_kept;
 
 static media_frame_t *frame_from_packet(const AVPacket *pkt, const AVStream *st) {
   media_frame_t *f = media_frame_new((size_t)pkt->size);
@@ -81,6 +85,11 @@ static int load_flv(const char *path) {
   }
   av_packet_free(&pkt);
   avformat_close_input(&ic);
+  size_t last_video = 0;
+  for (size_t i = 0; i < g_nframes; i++)
+    if (g_frames[i]->kind == MEDIA_VIDEO) last_video = i;
+  for (size_t i = 0; i < last_video; i++)
+    if (g_frames[i]->kind == MEDIA_AUDIO) g_naudio_kept++;
   return 0;
 }
 
@@ -401,12 +410,14 @@ static void test_full_stream(void **state) {
   /* An encoder resending the same sequence headers is no new session. */
   assert_int_equal(hub_publish_config(hub, &g_cfg), 0);
   feed(hub, 3000, INT64_MAX, 3);
-  /* 6 s with a keyframe every second: 5 segments closed by keyframes. */
-  assert_int_equal(hls_segments_published(p), 5);
-  assert_int_equal(cb.calls, 5);
+  /* 6 s with a keyframe every second: 3 segments closed by keyframes, then
+   * (the cadence stable for 3 GOPs) 3 closed on their last frame, the
+   * keyframe that would end the last one never comes. */
+  assert_int_equal(hls_segments_published(p), 6);
+  assert_int_equal(cb.calls, 6);
   playlist_t pl;
   get_playlist(p, HLS_TS, NULL, &pl);
-  assert_int_equal(pl.nseg, 5);
+  assert_int_equal(pl.nseg, 6);
   assert_int_equal(pl.endlist, 0);
   hub_unpublish(hub);
   hls_packager_end(p);
@@ -466,7 +477,7 @@ static void test_full_stream(void **state) {
   probe_file(path, &r);
   assert_av_probe(&r, 1, 1);
   assert_int_equal(r.nvideo, (int)g_nvideo);
-  assert_int_equal(r.naudio, (int)g_naudio);
+  assert_int_equal(r.naudio, (int)g_naudio_kept);
   assert_int_equal(r.vbackwards, 0);
   assert_int_equal(r.abackwards, 0);
   assert_true(r.vmaxgap < 0.045);
@@ -495,7 +506,7 @@ static void test_full_stream(void **state) {
   probe_file(path, &r);
   assert_av_probe(&r, 1, 1);
   assert_int_equal(r.nvideo, (int)g_nvideo);
-  assert_int_equal(r.naudio, (int)g_naudio);
+  assert_int_equal(r.naudio, (int)g_naudio_kept);
   assert_int_equal(r.vbackwards, 0);
   assert_int_equal(r.abackwards, 0);
   assert_true(r.vmaxgap < 0.045);
@@ -514,7 +525,7 @@ static void test_full_stream(void **state) {
   probe_file(path, &r);
   assert_av_probe(&r, 1, 1);
   assert_int_equal(r.nvideo, (int)g_nvideo);
-  assert_int_equal(r.naudio, (int)g_naudio);
+  assert_int_equal(r.naudio, (int)g_naudio_kept);
 
   /* Frames after the end are ignored; the playlist stays ended. */
   assert_int_equal(hub_publish_config(hub, &g_cfg), 0);
@@ -594,15 +605,16 @@ static void test_ring_bound(void **state) {
   feed(hub, 1500, 3000, 3);
   hub_unpublish(hub); /* session 1: segments 0, 1, 2 */
   assert_int_equal(hub_publish_config(hub, &g_cfg), 0);
-  feed(hub, 0, INT64_MAX, 3); /* session 2: 3 .. 7 published */
-  assert_int_equal(hls_segments_published(p), 8);
-  /* The ring keeps 5: 3 .. 7. */
+  /* session 2: 3 .. 8 published, 8 on its last frame (predicted keyframe) */
+  feed(hub, 0, INT64_MAX, 3);
+  assert_int_equal(hls_segments_published(p), 9);
+  /* The ring keeps 5: 4 .. 8. */
   assert_null(hls_segment_get(p, HLS_TS, 0));
-  assert_null(hls_segment_get(p, HLS_FMP4, 2));
-  hls_buf_t *b = hls_segment_get(p, HLS_TS, 3);
+  assert_null(hls_segment_get(p, HLS_FMP4, 3));
+  hls_buf_t *b = hls_segment_get(p, HLS_TS, 4);
   assert_non_null(b);
   hls_buf_unref(b);
-  assert_null(hls_segment_get(p, HLS_TS, 8));
+  assert_null(hls_segment_get(p, HLS_TS, 9));
   /* A response still holding an evicted segment reads it whole. */
   assert_int_equal(first->len, first_len);
   assert_int_equal(first->data[0], 0x47);
@@ -618,13 +630,13 @@ static void test_ring_bound(void **state) {
   playlist_t pl;
   get_playlist(p, HLS_FMP4, NULL, &pl);
   assert_int_equal(pl.nseg, 3);
-  assert_int_equal(pl.media_seq, 5);
+  assert_int_equal(pl.media_seq, 6);
   assert_int_equal(pl.disc_seq, 1); /* segment 3's discontinuity left the window */
   assert_int_equal(pl.ndisc, 0);
   assert_int_equal(pl.nmap, 1);
   assert_string_equal(pl.map[0], "init-2.mp4");
-  assert_string_equal(pl.uri[0], "5.m4s");
-  hls_packager_end(p);
+  assert_string_equal(pl.uri[0], "6.m4s");
+  hls_packager_end(p); /* nothing open: the last segment is out already */
   get_playlist(p, HLS_TS, NULL, &pl);
   assert_int_equal(pl.media_seq, 6);
   assert_int_equal(pl.endlist, 1);
@@ -736,6 +748,125 @@ static void test_bad_input(void **state) {
   hub_free(hub);
 }
 
+/* Publishes copy `n` of the input (timestamps shifted by n * 6 s, so copies
+ * follow each other), frames with from_ms <= dts < to_ms of that copy;
+ * unkey_ms >= 0 publishes the keyframe at that dts of the copy flagged as
+ * an ordinary frame (an encoder whose GOP got longer). */
+static void feed_copy(hub_t *hub, int n, int64_t from_ms, int64_t to_ms, int64_t unkey_ms) {
+  for (size_t i = 0; i < g_nframes; i++) {
+    media_frame_t *g = g_frames[i];
+    if (g->dts < from_ms || g->dts >= to_ms || g->dts >= 6000) continue; /* copies abut */
+    media_frame_t *f = media_frame_new(g->len);
+    assert_non_null(f);
+    memcpy(f->data, g->data, g->len);
+    f->kind = g->kind;
+    f->codec = g->codec;
+    f->keyframe = g->keyframe && !(g->kind == MEDIA_VIDEO && g->dts == unkey_ms);
+    f->dts = g->dts + n * 6000;
+    f->pts = g->pts + n * 6000;
+    assert_int_equal(hub_publish_frame(hub, f), 0);
+    media_frame_unref(f);
+  }
+}
+
+/* Every segment of the playlist, probed alone (TS, and init + fragment),
+ * starts with a keyframe; the whole playlist decodes without an error. */
+static void assert_segments_start_on_keyframes(hls_packager_t *p, const char *name) {
+  char path[160];
+  probe_t r;
+  for (int fmt = HLS_TS; fmt <= HLS_FMP4; fmt++) {
+    playlist_t pl;
+    get_playlist(p, (hls_format_t)fmt, NULL, &pl);
+    for (int i = 0; i < pl.nseg; i++) {
+      hls_buf_t *b[2] = {NULL, hls_segment_get(p, (hls_format_t)fmt, strtoull(pl.uri[i], NULL, 10))};
+      assert_non_null(b[1]);
+      if (fmt == HLS_FMP4) {
+        b[0] = hls_init_get(p, 1);
+        assert_non_null(b[0]);
+      }
+      snprintf(path, sizeof(path), "%s/%s-%d.%s", g_dir, name, i, fmt == HLS_TS ? "ts" : "mp4");
+      write_bufs(path, fmt == HLS_TS ? &b[1] : b, fmt == HLS_TS ? 1 : 2);
+      probe_file(path, &r);
+      assert_av_probe(&r, 1, 1);
+      hls_buf_unref(b[0]);
+      hls_buf_unref(b[1]);
+    }
+    snprintf(path, sizeof(path), "%s-%s.m3u8", name, fmt == HLS_TS ? "ts" : "fmp4");
+    char m3u8[192];
+    dump_hls(p, (hls_format_t)fmt, path, m3u8, sizeof(m3u8));
+    assert_hls_decodes(m3u8);
+  }
+}
+
+/* Once the GOP has had the same shape for 3 GOPs, a segment is published
+ * when its last frame arrives, before the keyframe that follows it. */
+static void test_predicted_close(void **state) {
+  hub_t *hub = hub_new("s9");
+  cbstate_t cb = {0};
+  hls_packager_t *p = packager(hub, 1000, 20, 0, &cb);
+  assert_int_equal(hub_publish_config(hub, &g_cfg), 0);
+  /* Up to the last video frame of the 4th GOP (3.96 s at 25 fps). */
+  feed(hub, 0, 3961, 3);
+  assert_int_equal(hls_segments_published(p), 4); /* 3–4 without the keyframe at 4 s */
+  playlist_t pl;
+  get_playlist(p, HLS_TS, NULL, &pl);
+  assert_int_equal(pl.nseg, 4);
+  for (int i = 0; i < 4; i++) assert_true(fabs(pl.dur[i] - 1.0) < 0.001);
+  /* That segment holds its 25 frames, keyframe first. */
+  hls_buf_t *b = hls_segment_get(p, HLS_TS, 3);
+  char path[128];
+  probe_t r;
+  snprintf(path, sizeof(path), "%s/pred3.ts", g_dir);
+  write_bufs(path, &b, 1);
+  probe_file(path, &r);
+  assert_av_probe(&r, 1, 1);
+  assert_int_equal(r.nvideo, 25);
+  hls_buf_unref(b);
+  /* The rest, and a second copy right after: every segment 1 s, each on a
+   * keyframe, the sum the stream's length. */
+  feed_copy(hub, 0, 3961, INT64_MAX, -1);
+  feed_copy(hub, 1, 0, INT64_MAX, -1);
+  hub_unpublish(hub);
+  hls_packager_end(p);
+  get_playlist(p, HLS_TS, NULL, &pl);
+  assert_int_equal(pl.nseg, 12);
+  for (int i = 0; i < pl.nseg; i++) assert_true(fabs(pl.dur[i] - 1.0) < 0.001);
+  assert_true(fabs(pl.sum - 12.0) < 0.001);
+  assert_int_equal(pl.ndisc, 0);
+  assert_segments_start_on_keyframes(p, "pred");
+  hls_packager_free(p);
+  hub_free(hub);
+}
+
+/* The encoder stretches one GOP after the cadence was learned: the segment
+ * closed on the prediction stays as published, the frames up to the real
+ * keyframe are dropped, and no segment starts without a keyframe. Prediction
+ * then waits for a much longer stable run. */
+static void test_misprediction(void **state) {
+  hub_t *hub = hub_new("s10");
+  cbstate_t cb = {0};
+  hls_packager_t *p = packager(hub, 1000, 20, 0, &cb);
+  assert_int_equal(hub_publish_config(hub, &g_cfg), 0);
+  feed_copy(hub, 0, 0, INT64_MAX, 5000); /* GOP 4–6 s is 2 s long */
+  uint64_t before = hls_segments_published(p);
+  assert_int_equal(before, 5); /* 4–5 was closed on the (wrong) prediction */
+  feed_copy(hub, 1, 0, INT64_MAX, -1);
+  feed_copy(hub, 2, 0, INT64_MAX, -1);
+  hub_unpublish(hub);
+  hls_packager_end(p);
+  playlist_t pl;
+  get_playlist(p, HLS_TS, NULL, &pl);
+  /* 0..4 as before; then 5–7 (audio from 5 s, video from the keyframe at
+   * 6 s), 7, 8, ... 17: 1 s each, closed at keyframes again (the cadence
+   * must be stable for 12 GOPs before the next prediction). */
+  assert_true(fabs(pl.dur[5] - 2.0) < 0.001);
+  assert_true(fabs(pl.sum - 18.0) < 0.001);
+  assert_int_equal(pl.nseg, 17);
+  assert_segments_start_on_keyframes(p, "mispred");
+  hls_packager_free(p);
+  hub_free(hub);
+}
+
 /* TARGETDURATION is the longest EXTINF rounded (RFC 8216 4.3.3.1), at
  * least the target, and never shrinks. */
 static void test_target_duration(void **state) {
@@ -780,6 +911,7 @@ int main(void) {
       cmocka_unit_test(test_discontinuity), cmocka_unit_test(test_ring_bound),
       cmocka_unit_test(test_join_midstream), cmocka_unit_test(test_audio_only),
       cmocka_unit_test(test_bad_input),     cmocka_unit_test(test_target_duration),
+      cmocka_unit_test(test_predicted_close), cmocka_unit_test(test_misprediction),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

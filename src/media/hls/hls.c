@@ -2,9 +2,25 @@
  *
  * Video frames are written one frame late: a frame's duration (which the
  * fMP4 fragment needs for its last sample) is known only when the next one
- * arrives. That costs no latency: the keyframe that closes a segment is
- * also the frame that completes the one before it, so the segment is
- * published in the keyframe's own on_frame call.
+ * arrives. Without a prediction, the keyframe that closes a segment is also
+ * the frame that completes the one before it, so the segment is published
+ * in the keyframe's own on_frame call.
+ *
+ * Predictive close: once the keyframe cadence has been stable for a few
+ * GOPs (cadence.c), the frame that the cadence says is the last of its GOP
+ * is written at once, with its duration running up to the predicted
+ * keyframe, and the segment is published right then: a frame interval
+ * earlier than waiting for the keyframe, and without waiting for the
+ * publisher to interleave the audio that precedes that keyframe. Audio
+ * stamped before the boundary that arrives after the close opens the next
+ * segment (players take that in TS and fMP4 alike).
+ *
+ * A segment never starts without a keyframe (the playlist says
+ * EXT-X-INDEPENDENT-SEGMENTS). If the frame after a predicted end is not a
+ * keyframe (the encoder changed its GOP), the published segment is still
+ * correct, but the frames up to the real keyframe cannot start the next
+ * one: they are dropped (counted and logged), the audio goes on, and the
+ * cadence must be stable for much longer before the next prediction.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +74,14 @@ struct hls_packager {
   int64_t last_dts[2];    /* per media_kind_t */
   int64_t audio_end, last_adur;
   unsigned long drops;    /* frames dropped: logged, but not each one */
+
+  /* Predictive close (see the top of this file). */
+  hls__cadence_t cad;
+  int seg_has_video;      /* a video frame (written or held) is in the open segment */
+  int await_key;          /* the open segment began at a predicted keyframe */
+  int64_t predicted_key;  /* its predicted dts */
+  int skip_to_key;        /* mispredicted: drop video until a keyframe */
+  unsigned long early_cuts, mispredictions;
 };
 
 /* A broken publisher can break every frame: log the first few, then 1 in 1000. */
@@ -127,9 +151,11 @@ static void publish(hls_packager_t *p, hls_buf_t *ts, hls_buf_t *mp4, int64_t du
   p->gap = 0;
   if (dur_ms > p->max_dur_ms) p->max_dur_ms = dur_ms;
   inits_prune(p);
-  log_debug("hls_segment stream=%s seq=%llu session=%u dur_ms=%lld ts_bytes=%zu fmp4_bytes=%zu",
+  /* end_dts lets bench/lagfloor.py time publication against the pusher. */
+  log_debug("hls_segment stream=%s seq=%llu session=%u dur_ms=%lld end_dts=%lld ts_bytes=%zu "
+            "fmp4_bytes=%zu",
             hub_stream_id(p->hub), (unsigned long long)s->seq, s->session, (long long)dur_ms,
-            ts->len, mp4->len);
+            (long long)(p->seg_start + dur_ms), ts->len, mp4->len);
   if (p->cb) p->cb(p->ud, s->seq, (double)dur_ms / 1000.0);
 }
 
@@ -150,6 +176,7 @@ static void cut(hls_packager_t *p, int64_t end_dts) {
   }
   p->seg_start = end_dts;
   p->seg_frames = 0;
+  p->seg_has_video = 0;
 }
 
 /* Readies the next segment's memory; called once a segment is out, off the
@@ -185,6 +212,7 @@ static void start_segment(hls_packager_t *p, int64_t dts) {
   p->started = 1;
   p->seg_start = dts;
   p->seg_frames = 0;
+  p->seg_has_video = 0;
   p->wall_base = wall_ms() - dts;
 }
 
@@ -201,8 +229,18 @@ static void session_close(hls_packager_t *p) {
     } else if (p->audio_end != NO_TS) {
       end = p->audio_end;
     }
-    if (p->seg_frames) cut(p, end);
+    /* After a predicted close, a stream with video may end with a few audio
+     * frames and no video in the open segment: such a tail cannot start on
+     * a keyframe, and it is dropped. */
+    if (p->seg_frames && (p->seg_has_video || p->cfg.video_codec == CODEC_NONE))
+      cut(p, end);
+    else if (p->seg_frames)
+      log_debug("hls_tail_dropped stream=%s audio_frames=%u", hub_stream_id(p->hub),
+                p->seg_frames);
   }
+  if (p->early_cuts || p->mispredictions)
+    log_info("hls_session_end stream=%s session=%u predicted_cuts=%lu mispredictions=%lu",
+             hub_stream_id(p->hub), p->session, p->early_cuts, p->mispredictions);
   media_frame_unref(p->held);
   p->held = NULL;
   hls__mux_free(p->mux[HLS_TS]);
@@ -237,6 +275,9 @@ static int session_open(hls_packager_t *p, const media_config_t *cfg) {
   p->last_dts[MEDIA_VIDEO] = p->last_dts[MEDIA_AUDIO] = NO_TS;
   p->audio_end = NO_TS;
   p->last_adur = 0;
+  hls__cadence_reset(&p->cad);
+  p->seg_has_video = p->await_key = p->skip_to_key = 0;
+  p->early_cuts = p->mispredictions = 0;
   inits_prune(p);
   return 0;
 }
@@ -294,17 +335,54 @@ static int fix_ts(hls_packager_t *p, const media_frame_t *f, int64_t *dts, int64
   return 1;
 }
 
+/* The segment was closed early on a prediction, and the frame that should
+ * have been its keyframe is not one. 1 when f must be dropped. */
+static int mispredicted(hls_packager_t *p, const media_frame_t *f, int64_t dts) {
+  if (!p->await_key) return 0;
+  p->await_key = 0;
+  if (f->keyframe) return 0;
+  p->mispredictions++;
+  hls__cadence_miss(&p->cad);
+  p->skip_to_key = 1;
+  log_warn("hls_keyframe_mispredicted stream=%s dts=%lld predicted=%lld "
+           "action=drop_video_until_keyframe mispredictions=%lu",
+           hub_stream_id(p->hub), (long long)dts, (long long)p->predicted_key,
+           p->mispredictions);
+  return 1;
+}
+
 static void on_video(hls_packager_t *p, media_frame_t *f) {
   if (!p->started && !f->keyframe) return; /* segments start at a keyframe */
-  int64_t dts, pts;
+  int64_t dts, pts, next_key;
   int cut_done = 0;
   if (!fix_ts(p, f, &dts, &pts)) return;
+  hls__cadence_frame(&p->cad, dts, f->keyframe);
+  if (mispredicted(p, f, dts) || (p->skip_to_key && !f->keyframe)) {
+    if (drop_should_log(p))
+      log_debug("hls_frame_dropped stream=%s kind=video dts=%lld reason=no_keyframe drops=%lu",
+                hub_stream_id(p->hub), (long long)dts, p->drops);
+    return;
+  }
+  p->skip_to_key = 0;
   if (p->held) write_held(p, dts - p->held_dts);
-  if (!p->started)
+  if (!p->started) {
     start_segment(p, dts);
-  else if (f->keyframe && dts - p->seg_start >= (int64_t)p->o.target_ms) {
+  } else if (f->keyframe && p->seg_has_video && dts - p->seg_start >= (int64_t)p->o.target_ms) {
     cut(p, dts);
     cut_done = 1;
+  }
+  p->seg_has_video = 1;
+  if (hls__cadence_last_before_key(&p->cad, dts, &next_key) &&
+      next_key - p->seg_start >= (int64_t)p->o.target_ms) {
+    /* The last frame of the segment: write it now and publish. */
+    write_frame(p, f, dts, pts, next_key - dts);
+    p->last_vdur = next_key - dts;
+    cut(p, next_key);
+    p->await_key = 1;
+    p->predicted_key = next_key;
+    p->early_cuts++;
+    prepare(p);
+    return;
   }
   p->held = media_frame_ref(f);
   p->held_dts = dts;

@@ -29,9 +29,15 @@ typedef struct hls_buf {
   int refcount;
   size_t len;
   uint8_t *data; /* right after the struct */
+  int fd;        /* a memfd with the same bytes, -1 none yet (see hls_buf_fd) */
 } hls_buf_t;
 hls_buf_t *hls_buf_ref(hls_buf_t *b);
 void hls_buf_unref(hls_buf_t *b);
+/* A file descriptor holding the buffer's bytes, for sendfile(2): a memfd
+ * written on the first call and kept (closed with the buffer). -1 for small
+ * buffers (copying them is cheaper) or when it cannot be made (e.g. out of
+ * descriptors); the bytes in memory stay valid either way. Loop thread. */
+int hls_buf_fd(hls_buf_t *b);
 
 typedef struct {
   unsigned target_ms;       /* segment target duration; default 2000 */

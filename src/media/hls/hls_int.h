@@ -31,6 +31,28 @@ int hls__mux_cut(hls__mux_t *m, hls_buf_t **seg);
 void hls__mux_prepare(hls__mux_t *m);
 void hls__mux_free(hls__mux_t *m);
 
+/* ---- cadence.c: where the next keyframe will be ------------------------ */
+
+typedef struct {
+  int64_t key_dts;     /* the last keyframe's dts; INT64_MIN before the first */
+  unsigned frames;     /* video frames since it, the keyframe included */
+  int64_t gop_ms;      /* length of the last complete GOP */
+  unsigned gop_frames; /* and its number of frames */
+  unsigned stable;     /* consecutive GOPs of that same shape */
+  unsigned misses;     /* predictions that turned out wrong */
+} hls__cadence_t;
+
+void hls__cadence_reset(hls__cadence_t *c);
+/* Records every video frame, in dts order. */
+void hls__cadence_frame(hls__cadence_t *c, int64_t dts, int keyframe);
+/* After hls__cadence_frame() of the frame at dts: 1 when, by a cadence that
+ * has been stable for several GOPs, the next video frame is a keyframe;
+ * *next_key gets its predicted dts. 0 when unsure. */
+int hls__cadence_last_before_key(const hls__cadence_t *c, int64_t dts, int64_t *next_key);
+/* The frame after a predicted end was no keyframe: predict again only after
+ * a much longer stable run, and after a second miss never again. */
+void hls__cadence_miss(hls__cadence_t *c);
+
 /* ---- hls.c: the segment ring, read by playlist.c ---------------------- */
 
 typedef struct {

@@ -21,6 +21,8 @@
 #include <libavutil/opt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "core/err.h"
 #include "core/log.h"
@@ -39,7 +41,43 @@ hls_buf_t *hls_buf_ref(hls_buf_t *b) {
 }
 
 void hls_buf_unref(hls_buf_t *b) {
-  if (b && --b->refcount == 0) free(b);
+  if (b && --b->refcount == 0) {
+    if (b->fd >= 0) close(b->fd);
+    free(b);
+  }
+}
+
+#define FD_MIN_BYTES (32 * 1024) /* the HTTP server copies smaller bodies anyway */
+#define FD_FAILED (-2)
+
+/* The memfd is made when a segment is first served, not when it is cut:
+ * most segments of an unwatched stream are never requested, and a cut
+ * stays a memcpy-free handover (the latency path). */
+int hls_buf_fd(hls_buf_t *b) {
+  if (b->fd >= 0) return b->fd;
+  if (b->fd == FD_FAILED || b->len < FD_MIN_BYTES) return -1;
+  int fd = memfd_create("onair-hls", MFD_CLOEXEC);
+  size_t off = 0;
+  while (fd >= 0 && off < b->len) {
+    ssize_t n = write(fd, b->data + off, b->len - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      close(fd);
+      fd = -1;
+      break;
+    }
+    off += (size_t)n;
+  }
+  if (fd < 0) {
+    static unsigned long failures;
+    if (failures++ % 1000 == 0)
+      log_warn("hls_memfd_failed err=%s failures=%lu (serving from memory)", strerror(errno),
+               failures);
+    b->fd = FD_FAILED;
+    return -1;
+  }
+  b->fd = fd;
+  return fd;
 }
 
 /* The open segment: an hls_buf_t whose data grows behind the header. */
@@ -78,6 +116,7 @@ static hls_buf_t *wbuf_take(wbuf_t *w) {
   if (shrunk) b = shrunk;
   b->refcount = 1;
   b->data = (uint8_t *)(b + 1);
+  b->fd = -1;
   w->hint = b->len;
   return b;
 }
