@@ -998,12 +998,18 @@ out:
 
 /* The broadcast ends with the stream (a reconnect within stream_timeout
  * keeps it: idle is not an end). */
+/* The event bus has no unlisten: the listener reaches the recorder through
+ * this pointer, cleared when the recorder goes. */
+static recorder_t *event_target;
+static int event_listening;
+
 static void on_event(void *ud, const char *type, const char *project_id, const char *stream_id,
                      json_t *data) {
-  recorder_t *rc = ud;
+  recorder_t *rc = event_target;
+  (void)ud;
   (void)project_id;
   (void)data;
-  if (rc->closing || !stream_id) return;
+  if (!rc || rc->closing || !stream_id) return;
   if (strcmp(type, "live_stream.stopped") != 0 && strcmp(type, "live_stream.disabled") != 0 &&
       strcmp(type, "live_stream.deleted") != 0)
     return;
@@ -1032,12 +1038,15 @@ recorder_t *recorder_new(uv_loop_t *loop, store_t *store, live_t *live, uploader
   rc->end_timer.data = rc;
   rc->inflight++; /* the timer handle, until closed */
   if (util_mkdirs(rc->root) != 0 || live_observe(live, &ob, rc) != 0 ||
-      events_listen(on_event, rc) != 0 ||
+      (!event_listening && events_listen(on_event, NULL) != 0) ||
       (up && uploader_on_done(up, OWNER_KIND, on_upload_done, rc) != 0)) {
     log_error("recorder_init_failed root=%s", rc->root);
+    event_target = NULL;
     recorder_free(rc);
     return NULL;
   }
+  event_listening = 1;
+  event_target = rc;
   return rc;
 }
 
@@ -1057,6 +1066,7 @@ int recorder_recover(recorder_t *rc) {
 }
 
 static void recorder_destroy(recorder_t *rc) {
+  if (event_target == rc) event_target = NULL;
   while (rc->bcasts) {
     bcast_t *b = rc->bcasts;
     rc->bcasts = b->next;
