@@ -126,11 +126,13 @@ static const char *content_type(const char *file) {
 typedef struct {
   void *addr;
   size_t len;
+  int fd; /* kept open for sendfile(2) until the response is done */
 } mapping_t;
 
 static void mapping_release(void *ud) {
   mapping_t *m = ud;
   if (m->addr) munmap(m->addr, m->len);
+  if (m->fd >= 0) close(m->fd);
   free(m);
 }
 
@@ -166,6 +168,7 @@ void api_vod_serve_file(http_request_t *req, http_response_t *res, const char *d
     return;
   }
   m->len = (size_t)sb.st_size;
+  m->fd = -1;
   if (m->len > 0) {
     m->addr = mmap(NULL, m->len, PROT_READ, MAP_PRIVATE, fd, 0);
     if (m->addr == MAP_FAILED) {
@@ -179,8 +182,11 @@ void api_vod_serve_file(http_request_t *req, http_response_t *res, const char *d
     /* Read ahead asynchronously while the first bytes go out. */
     madvise(m->addr, m->len, MADV_SEQUENTIAL);
   }
-  close(fd);
+  /* The server sends from the file with sendfile(2) while the socket takes
+   * it, and from the mapping when it has to queue. */
+  m->fd = m->len > 0 ? fd : -1;
+  if (m->fd < 0) close(fd);
   static const char empty[1] = {0};
-  api_send_bytes(req, res, m->addr ? m->addr : empty, m->len, content_type(file), cache, etag,
-                 mapping_release, m);
+  api_send_bytes_fd(req, res, m->addr ? m->addr : empty, m->len, m->fd, content_type(file), cache,
+                    etag, mapping_release, m);
 }
