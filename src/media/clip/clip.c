@@ -15,6 +15,9 @@
 #include "core/util.h"
 #include "media/record/remux.h"
 
+/* Clips made at the same time; the others wait their turn. */
+#define MAX_RUNNING 2
+
 typedef struct cjob cjob_t;
 
 struct clip_service {
@@ -23,7 +26,8 @@ struct clip_service {
   clip_window_t *w;
   char dir[1040]; /* DATA/clips */
   unsigned hls_target_s;
-  cjob_t *active; /* clips being made (their jobs are on the pool) */
+  cjob_t *active; /* clips being made, oldest first: running, then waiting their turn */
+  int running;    /* of them on the thread pool */
   clip_finished_fn on_finish;
   void *on_finish_ud;
 };
@@ -41,6 +45,7 @@ struct cjob {
   int64_t seg0_start_ms;      /* wall clock of the timeline's 0 */
   unsigned hls_target_s;
   int cancelled;              /* deleted while being made */
+  int running;                /* on the thread pool */
   /* results */
   int rc;
   char err[256];
@@ -189,6 +194,30 @@ static void active_unlink(clip_service_t *cs, cjob_t *j) {
 }
 
 static void queue_removal(clip_service_t *cs, const char *clip_id);
+static void make_done(uv_work_t *req, int status);
+
+/* Starts waiting clips while fewer than MAX_RUNNING run: a burst of long
+ * clips must not take every thread of libuv's pool, which the window's
+ * writes (and every uv_fs / getaddrinfo of the process) share. */
+static void dispatch(clip_service_t *cs) {
+  for (cjob_t *j = cs->active, *nx; j && cs->running < MAX_RUNNING; j = nx) {
+    nx = j->next;
+    if (j->running) continue;
+    if (j->cancelled) { /* deleted before its turn: nothing was written */
+      active_unlink(cs, j);
+      clip_window_unpin(cs->w, j->stream_id);
+      job_free(j);
+      continue;
+    }
+    j->req.data = j;
+    if (uv_queue_work(cs->loop, &j->req, make_work, make_done) != 0) {
+      log_error("clip_queue_failed id=%s", j->id);
+      break; /* retried at the next start or finish */
+    }
+    j->running = 1;
+    cs->running++;
+  }
+}
 
 static void make_done(uv_work_t *req, int status) {
   cjob_t *j = req->data;
@@ -198,6 +227,8 @@ static void make_done(uv_work_t *req, int status) {
     return;
   }
   active_unlink(cs, j);
+  cs->running--;
+  dispatch(cs);
   clip_window_unpin(cs->w, j->stream_id);
   if (status != 0 && !j->rc) {
     j->rc = ERR_INTERNAL;
@@ -319,15 +350,11 @@ int clip_service_start(clip_service_t *cs, const store_clip_t *c) {
     at += segs[i].dur_ms;
   }
   free(segs);
-  j->req.data = j;
   clip_window_pin(cs->w, c->stream_id);
-  if (uv_queue_work(cs->loop, &j->req, make_work, make_done) != 0) {
-    clip_window_unpin(cs->w, c->stream_id);
-    job_free(j);
-    return ERR_INTERNAL;
-  }
-  j->next = cs->active;
-  cs->active = j;
+  cjob_t **pp = &cs->active;
+  while (*pp) pp = &(*pp)->next;
+  *pp = j;
+  dispatch(cs);
   log_info("clip_started id=%s stream=%s segments=%zu cut_start_ms=%" PRId64 " cut_end_ms=%" PRId64,
            c->id, c->stream_id, j->n, j->cut_start, j->cut_end);
   return 0;

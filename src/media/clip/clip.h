@@ -10,6 +10,8 @@
  *      copy): DATA/clips/<id>/index.m3u8 + seg-NNNNN.ts, ending in
  *      #EXT-X-ENDLIST.
  * Then the clip row (store/clips.h) turns ready, or failed with the reason.
+ * At most two clips are made at a time (the thread pool is shared with the
+ * window's writes); the others wait their turn, first come first served.
  * Time when the stream was not live inside the range is skipped: the media
  * is shorter than the range then.
  *
