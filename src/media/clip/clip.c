@@ -79,6 +79,13 @@ static void remove_dir(const char *dir) {
   rmdir(dir);
 }
 
+/* libavformat's default opener logs every segment file at info level on
+ * stderr; the server logs its own line per clip instead. */
+static int quiet_io_open(AVFormatContext *s, AVIOContext **pb, const char *url, int flags,
+                         AVDictionary **options) {
+  return avio_open2(pb, url, flags, &s->interrupt_callback, options);
+}
+
 /* Splits mp4 into an HLS VOD in dir (index.m3u8, seg-NNNNN.ts) with
  * libavformat's hls muxer; packets are copied, segments cut at video
  * keyframes once target_s has passed. */
@@ -101,6 +108,7 @@ static int hls_vod_from_mp4(const char *mp4, const char *dir, unsigned target_s,
     snprintf(err, errlen, "no HLS muxer: %s", av_err2str(ret));
     goto done;
   }
+  out->io_open = quiet_io_open;
   map = calloc(in->nb_streams, sizeof(*map));
   if (!map) {
     rc = ERR_NOMEM;
