@@ -91,6 +91,10 @@ struct recorder {
   char root[1100];  /* DATA/recordings */
   bcast_t *bcasts;
   uv_timer_t end_timer; /* ends stopping broadcasts after the stop call returned */
+  /* Finishing (remuxing hours of media) runs one at a time: libuv's thread
+   * pool also carries the fragment writes of every live recording. */
+  struct finish_job *finish_head, *finish_tail;
+  int finishing;
   int inflight;     /* uv work requests and handles out */
   int closing;
 };
@@ -359,7 +363,8 @@ typedef struct {
   size_t n, cap;
 } frag_list_t;
 
-typedef struct {
+typedef struct finish_job {
+  struct finish_job *next; /* waiting for its turn */
   /* in */
   char id[37], project_id[37], stream_id[37];
   char dir[1200];
@@ -730,6 +735,9 @@ out:
 
 /* ---- finishing (loop side) --------------------------------------------------------- */
 
+static void finish_next(recorder_t *rc);
+static void finish_job_free(finish_job_t *j);
+
 static void finish_done(work_t *w) {
   finish_job_t *j = w->arg;
   recorder_t *rc = w->rc;
@@ -754,10 +762,9 @@ static void finish_done(work_t *w) {
     emit(rc, &r);
     store_recording_clear(&r);
   }
-  json_decref(j->formats);
-  json_decref(j->files);
-  json_decref(j->renditions);
-  free(j);
+  finish_job_free(j);
+  rc->finishing = 0;
+  finish_next(rc);
 }
 
 static int finish_queue(recorder_t *rc, const char *id, const char *project_id,
@@ -771,12 +778,37 @@ static int finish_queue(recorder_t *rc, const char *id, const char *project_id,
   json_error_t jerr;
   j->formats = json_loads(formats_json ? formats_json : "[\"mp4\"]", 0, &jerr);
   if (!j->formats) j->formats = json_pack("[s]", "mp4");
-  int r = work_queue(rc, finish_run, finish_done, j);
-  if (r) {
-    json_decref(j->formats);
-    free(j);
+  if (rc->finish_tail)
+    rc->finish_tail->next = j;
+  else
+    rc->finish_head = j;
+  rc->finish_tail = j;
+  finish_next(rc);
+  return 0;
+}
+
+static void finish_job_free(finish_job_t *j) {
+  json_decref(j->formats);
+  json_decref(j->files);
+  json_decref(j->renditions);
+  free(j);
+}
+
+/* Starts the next waiting finish when none runs (a failure to queue
+ * leaves the row "recording": the next start finishes it). */
+static void finish_next(recorder_t *rc) {
+  while (!rc->finishing && rc->finish_head && !rc->closing) {
+    finish_job_t *j = rc->finish_head;
+    rc->finish_head = j->next;
+    if (!rc->finish_head) rc->finish_tail = NULL;
+    j->next = NULL;
+    if (work_queue(rc, finish_run, finish_done, j) == 0) {
+      rc->finishing = 1;
+    } else {
+      log_error("recording_finish_not_queued id=%s", j->id);
+      finish_job_free(j);
+    }
   }
-  return r;
 }
 
 static void part_free(part_t *p) {
@@ -1067,6 +1099,11 @@ int recorder_recover(recorder_t *rc) {
 
 static void recorder_destroy(recorder_t *rc) {
   if (event_target == rc) event_target = NULL;
+  while (rc->finish_head) { /* never started: recovered at the next start */
+    finish_job_t *j = rc->finish_head;
+    rc->finish_head = j->next;
+    finish_job_free(j);
+  }
   while (rc->bcasts) {
     bcast_t *b = rc->bcasts;
     rc->bcasts = b->next;
