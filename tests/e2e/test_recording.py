@@ -6,15 +6,17 @@ when the stream stops the recording is remuxed into the requested formats
 (mp4, ts, hls), shipped to dvr.destination (file:// here; the uploader's
 own tests cover s3/azblob/ftp/sftp), and playable as HLS VOD from onair.
 """
-import os
+import json
+import threading
 import time
-from pathlib import Path
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
 
+from conftest import run_cli
 from helpers import assert_error
-from media import (SLOW, ffprobe_json, ffprobe_streams, get_playlist, pushers,
+from media import (SLOW, Playlist, ffprobe_json, ffprobe_streams, get_playlist, pushers,
                    start_live_server, wait_playlist, wait_status)
 
 GOP_S = 1.0  # the pushers use -g 30 at 30 fps
@@ -273,7 +275,8 @@ def test_kill9_mid_recording_recovers(fresh_server, pusher, tmp_path):
     assert_av(rec["playback_url"], "vod from the file:// destination")
 
 
-def test_recording_needs_token_without_public_playback_id(rec_server, rec_api, pusher):
+def test_recording_needs_token_without_public_playback_id(rec_server, rec_api, pusher,
+                                                            tmp_path):
     # Streams start with a public playback ID: the URL alone plays. Once the
     # stream has no public ID left, the VOD needs a signed ?auth= token.
     s = rec_api.create({"name": "rec-auth", "dvr": {"enabled": 1, "format": "hls"}})
@@ -285,6 +288,23 @@ def test_recording_needs_token_without_public_playback_id(rec_server, rec_api, p
         rec_api.delete(f"/v1/live-streams/{s['id']}/playback-ids/{pid['id']}")
     assert_error(requests.get(rec["playback_url"], timeout=10), 401, field="auth")
     assert_error(requests.get(rec["playback_url"], params={"auth": "x.y.z"}, timeout=10), 401)
+    r = rec_api.post("/v1/signing-keys")
+    assert r.status_code == 201, r.text
+    key = r.json()["signing_key"]
+    kf = tmp_path / "k.pem"
+    kf.write_text(key["private_key"])
+    tok = run_cli("token", "sign", "--key-file", str(kf), "--key-id", key["id"],
+                  "--playback-id", rec["id"]).stdout.strip()
+    r = requests.get(rec["playback_url"], params={"auth": tok}, timeout=10)
+    assert r.status_code == 200, r.text
+    seg = Playlist(r.text).segments[0].uri
+    assert seg.endswith(f"?auth={tok}"), seg  # the playlist hands the token on
+    assert requests.get(vod_url(rec, seg), timeout=10).status_code == 200
+    assert requests.get(vod_url(rec, seg.split("?")[0]), timeout=10).status_code == 401
+    assert abs(probe_duration(f"{rec['playback_url']}?auth={tok}") - 3) <= GOP_S + 0.5
+    other = run_cli("token", "sign", "--key-file", str(kf), "--key-id", key["id"],
+                    "--playback-id", "something-else").stdout.strip()
+    assert_error(requests.get(rec["playback_url"], params={"auth": other}, timeout=10), 403)
 
 
 def test_transcoded_all_rungs_recorded(rec_server, rec_api, pusher):
@@ -374,3 +394,43 @@ def test_reconnect_within_timeout_continues_the_recording(rec_server, rec_api, p
     pl = get_playlist(rec["playback_url"])
     assert sum(1 for seg in pl.segments if seg.discontinuity) == 1, pl.text
     assert abs(sum(seg.duration for seg in pl.segments) - 8) <= 2 * GOP_S + 0.5
+
+
+def test_recording_ready_webhook(fresh_server, pusher):
+    """recording.ready reaches a project webhook with the recording object."""
+    got = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            got.append(json.loads(body))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *a):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        srv = fresh_server(extra_args=["--hls-segment-ms", "1000", "--webhooks-allow-private", "1"])
+        api = srv.new_project("recording-hook")
+        r = api.post("/v1/webhooks", json={"url": f"http://127.0.0.1:{httpd.server_address[1]}/h",
+                                           "events": ["recording.*"]})
+        assert r.status_code == 201, r.text
+        s = api.create({"name": "rec-hook", "mode": "passthrough",
+                        "dvr": {"enabled": 1, "format": "mp4"}})
+        push_for(pusher, srv, s["stream_key"], 3)
+        api.post(f"/v1/live-streams/{s['id']}/stop")
+        rec = wait_recordings(api, s["id"], lambda rs: all_finished(rs, 1))[0]
+        deadline = time.time() + 30 * SLOW
+        while not got and time.time() < deadline:
+            time.sleep(0.1)
+        assert [b["type"] for b in got] == ["recording.ready"], got
+        data = got[0]["data"]
+        assert data["id"] == rec["id"] and data["status"] == "ready", data
+        assert data["stream_id"] == s["id"] and data["playback_url"] == rec["playback_url"]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
