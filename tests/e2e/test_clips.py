@@ -170,6 +170,12 @@ def test_clip_after_the_stream_ended(live, tmp_path):
     early = post_clip(api, sid, {"start_time": 1, "duration": 2})
     assert_clip_media(live["server"], wait_clip(api, last["id"]), 3.0, tmp_path)
     assert_clip_media(live["server"], wait_clip(api, early["id"]), 2.0, tmp_path)
+    # Stopped by the API too: the window stays.
+    r = api.post(f"/v1/live-streams/{sid}/stop")
+    assert r.status_code == 200, r.text
+    wait_status(api, sid, "stopped")
+    again = post_clip(api, sid, {"start_time": -2})
+    assert_clip_media(live["server"], wait_clip(api, again["id"]), 2.0, tmp_path)
 
 
 @pytest.mark.parametrize("body,field", [
@@ -251,6 +257,20 @@ def test_list_paging_and_sort(live):
         assert r.status_code == 400 and r.json()["error"]["field"] == field, (q, r.text)
     for cid in ids:
         wait_clip(api, cid)
+    # Deleting the stream removes its window (a sweep notices within
+    # seconds); its clips stay.
+    window = srv.data_dir / "window" / s["id"]
+    assert (window / "index").is_file()
+    assert api.post(f"/v1/live-streams/{s['id']}/stop").status_code == 200
+    r = api.delete(f"/v1/live-streams/{s['id']}")
+    assert r.status_code == 200, r.text
+    deadline = time.time() + 60 * SLOW
+    while window.exists():
+        assert time.time() < deadline, f"{window} still exists"
+        time.sleep(0.2)
+    r = api.get(f"/v1/clips/{ids[0]}")
+    assert r.status_code == 200 and r.json()["clip"]["status"] == "ready", r.text
+    assert requests.get(local_url(srv, r.json()["clip"]["mp4_url"]), timeout=10).status_code == 200
 
 
 def test_delete_removes_the_files(live):
@@ -340,6 +360,8 @@ def test_window_and_clips_survive_a_restart(tmp_path_factory, tmp_path):
         finally:
             p.kill()
         before = wait_clip(api, post_clip_when_available(api, s["id"], {"start_time": -2})["id"])
+        # No dvr on this stream: the window is on disk all the same.
+        assert (srv.data_dir / "window" / s["id"] / "index").is_file()
         srv.restart()
         # The clip made before the restart is still there, and still served.
         again = api.get(f"/v1/clips/{before['id']}").json()["clip"]
