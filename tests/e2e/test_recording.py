@@ -434,3 +434,14 @@ def test_recording_ready_webhook(fresh_server, pusher):
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_idle_past_stream_timeout_finishes_the_recording(rec_server, rec_api, pusher):
+    s = rec_api.create({"name": "rec-timeout", "mode": "passthrough", "stream_timeout": 10,
+                        "dvr": {"enabled": 1, "format": "mp4"}})
+    push_for(pusher, rec_server, s["stream_key"], 3)
+    wait_status(rec_api, s["id"], "idle", timeout=20)
+    assert recordings_of(rec_api, s["id"])["recordings"][0]["status"] == "recording"
+    wait_status(rec_api, s["id"], "stopped", timeout=40)
+    rec = wait_recordings(rec_api, s["id"], lambda rs: all_finished(rs, 1))[0]
+    assert abs(probe_duration(vod_url(rec, "source.mp4")) - 3) <= GOP_S + 0.5
