@@ -74,6 +74,11 @@ int api_vod_file_name_ok(const char *file);
  * files do not block the loop. CORS is the router's. */
 void api_vod_serve_file(http_request_t *req, http_response_t *res, const char *dir,
                         const char *file);
+/* Serves the playlist dir/file (small: read on the loop) with "?auth=token"
+ * appended to every URI line, so authenticated VOD players pass the token
+ * on to what the playlist lists. Cache-Control no-cache. */
+void api_vod_serve_playlist_with_token(http_response_t *res, const char *dir, const char *file,
+                                       const char *token);
 int api_recordings_register(router_t *r, api_ctx_t *ctx); /* recordings.c */
 
 #endif

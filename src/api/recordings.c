@@ -198,42 +198,6 @@ static int vod_allowed(api_ctx_t *ctx, http_request_t *req, http_response_t *res
   return -1;
 }
 
-/* A playlist whose every URI gets ?auth=token. */
-static void send_playlist_with_token(http_response_t *res, const char *dir, const char *file,
-                                     const char *token) {
-  char path[2600], *text = NULL;
-  size_t len = 0;
-  snprintf(path, sizeof(path), "%s/%s", dir, file);
-  /* A playlist is small (one line per fragment): read on the loop. */
-  if (util_read_file(path, &text, &len) != 0) {
-    api_error(res, ERR_NOT_FOUND, "no such file", NULL);
-    return;
-  }
-  size_t tlen = strlen(token), lines = 1;
-  for (size_t i = 0; i < len; i++) lines += text[i] == '\n';
-  size_t cap = len + lines * (tlen + 8) + 1, o = 0;
-  char *out = malloc(cap);
-  if (!out) {
-    free(text);
-    api_error(res, ERR_NOMEM, NULL, NULL);
-    return;
-  }
-  for (char *line = text; *line;) {
-    char *nl = strchr(line, '\n');
-    size_t ll = nl ? (size_t)(nl - line) : strlen(line);
-    memcpy(out + o, line, ll);
-    o += ll;
-    if (ll && line[0] != '#') o += (size_t)snprintf(out + o, cap - o, "?auth=%s", token);
-    if (nl) out[o++] = '\n';
-    line += ll + (nl ? 1 : 0);
-  }
-  free(text);
-  http_response_header(res, "Cache-Control", "no-cache");
-  http_response_header(res, "Content-Type", "application/vnd.apple.mpegurl");
-  http_response_status(res, 200);
-  http_response_body_owned(res, out, o);
-}
-
 static void recording_vod(void *ud, http_request_t *req, http_response_t *res,
                           const router_params_t *p) {
   api_ctx_t *ctx = ud;
@@ -255,7 +219,7 @@ static void recording_vod(void *ud, http_request_t *req, http_response_t *res,
                     : "the recording's files are not available here (uploaded elsewhere)",
                 NULL);
     else if (has_token && api_vod_file_name_ok(file) && strstr(file, ".m3u8"))
-      send_playlist_with_token(res, dir, file, token);
+      api_vod_serve_playlist_with_token(res, dir, file, token);
     else
       api_vod_serve_file(req, res, dir, file);
   }

@@ -23,6 +23,7 @@
 #include "api/api_internal.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/util.h"
 
 int api_not_modified(http_request_t *req, http_response_t *res, const char *etag) {
   http_response_header(res, "ETag", etag);
@@ -189,4 +190,43 @@ void api_vod_serve_file(http_request_t *req, http_response_t *res, const char *d
   static const char empty[1] = {0};
   api_send_bytes_fd(req, res, m->addr ? m->addr : empty, m->len, m->fd, content_type(file), cache,
                     etag, mapping_release, m);
+}
+
+void api_vod_serve_playlist_with_token(http_response_t *res, const char *dir, const char *file,
+                                       const char *token) {
+  char path[2600], *text = NULL;
+  size_t len = 0;
+  if (!api_vod_file_name_ok(file) ||
+      snprintf(path, sizeof(path), "%s/%s", dir, file) >= (int)sizeof(path)) {
+    api_error(res, ERR_NOT_FOUND, "no such file", NULL);
+    return;
+  }
+  /* A playlist is small (one line per fragment): read on the loop. */
+  if (util_read_file(path, &text, &len) != 0) {
+    api_error(res, ERR_NOT_FOUND, "no such file", NULL);
+    return;
+  }
+  size_t tlen = strlen(token), lines = 1;
+  for (size_t i = 0; i < len; i++) lines += text[i] == '\n';
+  size_t cap = len + lines * (tlen + 8) + 1, o = 0;
+  char *out = malloc(cap);
+  if (!out) {
+    free(text);
+    api_error(res, ERR_NOMEM, NULL, NULL);
+    return;
+  }
+  for (char *line = text; *line;) {
+    char *nl = strchr(line, '\n');
+    size_t ll = nl ? (size_t)(nl - line) : strlen(line);
+    memcpy(out + o, line, ll);
+    o += ll;
+    if (ll && line[0] != '#') o += (size_t)snprintf(out + o, cap - o, "?auth=%s", token);
+    if (nl) out[o++] = '\n';
+    line += ll + (nl ? 1 : 0);
+  }
+  free(text);
+  http_response_header(res, "Cache-Control", "no-cache");
+  http_response_header(res, "Content-Type", "application/vnd.apple.mpegurl");
+  http_response_status(res, 200);
+  http_response_body_owned(res, out, o);
 }
