@@ -503,10 +503,12 @@ unsigned uploader_pending(uploader_t *up, const char *owner_kind, const char *ow
                           const char *local_path) {
   unsigned n = 0;
   if (!up) return 0;
+  uv_mutex_lock(&up->mu); /* a worker may be writing a job's state */
   for (job_t *j = up->jobs; j; j = j->next)
     if (j->state != J_NOTIFY && !j->cancelled && strcmp(j->owner_kind, owner_kind) == 0 &&
         strcmp(j->owner_id, owner_id) == 0 && (!local_path || strcmp(j->local_path, local_path) == 0))
       n++;
+  uv_mutex_unlock(&up->mu);
   return n;
 }
 

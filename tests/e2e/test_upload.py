@@ -263,8 +263,12 @@ def upload_argv(data_dir, src, dest_file, name=None, settings=()):
 def upload(tmp, src, dest, name=None, settings=(), data_dir=None, timeout=120):
     data_dir = data_dir or tmp / "data"
     argv = upload_argv(data_dir, src, write_dest(tmp, dest), name, settings)
-    p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout * SLOW,
-                       stdin=subprocess.DEVNULL)
+    try:
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout * SLOW,
+                           stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as e:
+        err = e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else e.stderr
+        pytest.fail(f"onair upload still running after {timeout * SLOW}s:\n{(err or '')[-4000:]}")
     check_sanitizer_output(p.stderr, "onair upload")
     return p
 
@@ -532,7 +536,7 @@ def test_ftps_explicit_tls_verified_against_the_given_ca(tmp_path, daemons, medi
                settings=["--upload-max-attempts", "1"])
     assert p.returncode == 1 and "failed:" in p.stderr, p.stderr
     url = ok_url(upload(tmp_path, media_file, dest, "rec.mp4",
-                        settings=["--upload-ca-file", str(cert)]))
+                        settings=["--upload-ca-file", str(cert), "--upload-retry-base-ms", "500"]))
     assert url == f"ftps://127.0.0.1:{ftp.port}/pub/secure/rec.mp4"
     ctx = ssl.create_default_context(cafile=str(cert))
     c = ftplib.FTP_TLS(context=ctx)
@@ -769,3 +773,131 @@ def test_metrics_expose_the_upload_queue(server):
     for line in ("onair_upload_queue_depth 0", 'onair_uploads_total{outcome="uploaded"} 0',
                  'onair_uploads_total{outcome="failed"} 0', "onair_upload_bytes_total 0"):
         assert line in r.text, line
+
+
+# ------------------------------------------------------------------ recordings (the recorder)
+
+GOP_S = 1.0  # the pushers use -g 30 at 30 fps
+
+
+def _recordings(api, sid):
+    r = api.get(f"/v1/live-streams/{sid}/recordings", params={"limit": 100, "order": "asc"})
+    assert r.status_code == 200, r.text
+    return r.json()["recordings"]
+
+
+def _wait_recording(api, sid, statuses, timeout=90):
+    deadline = time.time() + timeout * SLOW
+    last = None
+    while time.time() < deadline:
+        last = _recordings(api, sid)
+        if last and last[0]["status"] in statuses:
+            return last[0]
+        time.sleep(0.25)
+    pytest.fail(f"recording not {statuses} within {timeout * SLOW}s; last: {last}")
+
+
+def _push(pusher, server, key, seconds):
+    p = pusher(server, key, duration=seconds)
+    assert p.wait(seconds * 3 + 30) == 0, f"the pusher failed: {p!r}"
+
+
+def _assert_recorded(data, tmp, what, seconds):
+    from media import ffprobe_streams
+    path = tmp / f"{what}.mp4"
+    path.write_bytes(data)
+    kinds = sorted(s["codec_type"] for s in ffprobe_streams(path))
+    assert kinds == ["audio", "video"], f"{what}: {kinds}"
+    d = ffprobe_duration(path)
+    assert abs(d - seconds) <= GOP_S + 0.5, f"{what}: {d} s recorded of {seconds} s pushed"
+
+
+@pytest.fixture
+def pusher(tmp_path):
+    from media import pushers
+    yield from pushers(tmp_path)
+
+
+def test_recording_shipped_to_every_kind_of_destination(fresh_server, pusher, tmp_path, daemons,
+                                                        storage_modules, azurite):
+    """One broadcast, five destinations: each gets the MP4, read back from its server."""
+    s3 = start_s3rver(daemons, storage_modules, tmp_path)
+    ftp = _vsftpd(daemons, tmp_path)
+    sshd = _sshd(daemons, tmp_path)
+    sftp_dir = tmp_path / "sftp-files"
+    sftp_dir.mkdir()
+    local = tmp_path / "volume"
+    user = getpass.getuser()
+    dests = [
+        {"url": f"s3://127.0.0.1:{s3.port}/recordings/dvr?scheme=http", "key": S3_KEY,
+         "secret": S3_SECRET, "permissions": "public-read"},
+        {"url": f"azblob://127.0.0.1:{azurite.port}/{AZ_ACCOUNT}/recordings/dvr?scheme=http",
+         "key": AZ_ACCOUNT, "secret": AZ_KEY},
+        {"url": f"ftp://127.0.0.1:{ftp.port}/pub/dvr"},
+        {"url": f"sftp://{user}@127.0.0.1:{sshd.port}{sftp_dir}",
+         "secret": sshd.user_key.read_text()},
+        {"url": f"file://{local}"},
+    ]
+    srv = fresh_server(extra_args=["--hls-segment-ms", "1000", "--upload-retry-base-ms", "200"])
+    api = srv.new_project("upload-everywhere")
+    s = api.create({"name": "everywhere", "mode": "passthrough",
+                    "dvr": {"enabled": 1, "format": "mp4", "destination": dests}})
+    _push(pusher, srv, s["stream_key"], 6)
+    api.post(f"/v1/live-streams/{s['id']}/stop")
+    rec = _wait_recording(api, s["id"], ("uploaded", "failed"))
+    assert rec["status"] == "uploaded", rec
+    rid = rec["id"]
+    want_urls = [
+        f"http://127.0.0.1:{s3.port}/recordings/dvr/{rid}/source.mp4",
+        f"http://127.0.0.1:{azurite.port}/{AZ_ACCOUNT}/recordings/dvr/{rid}/source.mp4",
+        f"ftp://127.0.0.1:{ftp.port}/pub/dvr/{rid}/source.mp4",
+        f"sftp://127.0.0.1:{sshd.port}{sftp_dir}/{rid}/source.mp4",
+        f"file://{local}/{rid}/source.mp4",
+    ]
+    assert sorted(rec["urls"]) == sorted(want_urls), rec["urls"]
+    _assert_recorded(http_get(want_urls[0])[2], tmp_path, "s3", 6)
+    _assert_recorded(az_request(azurite.port, "GET",
+                                f"/{AZ_ACCOUNT}/recordings/dvr/{rid}/source.mp4")[2],
+                     tmp_path, "azblob", 6)
+    c = ftplib.FTP()
+    c.connect("127.0.0.1", ftp.port, timeout=30)
+    c.login()
+    try:
+        _assert_recorded(_ftp_read(c, f"pub/dvr/{rid}/source.mp4"), tmp_path, "ftp", 6)
+    finally:
+        c.quit()
+    _assert_recorded(_sftp_read(sshd, f"{sftp_dir}/{rid}/source.mp4"), tmp_path, "sftp", 6)
+    _assert_recorded((local / rid / "source.mp4").read_bytes(), tmp_path, "file", 6)
+    # every destination confirmed: the local copy is gone; no secret anywhere
+    _wait_for(lambda: not (srv.data_dir / "recordings" / rid).exists(), "the local copy removed")
+    text = api.get(f"/v1/recordings/{rid}").text + srv.log_text()
+    assert_no_secret(text, AZ_KEY, "PRIVATE KEY")
+    assert f"{S3_KEY}:{S3_SECRET}" not in text
+
+
+def test_server_restart_resumes_a_pending_recording_upload(fresh_server, pusher, tmp_path,
+                                                           daemons, storage_modules):
+    """S3 is down while the recording finishes; onair is killed (-9) while it
+    retries; after the restart, with S3 up, the upload completes."""
+    port = free_port()
+    srv = fresh_server(extra_args=["--hls-segment-ms", "1000", "--upload-retry-base-ms", "300",
+                                   "--upload-max-attempts", "100"])
+    api = srv.new_project("upload-restart")
+    s = api.create({"name": "later", "mode": "passthrough",
+                    "dvr": {"enabled": 1, "format": "mp4",
+                            "destination": {"url": f"s3://127.0.0.1:{port}/recordings/r"
+                                                   "?scheme=http",
+                                            "key": S3_KEY, "secret": S3_SECRET}}})
+    _push(pusher, srv, s["stream_key"], 4)
+    api.post(f"/v1/live-streams/{s['id']}/stop")
+    rec = _wait_recording(api, s["id"], ("uploading",))
+    _wait_for(lambda: "upload_retry " in srv.log_text(), "a failed attempt")
+    srv.kill()
+    start_s3rver(daemons, storage_modules, tmp_path, port=port)
+    srv.start()
+    assert "upload_resumed" in srv.log_text()
+    rec = _wait_recording(api, s["id"], ("uploaded", "failed"))
+    assert rec["status"] == "uploaded", rec
+    url = f"http://127.0.0.1:{port}/recordings/r/{rec['id']}/source.mp4"
+    assert rec["urls"] == [url]
+    _assert_recorded(http_get(url)[2], tmp_path, "resumed", 4)
