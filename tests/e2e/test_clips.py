@@ -375,3 +375,39 @@ def test_window_and_clips_survive_a_restart(tmp_path_factory, tmp_path):
         if api is not None:
             api.close()
         srv.stop()
+
+
+def test_the_window_ages_out(tmp_path_factory, tmp_path):
+    """clip_window_s=10: older segments are deleted as new ones come, and
+    once the broadcast is over the whole window goes after 10 s."""
+    srv = start_live_server(tmp_path_factory, extra_args=["--clip-window-s", "10"])
+    api = None
+    try:
+        api = srv.new_project("ageing")
+        s = api.create({"name": "ageing"})
+        window = srv.data_dir / "window" / s["id"]
+        p = push(srv, s, tmp_path, "ageing", duration=16)
+        try:
+            wait_status(api, s["id"], "live", timeout=20)
+            assert p.wait(60 * SLOW) is not None, "the 16 s push did not end"
+        finally:
+            p.kill()
+        files = sorted(window.glob("*.ts"), key=lambda f: int(f.stem))
+        # 1 s segments: about 10 of them, the first ones gone.
+        assert 0 < len(files) <= 13 and int(files[0].stem) > 0, [f.name for f in files]
+        clip = post_clip(api, s["id"], {"start_time": -4})
+        assert_clip_media(srv, wait_clip(api, clip["id"]), 4.0, tmp_path)
+        err = post_clip(api, s["id"], {"start_time": -11}, expect=400)
+        assert err["field"] == "start_time" and "at most 10 seconds" in err["message"], err
+        deadline = time.time() + 60 * SLOW
+        while window.exists():
+            assert time.time() < deadline, f"{window} still exists: {list(window.iterdir())}"
+            time.sleep(0.2)
+        err = post_clip(api, s["id"], {"start_time": -4}, expect=409)
+        assert "no media" in err["message"], err
+        # The clip made from it stays.
+        assert api.get(f"/v1/clips/{clip['id']}").json()["clip"]["status"] == "ready"
+    finally:
+        if api is not None:
+            api.close()
+        srv.stop()

@@ -3,9 +3,14 @@
  * Per stream: an array of segments (oldest first), each "stored" once its
  * file is written, and a queue of disk jobs run one at a time on the libuv
  * thread pool. A job's work is decided when it starts, on the loop thread:
- * the segment to write (if any), the index text of every segment stored by
- * then plus that one, and the files that left the window. Running them one
- * by one keeps the index consistent with the files without any lock.
+ * the segment to write (if any), its index line, and the files that left
+ * the window. Running them one by one keeps the index consistent with the
+ * files without any lock.
+ *
+ * The index is appended to, one line per segment; lines of segments that
+ * left the window stay until the file is rewritten whole (when they
+ * outnumber the live ones), so each segment costs O(1) index bytes. A
+ * reload skips lines whose file is gone.
  */
 #include "media/clip/window.h"
 
@@ -47,6 +52,7 @@ typedef struct wjob {
   char dir[1100];
   char *index;       /* index text (NULL: leave it) */
   size_t index_len;
+  int append;        /* index is one line to append (else the whole file) */
   uint64_t *doomed;  /* files to delete */
   size_t n_doomed;
   int rc;            /* of writing the segment */
@@ -58,6 +64,7 @@ struct wstream {
   entry_t *e;
   size_t n, cap;
   uint64_t next_n;
+  size_t index_lines; /* segment lines in the index file, live or not */
   int next_broadcast; /* a publisher session began: its first segment starts a broadcast */
   int next_gap;
   uint64_t *doomed;   /* left the window, file not deleted yet */
@@ -200,7 +207,16 @@ static void job_work(uv_work_t *req) {
     if (!j->rc) j->rc = write_all(path, j->buf->data, j->buf->len);
     if (j->rc) unlink(path);
   }
-  if (j->index) {
+  if (j->index && j->append) {
+    /* Only for a segment that is on disk: a line never names a missing
+     * file (a reload copes anyway). */
+    snprintf(path, sizeof(path), "%s/index", j->dir);
+    int fd = j->rc ? -1 : open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (fd >= 0) {
+      if (write(fd, j->index, j->index_len) != (ssize_t)j->index_len) j->rc = ERR_IO;
+      close(fd);
+    }
+  } else if (j->index) {
     snprintf(path, sizeof(path), "%s/index", j->dir);
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     if (write_all(tmp, j->index, j->index_len) == 0) rename(tmp, path);
@@ -213,17 +229,27 @@ static void job_work(uv_work_t *req) {
 
 static void job_start(wstream_t *ws);
 
-/* The index of every stored segment, plus `with` (being written). */
-static char *index_text(const wstream_t *ws, uint64_t with, int has_with, size_t *len) {
-  size_t cap = 64 + ws->n * 64, o = 0;
+#define LINE_MAX_LEN 96
+
+static size_t index_line(const clip_window_seg_t *s, char *out, size_t cap) {
+  return (size_t)snprintf(out, cap, "%" PRIu64 " %" PRId64 " %" PRId64 " %d %d\n", s->n,
+                          s->start_ms, s->dur_ms, s->broadcast, s->gap);
+}
+
+/* The whole index: every stored segment, plus `with` (being written).
+ * *lines gets the number of segment lines. */
+static char *index_text(const wstream_t *ws, uint64_t with, int has_with, size_t *len,
+                        size_t *lines) {
+  size_t cap = 64 + ws->n * LINE_MAX_LEN, o = 0;
   char *t = malloc(cap);
   if (!t) return NULL;
   o += (size_t)snprintf(t + o, cap - o, "%s\n", INDEX_MAGIC);
+  *lines = 0;
   for (size_t i = 0; i < ws->n; i++) {
     const entry_t *e = &ws->e[i];
     if (!e->stored && !(has_with && e->seg.n == with)) continue;
-    o += (size_t)snprintf(t + o, cap - o, "%" PRIu64 " %" PRId64 " %" PRId64 " %d %d\n", e->seg.n,
-                          e->seg.start_ms, e->seg.dur_ms, e->seg.broadcast, e->seg.gap);
+    o += index_line(&e->seg, t + o, cap - o);
+    ++*lines;
   }
   *len = o;
   return t;
@@ -267,7 +293,7 @@ static void job_start(wstream_t *ws) {
   if (ws->busy) return;
   wjob_t *j = ws->head;
   if (!j && ws->n_doomed && !ws->pins) {
-    j = calloc(1, sizeof(*j)); /* a clean-up only: new index, delete files */
+    j = calloc(1, sizeof(*j)); /* a clean-up only: delete files */
     if (!j) return;
     j->ws = ws;
     ws->head = ws->tail = j;
@@ -281,7 +307,16 @@ static void job_start(wstream_t *ws) {
   if (!ws->head) ws->tail = NULL;
   snprintf(j->dir, sizeof(j->dir), "%s/%s", ws->w->dir, ws->id);
   if (!j->remove_all) {
-    j->index = index_text(ws, j->n, j->buf != NULL, &j->index_len);
+    entry_t *e = j->buf ? entry_find(ws, j->n) : NULL;
+    if (e && ws->index_lines && ws->index_lines < 2 * ws->n + 16) {
+      if ((j->index = malloc(LINE_MAX_LEN)) != NULL) {
+        j->index_len = index_line(&e->seg, j->index, LINE_MAX_LEN);
+        j->append = 1;
+        ws->index_lines++;
+      }
+    } else if (e) { /* the first line, or dead lines outnumber live ones */
+      j->index = index_text(ws, j->n, 1, &j->index_len, &ws->index_lines);
+    }
     if (!ws->pins) {
       j->doomed = ws->doomed;
       j->n_doomed = ws->n_doomed;
@@ -383,7 +418,9 @@ static void on_sweep(uv_timer_t *t) {
       continue;
     }
     if (ws_evict(ws, before)) job_start(ws);
-    if (ws->n == 0 && !ws->busy && !ws->head && !ws->pins && !live_find(w->lv, ws->id)) {
+    live_stream_t *ls = live_find(w->lv, ws->id);
+    if (ws->n == 0 && !ws->busy && !ws->head && !ws->pins &&
+        !(ls && live_stream_publishing(ls))) {
       log_info("clip_window_removed stream=%s reason=aged_out", ws->id);
       ws_remove_all(ws);
     }
@@ -407,6 +444,7 @@ static int load_stream(clip_window_t *w, const char *id, int64_t before) {
   }
   int pending_gap = 0;
   for (char *line = strchr(text, '\n'); line && line[1]; line = strchr(line + 1, '\n')) {
+    ws->index_lines++;
     clip_window_seg_t s;
     int b, g;
     if (sscanf(line + 1, "%" SCNu64 " %" SCNd64 " %" SCNd64 " %d %d", &s.n, &s.start_ms,
