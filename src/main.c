@@ -27,6 +27,7 @@
 #include "media/rtmp/server.h"
 #include "media/srt/srt_server.h"
 #include "media/simulcast/simulcast.h"
+#include "media/transcode/transcode.h" /* transcode */
 #include "media/record/recorder.h" /* recording */
 #include "media/clip/clip.h" /* clips */
 #include "store/store.h"
@@ -108,6 +109,7 @@ typedef struct {
   live_t *live;
   simulcast_t *simulcast; /* simulcast: restreaming to targets */
   health_t *health;       /* health: ingest health sampler */
+  transcode_t *transcode; /* transcode: the ABR ladder */
   clip_window_t *clip_window; /* clips: rolling live window on disk */
   clip_service_t *clips;      /* clips: the clip maker */
   uploader_t *uploader;   /* upload: ships recordings to dvr destinations */
@@ -309,6 +311,16 @@ static int cmd_serve(int argc, char **argv) {
     goto shutdown;
   }
   /* end simulcast */
+  /* transcode: registered before health so rung drops are counted when it samples */
+  transcode_opts_t tcopts = {.preset = cfg.transcode_preset,
+                             .threads = (int)cfg.transcode_threads,
+                             .max_auto_rungs = cfg.transcode_max_rungs};
+  srv.transcode = api.transcode = transcode_new(srv.loop, srv.live, store, &tcopts);
+  if (!srv.transcode) {
+    fprintf(stderr, "onair: out of memory at start-up\n");
+    goto shutdown;
+  }
+  /* end transcode */
   /* recording: registers with the uploader before it starts */
   srv.recorder = api.recorder = recorder_new(srv.loop, store, srv.live, srv.uploader, &cfg);
   if (!srv.recorder) {
@@ -426,6 +438,7 @@ shutdown:
   metrics_reset(); /* health */
   webhooks_stop(webhooks); /* webhooks: after the loop, before the store */
   simulcast_free(srv.simulcast); /* simulcast */
+  transcode_free(srv.transcode); /* transcode: live_free stopped every session */
   clip_service_free(srv.clips);      /* clips: the loop has drained their jobs */
   clip_window_free(srv.clip_window); /* clips */
   playback_cache_clear();

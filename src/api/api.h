@@ -20,6 +20,7 @@ typedef struct api_ctx {
   ratelimit_t *create_limit;      /* stream creations per project */
   live_t *live;                   /* running streams (NULL in `onair routes`) */
   struct simulcast *simulcast;    /* restreaming: told when targets change (may be NULL) */
+  struct transcode *transcode;    /* ABR ladder: rendition measurements (may be NULL) */
   struct clip_service *clips;     /* clips: live window + clip maker (NULL in `onair routes`) */
   struct uploader *uploader;      /* upload queue for dvr destinations (NULL in `onair routes`) */
   struct recorder *recorder;      /* recording: DVR (NULL in `onair routes`) */

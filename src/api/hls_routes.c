@@ -18,6 +18,8 @@
 #include "core/util.h"
 #include "live/metrics.h" /* health */
 #include "media/hls/hls.h"
+#include "media/hls/multivariant.h"   /* transcode */
+#include "media/transcode/transcode.h" /* transcode */
 
 #define SEGMENT_CACHE "public, max-age=86400, immutable"
 
@@ -61,8 +63,10 @@ static int referer_allowed(json_t *params, http_request_t *req) {
 static int query_get(http_request_t *req, const char *name, char *out, size_t outlen) {
   const char *cur = req->query;
   char key[64];
-  while (http_query_next(&cur, key, sizeof(key), out, outlen) == 1)
-    if (strcmp(key, name) == 0) return 1;
+  int rc;
+  /* a parameter too long for `out` (a token before "format") is skipped */
+  while ((rc = http_query_next(&cur, key, sizeof(key), out, outlen)) != 0)
+    if (rc == 1 && strcmp(key, name) == 0) return 1;
   out[0] = '\0';
   return 0;
 }
@@ -96,11 +100,92 @@ static void send_buf(http_request_t *req, http_response_t *res, hls_buf_t *buf, 
   api_send_bytes(req, res, buf->data, buf->len, type, cache, etag, release_buf, buf);
 }
 
+/* transcode: the multivariant playlist of a stream with rungs. Lists every
+ * rendition that has a segment (in custom mode the rungs only, not the
+ * source), each pointing at "{rendition}/index.m3u8" with the request's
+ * format and auth query. Returns 0 without answering while the source is
+ * the only rendition ready (the rungs' first segments are a moment behind):
+ * the caller then serves the source's media playlist, as without rungs. */
+static int serve_multivariant(api_ctx_t *ctx, http_request_t *req, http_response_t *res,
+                              json_t *params, live_stream_t *ls, const char *token) {
+  char fmtq[16];
+  int has_fmt = query_get(req, "format", fmtq, sizeof(fmtq));
+  if (has_fmt && strcmp(fmtq, "ts") != 0 && strcmp(fmtq, "fmp4") != 0 &&
+      strcmp(fmtq, "cmaf") != 0) {
+    api_error(res, ERR_INVALID, "format must be ts or fmp4", "format");
+    return 1;
+  }
+  const char *mode = json_string_value(json_object_get(params, "mode"));
+  int custom = mode && strcmp(mode, "custom") == 0;
+  hls_variant_t v[LIVE_MAX_RENDITIONS];
+  char uris[LIVE_MAX_RENDITIONS][4400], codecs[LIVE_MAX_RENDITIONS][64];
+  size_t n = 0;
+  for (int i = custom ? 1 : 0; i < live_rendition_count(ls) && n < LIVE_MAX_RENDITIONS; i++) {
+    live_rendition_t *r = live_rendition_get(ls, i);
+    if (!hls_segments_published(r->hls)) continue;
+    /* measured at each segment; the hub forgets its config when idle */
+    transcode_rendition_info_t info;
+    transcode_rendition_info(ctx->transcode, ls, i, &info);
+    const media_config_t *cfg = hub_config(r->hub);
+    if (cfg) {
+      info.width = cfg->video_codec != CODEC_NONE ? cfg->width : 0;
+      info.height = cfg->video_codec != CODEC_NONE ? cfg->height : 0;
+      hls_codecs_string(cfg, info.codecs, sizeof(info.codecs));
+    }
+    if (!info.peak_bps) { /* not measured yet: the target, or the source's average so far */
+      hub_stats_t hs;
+      hub_get_stats(r->hub, &hs);
+      unsigned audio = !cfg || cfg->audio_codec != CODEC_NONE ? 128000 : 0;
+      if (r->bitrate_kbps)
+        info.average_bps = r->bitrate_kbps * 1000 + audio;
+      else if (hs.last_dts > hs.first_dts)
+        info.average_bps = (unsigned)(hs.bytes * 8000 / (uint64_t)(hs.last_dts - hs.first_dts));
+      info.peak_bps = info.average_bps + info.average_bps / 5;
+    }
+    snprintf(uris[n], sizeof(uris[n]), "%s/index.m3u8%s%s%s%s%s", r->name,
+             has_fmt || token ? "?" : "", has_fmt ? "format=" : "", has_fmt ? fmtq : "",
+             has_fmt && token ? "&" : "", token ? "auth=" : "");
+    if (token) strncat(uris[n], token, sizeof(uris[n]) - strlen(uris[n]) - 1);
+    snprintf(codecs[n], sizeof(codecs[n]), "%s", info.codecs);
+    v[n] = (hls_variant_t){.uri = uris[n],
+                           .bandwidth = info.peak_bps,
+                           .average_bandwidth = info.average_bps,
+                           .width = info.width,
+                           .height = info.height,
+                           .codecs = codecs[n],
+                           .framerate = info.fps};
+    n++;
+  }
+  if (n == 1 && !custom) return 0;
+  if (n == 0) {
+    api_error(res, ERR_NOT_FOUND, "the stream has no segment yet", NULL);
+    return 1;
+  }
+  char *text, etag[64];
+  size_t len;
+  int rc = hls_multivariant_render(v, n, &text, &len);
+  if (rc) {
+    api_error(res, rc, NULL, NULL);
+    return 1;
+  }
+  snprintf(etag, sizeof(etag), "\"%016llx\"", (unsigned long long)fnv1a(text, len));
+  http_response_header(res, "Content-Type", "application/vnd.apple.mpegurl");
+  http_response_header(res, "Cache-Control", "no-cache");
+  if (api_not_modified(req, res, etag)) {
+    free(text);
+    return 1;
+  }
+  http_response_status(res, 200);
+  http_response_body_owned(res, text, len);
+  return 1;
+}
+
 static void hls_get(void *ud, http_request_t *req, http_response_t *res,
                     const router_params_t *p) {
   api_ctx_t *ctx = ud;
   const char *pid = router_param(p, "playback_id");
   const char *file = router_param(p, "file");
+  const char *rendition = router_param(p, "rendition"); /* transcode: NULL = the stream's own URL */
   char token[4200];
   int has_token = query_get(req, "auth", token, sizeof(token));
   const playback_entry_t *pe = playback_cache_get(ctx->store, pid);
@@ -130,7 +215,21 @@ static void hls_get(void *ud, http_request_t *req, http_response_t *res,
     api_error(res, ERR_NOT_FOUND, "the stream is not live", NULL);
     return;
   }
+  /* transcode: a rendition's own playlist and segments, or the ladder */
+  live_stream_t *ls = live_find(ctx->live, pe->stream_id);
+  if (rendition) {
+    live_rendition_t *r = ls ? live_rendition_find(ls, rendition) : NULL;
+    if (!r) {
+      api_error(res, ERR_NOT_FOUND, "no such rendition", NULL);
+      return;
+    }
+    hls = r->hls;
+  }
   metrics_viewer_hit(pe->stream_id, req->remote_ip, http_request_header(req, "User-Agent")); /* health */
+  if (!rendition && ls && live_rendition_count(ls) > 1 && strcmp(file, "index.m3u8") == 0 &&
+      serve_multivariant(ctx, req, res, params, ls, has_token ? token : NULL))
+    return;
+  /* end transcode */
   uint64_t n;
   char etag[64];
   if (strcmp(file, "index.m3u8") == 0) {
@@ -191,5 +290,8 @@ static void hls_get(void *ud, http_request_t *req, http_response_t *res,
 }
 
 int api_hls_register(router_t *r, api_ctx_t *ctx) {
-  return router_add(r, "GET", "/hls/{playback_id}/{file}", hls_get, ctx);
+  int rc = router_add(r, "GET", "/hls/{playback_id}/{file}", hls_get, ctx);
+  /* transcode: one rendition of a stream with rungs */
+  if (!rc) rc = router_add(r, "GET", "/hls/{playback_id}/{rendition}/{file}", hls_get, ctx);
+  return rc;
 }

@@ -289,6 +289,15 @@ static int check_qualities(json_t *v, api_field_error_t *err) {
       snprintf(f, sizeof(f), "qualities[%zu].resolution", i);
       return fail(err, f, "%s is required", f);
     }
+    /* transcode: a rendition is named by its resolution, so each once */
+    for (size_t j = 0; j < i; j++) {
+      if (json_equal(json_object_get(json_array_get(v, j), "resolution"),
+                     json_object_get(q, "resolution"))) {
+        snprintf(f, sizeof(f), "qualities[%zu].resolution", i);
+        return fail(err, f, "%s: qualities lists %s twice", f,
+                    json_string_value(json_object_get(q, "resolution")));
+      }
+    }
   }
   return 0;
 }

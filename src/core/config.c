@@ -17,6 +17,8 @@ static const char *const keys[] = {
     "rtmp_max_per_ip", "hls_segment_ms", "hls_window", "access_token_ttl",
     "webhooks_allow_private", "webhook_retry_base_ms", "metrics_token", "health_interval_ms",
     "health_retention_days", "simulcast_tls_verify",
+    "transcode_preset", "transcode_threads", "transcode_max_rungs", /* transcode */
+   
     "upload_workers", "upload_retry_base_ms", "upload_max_attempts", /* upload */
     "upload_sftp_host_keys", "upload_ca_file",                        /* upload */ "clip_window_s", /* clips */
     NULL};
@@ -46,6 +48,8 @@ void config_defaults(config_t *cfg) {
   cfg->health_interval_ms = 5000;  /* health */
   cfg->health_retention_days = 30; /* health */
   cfg->simulcast_tls_verify = 1;     /* simulcast */
+  snprintf(cfg->transcode_preset, sizeof(cfg->transcode_preset), "veryfast"); /* transcode */
+  cfg->transcode_max_rungs = 3; /* transcode */
   cfg->upload_workers = 2;            /* upload */
   cfg->upload_retry_base_ms = 5000;   /* upload */
   cfg->upload_max_attempts = 8;       /* upload */
@@ -138,6 +142,19 @@ int config_set(config_t *cfg, const char *key, const char *value, char *err, siz
   } else if (strcmp(key, "simulcast_tls_verify") == 0) { /* simulcast */
     if (strcmp(value, "0") != 0 && strcmp(value, "1") != 0) goto bad;
     cfg->simulcast_tls_verify = value[0] == '1';
+  } else if (strcmp(key, "transcode_preset") == 0) { /* transcode */
+    static const char *const presets[] = {"ultrafast", "superfast", "veryfast", "faster", "fast",
+                                          "medium", "slow", "slower", "veryslow", NULL};
+    const char *const *pr = presets;
+    while (*pr && strcmp(*pr, value) != 0) pr++;
+    if (!*pr) goto bad;
+    snprintf(cfg->transcode_preset, sizeof(cfg->transcode_preset), "%s", value);
+  } else if (strcmp(key, "transcode_threads") == 0) { /* transcode */
+    if (parse_uint(value, 16, &n)) goto bad;
+    cfg->transcode_threads = (unsigned)n;
+  } else if (strcmp(key, "transcode_max_rungs") == 0) { /* transcode */
+    if (parse_uint(value, 5, &n) || n < 1) goto bad;
+    cfg->transcode_max_rungs = (unsigned)n;
   } else if (strcmp(key, "upload_workers") == 0) { /* upload */
     if (parse_uint(value, 64, &n) || n < 1) goto bad;
     cfg->upload_workers = (unsigned)n;

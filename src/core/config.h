@@ -42,6 +42,11 @@ typedef struct {
   unsigned health_retention_days; /* "health_retention_days": health samples are deleted after this (30) */
   /* end health */
   int simulcast_tls_verify; /* "simulcast_tls_verify": 1 checks RTMPS targets' certificates (simulcast) */
+  /* transcode */
+  char transcode_preset[32];   /* "transcode_preset": x264 preset of transcoded rungs (veryfast) */
+  unsigned transcode_threads;  /* "transcode_threads": x264 threads per rung (0 = 1 up to 720p, 2 above) */
+  unsigned transcode_max_rungs;/* "transcode_max_rungs": auto mode, standard rungs below the source (3) */
+  /* end transcode */
   /* upload */
   unsigned upload_workers;        /* "upload_workers": parallel uploads to dvr destinations (2) */
   unsigned upload_retry_base_ms;  /* "upload_retry_base_ms": first retry delay, doubled per attempt (5000) */

@@ -207,6 +207,16 @@ static void on_handle_closed(uv_handle_t *handle) {
   maybe_free(h);
 }
 
+/* transcode: frames the ladder's rungs dropped are the stream's dropped
+ * frames too (rung hubs live as long as the entry, so the sum only grows). */
+static void add_rung_drops(live_stream_t *ls, hub_stats_t *st) {
+  for (int i = 1; i < live_rendition_count(ls); i++) {
+    hub_stats_t rs;
+    hub_get_stats(live_rendition_get(ls, i)->hub, &rs);
+    st->dropped_frames += rs.dropped_frames;
+  }
+}
+
 static void on_sample(uv_timer_t *t) {
   tracker_t *tr = t->data;
   health_t *h = tr->h;
@@ -214,6 +224,7 @@ static void on_sample(uv_timer_t *t) {
   if (!hub || !live_stream_publishing(tr->ls)) return;
   hub_stats_t now;
   hub_get_stats(hub, &now);
+  add_rung_drops(tr->ls, &now); /* transcode */
   uint64_t ms = util_mono_ms();
   uint64_t elapsed = ms - tr->last_ms;
   if (now.video_bytes < tr->last.video_bytes || now.audio_bytes < tr->last.audio_bytes ||
@@ -303,6 +314,7 @@ static void on_publish_begin(void *ud, live_stream_t *ls) {
   tr->ls = ls;
   snprintf(tr->id, sizeof(tr->id), "%s", id);
   hub_get_stats(hub, &tr->last);
+  add_rung_drops(ls, &tr->last); /* transcode */
   tr->last_ms = util_mono_ms();
   uv_timer_init(h->loop, &tr->timer);
   h->open_handles++;

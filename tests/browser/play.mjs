@@ -1,7 +1,13 @@
 // Plays one HLS URL with hls.js in Debian's headless Chromium and prints a
 // JSON summary of what the player saw on stdout.
 //
-//   node tests/browser/play.mjs URL SECONDS [--startup-timeout S]
+//   node tests/browser/play.mjs URL SECONDS [--startup-timeout S] [--switch-level lowest|highest|N]
+//
+// --switch-level (multivariant playlists): 2 s after the video starts, sets
+// hls.currentLevel to that level (by index, or the lowest / highest by
+// height) and records the LEVEL_SWITCHED events and every buffered
+// fragment's level (summary: levels, switch_requested, level_switches,
+// frag_levels).
 //
 // A static server on 127.0.0.1 (an ephemeral port, so the page's origin is
 // not the HLS server's: every playlist and segment request is cross-origin,
@@ -60,6 +66,9 @@ const PAGE = `<!doctype html>
   const now = () => Math.round(performance.now());
   const v = document.getElementById('v');
   const url = new URLSearchParams(location.search).get('src');
+  const switchTo = new URLSearchParams(location.search).get('switch');
+  rec.level_switches = [];
+  rec.switch_requested = null;
 
   for (const ev of ['loadedmetadata', 'loadeddata', 'canplay', 'playing', 'waiting',
                     'stalled', 'seeking', 'seeked', 'pause', 'ended', 'error', 'resize']) {
@@ -68,7 +77,10 @@ const PAGE = `<!doctype html>
       if (ev === 'error' && v.error) e.code = v.error.code, e.message = v.error.message;
       if (ev === 'resize') e.w = v.videoWidth, e.h = v.videoHeight;
       rec.media.push(e);
-      if (ev === 'playing' && rec.first_playing_ms === null) rec.first_playing_ms = e.t;
+      if (ev === 'playing' && rec.first_playing_ms === null) {
+        rec.first_playing_ms = e.t;
+        if (switchTo !== null) setTimeout(switchLevel, 2000);
+      }
     });
   }
 
@@ -93,13 +105,23 @@ const PAGE = `<!doctype html>
   };
   setInterval(() => rec.samples.push(rec.snapshot()), 250);
 
+  function switchLevel() {
+    const hls = window.__hls;
+    const hs = hls.levels.map((l) => l.height);
+    let to = Number(switchTo);
+    if (switchTo === 'lowest') to = hs.indexOf(Math.min(...hs));
+    if (switchTo === 'highest') to = hs.indexOf(Math.max(...hs));
+    rec.switch_requested = { t: now(), from: hls.currentLevel, to, height: hs[to] };
+    hls.currentLevel = to;
+  }
   if (!rec.hls_supported) { rec.setup_error = 'Hls.isSupported() is false (no MSE?)'; return; }
   const hls = new Hls({ debug: false, enableWorker: true });
   window.__hls = hls;
   const E = Hls.Events;
   hls.on(E.MANIFEST_PARSED, (_, d) => {
     rec.events.push({ ev: 'MANIFEST_PARSED', t: now(), levels: d.levels.length,
-      codecs: d.levels.map((l) => [l.videoCodec, l.audioCodec]) });
+      codecs: d.levels.map((l) => [l.videoCodec, l.audioCodec]),
+      heights: d.levels.map((l) => l.height) });
     v.play().catch((e) => { rec.play_rejected = String(e); });
   });
   hls.on(E.LEVEL_LOADED, (_, d) => {
@@ -110,7 +132,10 @@ const PAGE = `<!doctype html>
   });
   hls.on(E.FRAG_BUFFERED, (_, d) => {
     rec.events.push({ ev: 'FRAG_BUFFERED', t: now(), type: d.frag.type, sn: d.frag.sn,
-      start: +d.frag.start.toFixed(3), dur: +d.frag.duration.toFixed(3) });
+      start: +d.frag.start.toFixed(3), dur: +d.frag.duration.toFixed(3), level: d.frag.level });
+  });
+  hls.on(E.LEVEL_SWITCHED, (_, d) => {
+    rec.level_switches.push({ t: now(), level: d.level });
   });
   hls.on(E.ERROR, (_, d) => {
     const e = { ev: 'ERROR', t: now(), type: d.type, details: d.details, fatal: !!d.fatal };
@@ -128,10 +153,11 @@ const PAGE = `<!doctype html>
 </script></body></html>`;
 
 function parseArgs(argv) {
-  const args = { url: null, seconds: null, startupTimeout: 20 };
+  const args = { url: null, seconds: null, startupTimeout: 20, switchLevel: null };
   const rest = [];
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--startup-timeout') args.startupTimeout = Number(argv[++i]);
+    else if (argv[i] === '--switch-level') args.switchLevel = argv[++i];
     else rest.push(argv[i]);
   }
   [args.url, args.seconds] = [rest[0], Number(rest[1])];
@@ -216,6 +242,11 @@ function summarize(rec, final, args, wallStartMs) {
     media_events: rec.media.slice(0, 60),
     samples: rec.samples.filter((_, i) => i % 2 === 0).map((s) => [s.t, +s.ct.toFixed(3), s.rs]),
     wall_total_ms: Date.now() - wallStartMs,
+    levels: (rec.events.find((e) => e.ev === 'MANIFEST_PARSED') || {}).heights || null,
+    switch_requested: rec.switch_requested,
+    level_switches: rec.level_switches,
+    frag_levels: rec.events.filter((e) => e.ev === 'FRAG_BUFFERED')
+      .map((e) => [e.t - (start || 0), e.type, e.level, e.sn]),
   };
 }
 
@@ -231,7 +262,8 @@ async function main() {
   let browser = null;
   try {
     srv = await startStaticServer(await readFile(HLS_JS));
-    const pageUrl = `http://127.0.0.1:${srv.address().port}/?src=${encodeURIComponent(args.url)}`;
+    const pageUrl = `http://127.0.0.1:${srv.address().port}/?src=${encodeURIComponent(args.url)}` +
+      (args.switchLevel !== null ? `&switch=${encodeURIComponent(args.switchLevel)}` : '');
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
     out.launch_ms = Date.now() - wallStart;
     out.browser_version = browser.version();

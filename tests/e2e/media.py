@@ -293,9 +293,24 @@ def parse_pdt(value):
     return dt.datetime.fromisoformat(v)
 
 
+def follow_variant(r, headers=None):
+    """A multivariant answer (the stream has transcoded rungs) is followed to
+    its first variant, the source rendition, as a player starting there
+    would; the variant URI carries the format/auth query itself. Its segment
+    URIs also resolve against the stream's own URL (which serves the
+    source's segments)."""
+    if r.status_code != 200 or "#EXT-X-STREAM-INF" not in r.text:
+        return r
+    uri = next(ln.strip() for ln in r.text.splitlines() if ln.strip() and not ln.startswith("#"))
+    child = r.url.split("?", 1)[0].rsplit("/", 1)[0] + "/" + uri
+    return requests.get(child, headers=headers, timeout=HTTP_TIMEOUT)
+
+
 def get_playlist(url, params=None, headers=None):
-    """GET a playlist; asserts 200 and returns Playlist."""
-    r = requests.get(url, params=params, headers=headers, timeout=HTTP_TIMEOUT)
+    """GET a playlist; asserts 200 and returns Playlist (the source's media
+    playlist when url answers a multivariant playlist)."""
+    r = follow_variant(requests.get(url, params=params, headers=headers, timeout=HTTP_TIMEOUT),
+                       headers)
     assert r.status_code == 200, f"GET {r.url} -> {r.status_code} {r.text[:300]}"
     return Playlist(r.text)
 
@@ -306,7 +321,8 @@ def wait_playlist(url, pred, timeout=10, params=None, headers=None, poll=0.05):
     last = None
     while True:
         try:
-            r = requests.get(url, params=params, headers=headers, timeout=HTTP_TIMEOUT)
+            r = follow_variant(requests.get(url, params=params, headers=headers,
+                                            timeout=HTTP_TIMEOUT), headers)
             if r.status_code == 200:
                 pl = Playlist(r.text)
                 if pred(pl):
