@@ -158,3 +158,16 @@ int store_upload_delete_owner(store_t *st, const char *owner_kind, const char *o
   if (n) *n = changes;
   return rc;
 }
+
+int store_upload_prune(store_t *st, int64_t before, int *n) {
+  sqlite3_stmt *s;
+  int rc = prepare(st, "DELETE FROM uploads WHERE notified = 1 AND updated_at < ?1", &s,
+                   "upload_prune");
+  if (rc) return rc;
+  int changes = 0;
+  int brc = store__bind(s, "l", before);
+  rc = store__run(st, s, brc, "upload_prune", &changes);
+  sqlite3_finalize(s);
+  if (n) *n = changes;
+  return rc;
+}

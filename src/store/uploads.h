@@ -53,6 +53,10 @@ int store_upload_retry(store_t *st, const char *id, int attempts, const char *er
 int store_upload_finish(store_t *st, const char *id, int status, int attempts, const char *url,
                         const char *error, int64_t bytes, int64_t now);
 int store_upload_set_notified(store_t *st, const char *id);
+/* Deletes the rows whose owner was told of their final status and that
+ * were last touched before `before` (unix s); *n (may be NULL) gets how
+ * many. */
+int store_upload_prune(store_t *st, int64_t before, int *n);
 /* Deletes every row of an owner; *n (may be NULL) gets how many. */
 int store_upload_delete_owner(store_t *st, const char *owner_kind, const char *owner_id, int *n);
 

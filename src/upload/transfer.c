@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -185,15 +186,54 @@ static void xml_tag(const char *body, const char *tag, char *out, size_t cap) {
   out[n] = '\0';
 }
 
+typedef struct {
+  int accept_new;
+  const upload_dest_t *d;
+  const char *known_hosts;
+} host_check_t;
+
+/* One writer of known_hosts at a time in this process. */
+static pthread_mutex_t known_hosts_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Saves "[host]:port TYPE BASE64" for a server on a port other than 22.
+ * libcurl would save the host name alone, so two SSH servers of one host
+ * on different ports would share (and fight over) one entry; libssh2 finds
+ * the bracketed form first when it checks. 0 or -1. */
+static int save_host_key(const host_check_t *c, const struct curl_khkey *found) {
+  if (!c->known_hosts || found->len < 8 || found->len > 4096) return -1;
+  const unsigned char *k = (const unsigned char *)found->key;
+  /* the key blob starts with its type name: uint32 length + text */
+  size_t tl = ((size_t)k[0] << 24) | ((size_t)k[1] << 16) | ((size_t)k[2] << 8) | k[3];
+  if (tl == 0 || tl > 64 || 4 + tl > found->len) return -1;
+  for (size_t i = 0; i < tl; i++)
+    if (k[4 + i] <= 0x20 || k[4 + i] >= 0x7f) return -1;
+  char b64[6000];
+  EVP_EncodeBlock((unsigned char *)b64, k, (int)found->len);
+  char host[256];
+  const char *h = c->d->host;
+  size_t hl = strlen(h);
+  if (h[0] == '[' && hl > 2) snprintf(host, sizeof(host), "%.*s", (int)(hl - 2), h + 1);
+  else snprintf(host, sizeof(host), "%s", h);
+  pthread_mutex_lock(&known_hosts_lock);
+  FILE *f = fopen(c->known_hosts, "a");
+  int ok = f && fprintf(f, "[%s]:%d %.*s %s\n", host, c->d->port, (int)tl, (const char *)k + 4,
+                        b64) > 0;
+  if (f && fclose(f) != 0) ok = 0;
+  pthread_mutex_unlock(&known_hosts_lock);
+  return ok ? 0 : -1;
+}
+
 static int host_key_check(CURL *easy, const struct curl_khkey *known,
                           const struct curl_khkey *found, enum curl_khmatch match, void *ud) {
-  (void)easy, (void)known, (void)found;
-  int accept_new = *(int *)ud;
+  (void)easy, (void)known;
+  const host_check_t *c = ud;
   switch (match) {
     case CURLKHMATCH_OK:
       return CURLKHSTAT_FINE;
     case CURLKHMATCH_MISSING:
-      return accept_new ? CURLKHSTAT_FINE_ADD_TO_FILE : CURLKHSTAT_REJECT;
+      if (!c->accept_new) return CURLKHSTAT_REJECT;
+      if (c->d->port && c->d->port != 22 && save_host_key(c, found) == 0) return CURLKHSTAT_FINE;
+      return CURLKHSTAT_FINE_ADD_TO_FILE;
     default: /* mismatch: a changed host key is never accepted */
       return CURLKHSTAT_REJECT;
   }
@@ -279,7 +319,8 @@ static upload_result_t curl_upload(const upload_dest_t *d, const char *local_pat
   int ok = 1;
   char errbuf[CURL_ERROR_SIZE] = "", h[4096], sigv4[128], keyfile[1200] = "";
   response_t resp = {.len = 0};
-  int accept_new = env->sftp_accept_new;
+  host_check_t host_check = {.accept_new = env->sftp_accept_new, .d = d,
+                             .known_hosts = env->known_hosts};
   upload_result_t res = UPLOAD_RETRY;
   const char *ctype = content_type(object_name);
 
@@ -370,7 +411,7 @@ static upload_result_t curl_upload(const upload_dest_t *d, const char *local_pat
       curl_easy_setopt(e, CURLOPT_USERNAME, d->user);
       if (env->known_hosts) curl_easy_setopt(e, CURLOPT_SSH_KNOWNHOSTS, env->known_hosts);
       curl_easy_setopt(e, CURLOPT_SSH_KEYFUNCTION, host_key_check);
-      curl_easy_setopt(e, CURLOPT_SSH_KEYDATA, &accept_new);
+      curl_easy_setopt(e, CURLOPT_SSH_KEYDATA, &host_check);
       if (d->private_key) {
         /* libcurl reads private keys from files only: a 0600 temp file that
          * lives for this transfer. */

@@ -80,6 +80,7 @@ struct uploader {
   job_t *jobs;              /* every job the loop knows (loop thread) */
   listener_t *listeners;
   uploader_stats_t stats;   /* done/failed/retries/bytes (loop thread) */
+  int64_t pruned_ms;        /* when told rows were last pruned */
 };
 
 static int64_t now_ms(void) {
@@ -224,6 +225,18 @@ static void finish(uploader_t *up, job_t *j, int ok) {
   job_free(j);
 }
 
+/* Forgets rows told to their owner more than UPLOADER_KEEP_DAYS ago, at
+ * most once an hour (owners keep their own record of what was uploaded). */
+static void prune(uploader_t *up) {
+  int64_t now = now_ms();
+  if (up->pruned_ms && now - up->pruned_ms < 3600 * 1000) return;
+  up->pruned_ms = now;
+  int n = 0;
+  int rc = store_upload_prune(up->store, now / 1000 - UPLOADER_KEEP_DAYS * 86400, &n);
+  if (rc) log_warn("upload_prune_failed err=%s", err_str(rc));
+  else if (n) log_info("upload_pruned rows=%d", n);
+}
+
 static void on_async(uv_async_t *h) {
   uploader_t *up = h->data;
   uv_mutex_lock(&up->mu);
@@ -263,6 +276,7 @@ static void on_async(uv_async_t *h) {
       if (rc) log_error("upload_state_not_saved job=%s err=%s", j->id, err_str(rc));
     }
   }
+  prune(up);
   wake(up);
 }
 
@@ -438,6 +452,7 @@ int uploader_start(uploader_t *up) {
   }
   if (up->nthreads == 0) return ERR_INTERNAL;
   up->started = 1;
+  prune(up);
   int rc = store_upload_list_open(up->store, resume_row, up);
   if (rc) log_error("upload_resume_failed err=%s", err_str(rc));
   unsigned n = 0;

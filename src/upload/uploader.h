@@ -97,6 +97,9 @@ typedef struct {
 #define UPLOADER_DEFAULT_WORKERS 2u
 #define UPLOADER_MAX_BACKOFF_MS 3600000u
 #define UPLOADER_MAX_OBJECT_NAME 1024
+/* Finished jobs whose owner was told stay in the store this long (then they
+ * are pruned; owners keep their own record of uploaded URLs). */
+#define UPLOADER_KEEP_DAYS 7
 
 /* store must stay open until uploader_free(); opts is copied. NULL on
  * allocation failure. Workers start at uploader_start(). */

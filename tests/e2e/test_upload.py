@@ -612,7 +612,10 @@ def test_sftp_private_key_and_host_key_learned_then_pinned(tmp_path, daemons, me
     # accept-new: the host key was learned ...
     known = (data / "ssh_known_hosts").read_text()
     host_pub = Path(f"{sshd.host_key}.pub").read_text().split()[1]
-    assert host_pub in known
+    assert f"[127.0.0.1]:{sshd.port} ssh-ed25519 {host_pub}" in known, known
+    # ... and used: the next upload to that server checks against it
+    ok_url(upload(tmp_path, media_file, dest, "a2/rec.mp4", data_dir=data))
+    assert (data / "ssh_known_hosts").read_text() == known
     # ... and a server that now shows another key is refused.
     sshd.stop()
     _sshd.port = sshd.port

@@ -214,8 +214,18 @@ static void test_store_rows(void **state) {
   n = 0;
   assert_int_equal(store_upload_list_owner(st, "recording", "rec-1", count_rows, &n), 0);
   assert_int_equal(n, 1);
-  int removed = 0;
+  int removed = -1;
+  assert_int_equal(store_upload_prune(st, 3, &removed), 0); /* touched at 3: kept */
+  assert_int_equal(removed, 0);
   assert_int_equal(store_upload_delete_owner(st, "recording", "rec-1", &removed), 0);
+  assert_int_equal(removed, 1);
+  u.id[0] = '2';
+  assert_int_equal(store_upload_insert(st, &u), 0);
+  assert_int_equal(store_upload_finish(st, u.id, STORE_UPLOAD_FAILED, 1, NULL, "no", 0, 3), 0);
+  assert_int_equal(store_upload_prune(st, 4, &removed), 0); /* not told yet: kept */
+  assert_int_equal(removed, 0);
+  assert_int_equal(store_upload_set_notified(st, u.id), 0);
+  assert_int_equal(store_upload_prune(st, 4, &removed), 0);
   assert_int_equal(removed, 1);
   store_close(st);
   char cmd[128];
