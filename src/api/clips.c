@@ -461,43 +461,6 @@ static int query_get(http_request_t *req, const char *name, char *out, size_t ou
   return 0;
 }
 
-/* index.m3u8 of an authenticated clip: every segment URI gets ?auth=token. */
-static void send_playlist_with_token(http_request_t *req, http_response_t *res, const char *dir,
-                                     const char *token) {
-  char path[1200], *text = NULL;
-  size_t len = 0;
-  snprintf(path, sizeof(path), "%s/index.m3u8", dir);
-  /* A playlist is a few KB (one line per segment): read on the loop. */
-  if (util_read_file(path, &text, &len) != 0) {
-    api_error(res, ERR_NOT_FOUND, "no such file", NULL);
-    return;
-  }
-  size_t tlen = strlen(token), lines = 1;
-  for (size_t i = 0; i < len; i++) lines += text[i] == '\n';
-  size_t cap = len + lines * (tlen + 8) + 1, o = 0;
-  char *out = malloc(cap);
-  if (!out) {
-    free(text);
-    api_error(res, ERR_NOMEM, NULL, NULL);
-    return;
-  }
-  for (char *line = text; *line;) {
-    char *nl = strchr(line, '\n');
-    size_t ll = nl ? (size_t)(nl - line) : strlen(line);
-    memcpy(out + o, line, ll);
-    o += ll;
-    if (ll && line[0] != '#') o += (size_t)snprintf(out + o, cap - o, "?auth=%s", token);
-    if (nl) out[o++] = '\n';
-    line += ll + (nl ? 1 : 0);
-  }
-  free(text);
-  http_response_header(res, "Cache-Control", "no-cache");
-  http_response_header(res, "Content-Type", "application/vnd.apple.mpegurl");
-  (void)req;
-  http_response_status(res, 200);
-  http_response_body_owned(res, out, o);
-}
-
 static void clip_file(void *ud, http_request_t *req, http_response_t *res,
                       const router_params_t *p) {
   api_ctx_t *ctx = ud;
@@ -533,7 +496,7 @@ static void clip_file(void *ud, http_request_t *req, http_response_t *res,
   clip_service_dir(ctx->clips, c.id, dir, sizeof(dir));
   const char *file = router_param(p, "file");
   if (has_token && strcmp(file, "index.m3u8") == 0)
-    send_playlist_with_token(req, res, dir, token);
+    api_vod_serve_playlist_with_token(res, dir, "index.m3u8", token);
   else
     api_vod_serve_file(req, res, dir, file);
 }
