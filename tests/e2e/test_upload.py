@@ -876,6 +876,10 @@ def test_recording_shipped_to_every_kind_of_destination(fresh_server, pusher, tm
     text = api.get(f"/v1/recordings/{rid}").text + srv.log_text()
     assert_no_secret(text, AZ_KEY, "PRIVATE KEY")
     assert f"{S3_KEY}:{S3_SECRET}" not in text
+    import requests
+    m = requests.get(srv.base_url + "/metrics", timeout=10 * SLOW).text
+    assert 'onair_uploads_total{outcome="uploaded"} 5' in m, m
+    assert "onair_upload_queue_depth 0" in m
 
 
 def test_server_restart_resumes_a_pending_recording_upload(fresh_server, pusher, tmp_path,

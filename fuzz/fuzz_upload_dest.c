@@ -1,0 +1,30 @@
+/* libFuzzer: recording destination objects (upload/dest.h) — the URL forms,
+ * credential rules and the URLs derived from them — as the API and the
+ * uploader see them. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "upload/dest.h"
+#include "upload/uploader.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  json_error_t jerr;
+  json_t *d = json_loadb((const char *)data, size, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
+  if (!d) return 0;
+  const char *field = NULL;
+  char msg[256];
+  if (uploader_check_destination(d, &field, msg, sizeof(msg)) == 0) {
+    static upload_dest_t dest;
+    char url[2048];
+    if (upload_dest_parse(d, &dest, NULL, NULL, 0) != 0) abort(); /* must agree */
+    upload_dest_object_url(&dest, "rec/source.mp4", url, sizeof(url));
+    upload_dest_request_url(&dest, "a b/c.mp4", url, sizeof(url));
+    upload_dest_safe_url(&dest, url, sizeof(url));
+    if (strchr(url, '?')) abort(); /* logged: never the query (a SAS token) */
+    uploader_object_url(d, "x.mp4", url, sizeof(url));
+  }
+  json_decref(d);
+  return 0;
+}
