@@ -132,6 +132,7 @@ static void on_part_closed(void *arg) {
   health_free(srv->health); /* health: after live_free, which still calls its observer */
   srv->health = NULL;
   clip_window_stop(srv->clip_window); /* clips: its sweep timer; queued writes still finish */
+  clip_service_stop(srv->clips);      /* clips: those waiting their turn are made after a restart */
   uploader_free(srv->uploader); /* upload: after live_free (its recorders enqueue) */
   srv->uploader = NULL;
   if (srv->signals_on) {

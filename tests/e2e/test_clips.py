@@ -371,6 +371,12 @@ def test_window_and_clips_survive_a_restart(tmp_path_factory, tmp_path):
         # restart can still be clipped.
         after = post_clip(api, s["id"], {"start_time": -3})
         assert_clip_media(srv, wait_clip(api, after["id"]), 3.0, tmp_path)
+        # kill -9 right after a POST: whether it was made before the kill
+        # or not, the next start leaves no clip "processing" for ever.
+        cut = post_clip(api, s["id"], {"start_time": -4})
+        srv.kill()
+        srv.start()
+        assert_clip_media(srv, wait_clip(api, cut["id"]), 4.0, tmp_path)
     finally:
         if api is not None:
             api.close()

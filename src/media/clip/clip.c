@@ -28,6 +28,7 @@ struct clip_service {
   unsigned hls_target_s;
   cjob_t *active; /* clips being made, oldest first: running, then waiting their turn */
   int running;    /* of them on the thread pool */
+  int stopping;   /* shutdown: start nothing new */
   clip_finished_fn on_finish;
   void *on_finish_ud;
 };
@@ -208,6 +209,7 @@ static void make_done(uv_work_t *req, int status);
  * clips must not take every thread of libuv's pool, which the window's
  * writes (and every uv_fs / getaddrinfo of the process) share. */
 static void dispatch(clip_service_t *cs) {
+  if (cs->stopping) return;
   for (cjob_t *j = cs->active, *nx; j && cs->running < MAX_RUNNING; j = nx) {
     nx = j->next;
     if (j->running) continue;
@@ -404,4 +406,17 @@ void clip_service_on_finish(clip_service_t *cs, clip_finished_fn fn, void *ud) {
   cs->on_finish_ud = ud;
 }
 
-void clip_service_free(clip_service_t *cs) { free(cs); }
+void clip_service_stop(clip_service_t *cs) {
+  if (cs) cs->stopping = 1;
+}
+
+void clip_service_free(clip_service_t *cs) {
+  if (!cs) return;
+  /* Clips still waiting their turn stay "processing" in the store: the
+   * next start makes them (clip_service_recover). */
+  for (cjob_t *j = cs->active, *nx; j; j = nx) {
+    nx = j->next;
+    job_free(j);
+  }
+  free(cs);
+}

@@ -33,6 +33,9 @@ typedef struct clip_service clip_service_t;
 /* hls_target_s: target duration of the clips' HLS VOD segments. */
 clip_service_t *clip_service_new(uv_loop_t *loop, store_t *store, clip_window_t *w,
                                  const char *data_dir, unsigned hls_target_s);
+/* Shutdown: clips being made finish, those waiting their turn are left
+ * "processing" for the next start to make. */
+void clip_service_stop(clip_service_t *cs);
 /* Frees. Only once the loop has drained (no job in flight). */
 void clip_service_free(clip_service_t *cs);
 
