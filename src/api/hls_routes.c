@@ -97,7 +97,9 @@ static void release_buf(void *ud) { hls_buf_unref(ud); }
 /* Sends a segment buffer (Range, ETag: api_send_bytes). Takes the ref. */
 static void send_buf(http_request_t *req, http_response_t *res, hls_buf_t *buf, const char *type,
                      const char *cache, const char *etag) {
-  api_send_bytes(req, res, buf->data, buf->len, type, cache, etag, release_buf, buf);
+  /* Segments also go into a memfd on first request: sendfile() from there. */
+  api_send_bytes_fd(req, res, buf->data, buf->len, hls_buf_fd(buf), type, cache, etag,
+                    release_buf, buf);
 }
 
 /* transcode: the multivariant playlist of a stream with rungs. Lists every
