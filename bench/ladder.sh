@@ -55,10 +55,11 @@ echo "-- encoding the sources (not measured)" >&2
 make_source 1920x1080 "$DUR" "$SRC1080"
 make_source 1280x720 "$((STEP + 10))" "$SRC720"
 
-push_copy() {  # FILE RTMP_URL → pid
+push_copy() {  # FILE RTMP_URL → PUSH_PID (a child of this shell, tracked)
   ffmpeg -hide_banner -nostdin -loglevel error -re -i "$1" -c copy -f flv "$2" \
     >/dev/null 2>&1 &
-  echo $!
+  PUSH_PID=$!
+  bench_track "$PUSH_PID"
 }
 
 # CPU seconds of a command and its children (user + system).
@@ -88,9 +89,8 @@ read -r SID SKEY PURL < <(onair_create_stream)
 LOAD1=$(loadavg)
 echo "-- onair: auto ladder, ${DUR}s of 1080p30" >&2
 C0=$(proc_ticks "$ONAIR_PID")
-PUSH=$(push_copy "$SRC1080" "rtmp://127.0.0.1:$ONAIR_RTMP_PORT/live/$SKEY")
-bench_track "$PUSH"
-wait "$PUSH" || true
+push_copy "$SRC1080" "rtmp://127.0.0.1:$ONAIR_RTMP_PORT/live/$SKEY"
+wait "$PUSH_PID" || true
 sleep 1 # the last frames through the encoders
 C1=$(proc_ticks "$ONAIR_PID")
 ONAIR_CPU=$(awk -v a="$C0" -v b="$C1" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", (b - a) / hz }')
@@ -129,9 +129,8 @@ for n in $(seq 1 "$MAX_CHANNELS"); do
   for i in $(seq 1 "$n"); do
     read -r id key _ < <(onair_create_stream)
     ids+=("$id")
-    p=$(push_copy "$SRC720" "rtmp://127.0.0.1:$ONAIR_RTMP_PORT/live/$key")
-    bench_track "$p"
-    pids+=("$p")
+    push_copy "$SRC720" "rtmp://127.0.0.1:$ONAIR_RTMP_PORT/live/$key"
+    pids+=("$PUSH_PID")
   done
   sleep 5 # start-up (ladders appear), then count over the rest
   d0=0
@@ -154,12 +153,12 @@ done
 # ---------------------------------------------------------------- 3. latency
 
 LAG_SRC="(hlslag.py not found)" LAG_RUNG=""
-if [ -n "$HLSLAG" ]; then
+if [ -f "${HLSLAG:-}" ]; then
   lag() {  # PLAYLIST_SUFFIX
     read -r _ key purl < <(onair_create_stream)
     local base=${purl%/index.m3u8}
     taskset -c "$LOAD_CPU" $PY "$HLSLAG" --push "rtmp://127.0.0.1:$ONAIR_RTMP_PORT/live/$key" \
-      --playlist "$base/$1/index.m3u8" --seconds "$STEP" 2>"$BENCH_TMP/lag-$1.err" | tail -1
+      --playlist "$base/$1/index.m3u8" --seconds "$STEP" 2>"$BENCH_TMP/lag-$1.err" | tail -1 || true
   }
   echo "-- hlslag: source rendition of an auto stream" >&2
   LAG_SRC=$(lag source)

@@ -1,5 +1,11 @@
 /* session.c — decode once, scale + encode per rung, on worker threads
- * (session.h). */
+ * (session.h).
+ *
+ * The decode thread also scales: each rung's picture is made from the
+ * smallest picture of the same frame already at hand that is at least its
+ * size (1080p → 720p → 480p → 360p rather than three scales of 1080p),
+ * which costs about a third of scaling every rung from the source, and
+ * keeps every rung's queue independent of the others'. */
 #include "media/transcode/session.h"
 
 #include <libavcodec/avcodec.h>
@@ -45,10 +51,9 @@ typedef struct rung {
   int skipping;       /* dropping until the next source keyframe */
   int64_t next_due;   /* frame-rate reduction: the next pts to keep */
   int have_due;
+  struct SwsContext *sws;
   /* encode-thread state */
   AVCodecContext *enc;
-  struct SwsContext *sws;
-  AVFrame *scaled;
   int64_t last_pts;
   /* shared counters */
   atomic_uint_fast64_t dropped;
@@ -211,36 +216,8 @@ static void emit_packets(rung_t *r) {
   av_packet_free(&pkt);
 }
 
-static void encode(rung_t *r, AVFrame *in) {
-  AVFrame *pic = in;
-  if (in->width != r->spec.width || in->height != r->spec.height ||
-      in->format != AV_PIX_FMT_YUV420P) {
-    r->sws = sws_getCachedContext(r->sws, in->width, in->height, in->format, r->spec.width,
-                                  r->spec.height, AV_PIX_FMT_YUV420P, SWS_BILINEAR, NULL, NULL,
-                                  NULL);
-    if (!r->sws) {
-      atomic_fetch_add(&r->dropped, 1);
-      return;
-    }
-    if (!r->scaled) {
-      r->scaled = av_frame_alloc();
-      if (!r->scaled) return;
-      r->scaled->format = AV_PIX_FMT_YUV420P;
-      r->scaled->width = r->spec.width;
-      r->scaled->height = r->spec.height;
-      if (av_frame_get_buffer(r->scaled, 0) < 0) {
-        av_frame_free(&r->scaled);
-        return;
-      }
-    }
-    /* the encoder may still hold the previous picture */
-    if (av_frame_make_writable(r->scaled) < 0) return;
-    sws_scale(r->sws, (const uint8_t *const *)in->data, in->linesize, 0, in->height,
-              r->scaled->data, r->scaled->linesize);
-    pic = r->scaled;
-    pic->pict_type = in->pict_type;
-  }
-  pic->pts = in->pts > r->last_pts ? in->pts : r->last_pts + 1; /* x264 wants rising pts */
+static void encode(rung_t *r, AVFrame *pic) {
+  pic->pts = pic->pts > r->last_pts ? pic->pts : r->last_pts + 1; /* x264 wants rising pts */
   r->last_pts = pic->pts;
   if (avcodec_send_frame(r->enc, pic) < 0) {
     atomic_fetch_add(&r->dropped, 1);
@@ -297,35 +274,63 @@ static int rate_keeps(rung_t *r, int64_t pts, int key) {
   return 1;
 }
 
-static void offer(rung_t *r, const AVFrame *frame, int key) {
+/* 1 when rung r takes the frame at pts (room in its queue, not skipping
+ * to a keyframe, wanted by its frame rate); counts and logs drops. */
+static int admit(rung_t *r, int64_t pts, int key) {
   tc_session_t *s = r->s;
-  if (atomic_load(&r->failed)) return;
+  if (atomic_load(&r->failed)) return 0;
   if (r->skipping && !key) {
     atomic_fetch_add(&r->dropped, 1);
-    return;
+    return 0;
   }
-  if (!rate_keeps(r, frame->pts, key)) return;
+  if (!rate_keeps(r, pts, key)) return 0;
   pthread_mutex_lock(&r->mu);
-  if (r->count >= s->o.queue_frames) {
-    pthread_mutex_unlock(&r->mu);
+  unsigned queued = r->count; /* only the encoder takes from it meanwhile */
+  pthread_mutex_unlock(&r->mu);
+  if (queued >= s->o.queue_frames) {
     if (!r->skipping)
       log_warn("transcode_overload stream=%s rendition=%s queued=%u action=drop_to_keyframe",
                s->label, r->spec.name, s->o.queue_frames);
     r->skipping = 1;
     atomic_fetch_add(&r->dropped, 1);
-    return;
+    return 0;
   }
+  r->skipping = 0;
+  return 1;
+}
+
+/* The rung's picture from src: a new reference when src already has the
+ * rung's size and format, else a scaled copy. NULL on failure. */
+static AVFrame *picture_for(rung_t *r, const AVFrame *src) {
+  if (src->width == r->spec.width && src->height == r->spec.height &&
+      src->format == AV_PIX_FMT_YUV420P)
+    return av_frame_clone(src);
+  r->sws = sws_getCachedContext(r->sws, src->width, src->height, src->format, r->spec.width,
+                                r->spec.height, AV_PIX_FMT_YUV420P, SWS_BILINEAR, NULL, NULL,
+                                NULL);
+  AVFrame *pic = r->sws ? av_frame_alloc() : NULL;
+  if (!pic) return NULL;
+  pic->format = AV_PIX_FMT_YUV420P;
+  pic->width = r->spec.width;
+  pic->height = r->spec.height;
+  if (av_frame_get_buffer(pic, 0) < 0) {
+    av_frame_free(&pic);
+    return NULL;
+  }
+  sws_scale(r->sws, (const uint8_t *const *)src->data, src->linesize, 0, src->height, pic->data,
+            pic->linesize);
+  return pic;
+}
+
+static void enqueue(rung_t *r, AVFrame *pic) {
   frame_node_t *n = calloc(1, sizeof(*n));
-  AVFrame *f = n ? av_frame_clone(frame) : NULL;
-  if (!f) {
-    pthread_mutex_unlock(&r->mu);
-    free(n);
+  if (!n) {
+    av_frame_free(&pic);
     atomic_fetch_add(&r->dropped, 1);
     return;
   }
-  r->skipping = 0;
-  f->pict_type = key ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE;
-  n->frame = f;
+  n->frame = pic;
+  pthread_mutex_lock(&r->mu);
   if (r->tail)
     r->tail->next = n;
   else
@@ -340,9 +345,30 @@ static void deliver(tc_session_t *s, AVFrame *frame) {
   int64_t pts = frame->best_effort_timestamp;
   if (pts == AV_NOPTS_VALUE) pts = frame->pts;
   if (pts == AV_NOPTS_VALUE) return;
-  frame->pts = pts;
   int key = was_keyframe(s, pts);
-  for (int i = 0; i < s->nrungs; i++) offer(&s->rungs[i], frame, key);
+  AVFrame *made[LADDER_MAX] = {0};
+  for (int i = 0; i < s->nrungs; i++) {
+    rung_t *r = &s->rungs[i];
+    if (!admit(r, pts, key)) continue;
+    /* the smallest picture at hand that is still at least this rung's size */
+    const AVFrame *src = frame;
+    for (int j = 0; j < i; j++)
+      if (made[j] && made[j]->width >= r->spec.width && made[j]->height >= r->spec.height &&
+          made[j]->width * made[j]->height < src->width * src->height)
+        src = made[j];
+    AVFrame *pic = picture_for(r, src);
+    AVFrame *mine = pic ? av_frame_clone(pic) : NULL;
+    if (!mine) {
+      av_frame_free(&pic);
+      atomic_fetch_add(&r->dropped, 1);
+      continue;
+    }
+    mine->pts = pts;
+    mine->pict_type = key ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE;
+    enqueue(r, mine);
+    made[i] = pic; /* kept for the smaller rungs of this frame */
+  }
+  for (int i = 0; i < s->nrungs; i++) av_frame_free(&made[i]);
 }
 
 static void *decoder_main(void *arg) {
@@ -475,7 +501,6 @@ void tc_session_stop(tc_session_t *s) {
     }
     avcodec_free_context(&r->enc);
     sws_freeContext(r->sws);
-    av_frame_free(&r->scaled);
     pthread_mutex_destroy(&r->mu);
     pthread_cond_destroy(&r->cv);
   }

@@ -1,8 +1,9 @@
 /* session.h — one transcoding session of one stream: a decode thread and
  * one encode thread per rung, between the loop thread and libavcodec.
  *
- *   loop ──tc_session_push()──► input queue ──► decode thread (libavcodec, once)
- *        ──► per rung: frame queue ──► encode thread (libswscale + libx264)
+ *   loop ──tc_session_push()──► input queue ──► decode thread (libavcodec once,
+ *        libswscale once per rung, each rung from the next larger picture)
+ *        ──► per rung: frame queue ──► encode thread (libx264)
  *        ──► output list ──wake()──► loop: tc_session_take()
  *
  * Keyframes are aligned: a rung's frame is encoded as an IDR exactly when
