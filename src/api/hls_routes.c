@@ -128,6 +128,7 @@ static int serve_multivariant(api_ctx_t *ctx, http_request_t *req, http_response
     /* measured at each segment; the hub forgets its config when idle */
     transcode_rendition_info_t info;
     transcode_rendition_info(ctx->transcode, ls, i, &info);
+    if (i > 0 && !info.in_ladder) continue; /* a rung left behind by an older source size */
     const media_config_t *cfg = hub_config(r->hub);
     if (cfg) {
       info.width = cfg->video_codec != CODEC_NONE ? cfg->width : 0;

@@ -341,6 +341,30 @@ def test_framerate_param_caps_the_rungs(srv, api, push, tmp_path):
     p.stop()
 
 
+def test_reconnect_with_a_smaller_source_keeps_only_its_ladder(srv, api, push):
+    """A reconnect within stream_timeout continues every playlist; when the
+    new source is smaller, the ladder is re-planned and rungs it no longer
+    has leave the multivariant playlist."""
+    s = api.create({"stream_timeout": 60})
+    url = s["playback_ids"][0]["playback_url"]
+    p = push(s, size="854x480")
+    wait_status(api, s["id"], "live", timeout=20)
+    wait_ladder(url, {"source", "360p", "240p"})
+    p.stop()
+    wait_status(api, s["id"], "idle", timeout=15)
+    # idle: the ladder is still served (a player keeps going until the end)
+    variants, _ = wait_ladder(url, {"source", "360p", "240p"}, timeout=5)
+    p = push(s, size="640x360")
+    wait_status(api, s["id"], "live", timeout=20)
+    variants, _ = wait_ladder(url, {"source", "240p"})
+    by = {v.name: v for v in variants}
+    assert by["source"].attrs["RESOLUTION"] == "640x360", variants
+    pl = wait_playlist(child_url(url, "240p/index.m3u8"),
+                       lambda pl: any(seg.discontinuity for seg in pl.segments), timeout=20)
+    assert pl.segments, pl.text
+    p.stop()
+
+
 # ---------------------------------------------------------------- auth
 
 

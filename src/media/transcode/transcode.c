@@ -353,6 +353,9 @@ int transcode_rendition_info(transcode_t *tc, live_stream_t *ls, int index,
   tstream_t *ts = tc ? stream_find(tc, live_stream_id(ls)) : NULL;
   live_rendition_t *r = live_rendition_get(ls, index);
   if (!ts || !r || index >= LIVE_MAX_RENDITIONS) return ERR_NOT_FOUND;
+  out->in_ladder = index == 0;
+  for (int i = 0; i < ts->nrungs; i++)
+    if (ts->st[i].rend == r) out->in_ladder = 1;
   const meter_t *m = &ts->meters[index];
   uint64_t bits = 0;
   double secs = 0, peak = 0;

@@ -59,6 +59,8 @@ typedef struct {
   double fps;           /* the frame rate produced (source: as announced or measured) */
   int width, height;    /* of the last measured segment (0 for audio only) */
   char codecs[64];      /* RFC 6381 CODECS of the last measured segment */
+  int in_ladder;        /* the source, or a rung of the latest ladder (a reconnect
+                           with another source size may leave older rungs behind) */
 } transcode_rendition_info_t;
 int transcode_rendition_info(transcode_t *tc, live_stream_t *ls, int index,
                              transcode_rendition_info_t *out);
