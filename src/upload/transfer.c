@@ -401,7 +401,14 @@ static upload_result_t curl_upload(const upload_dest_t *d, const char *local_pat
       curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "ftp");
       curl_easy_setopt(e, CURLOPT_FTP_CREATE_MISSING_DIRS, (long)CURLFTP_CREATE_DIR_RETRY);
       curl_easy_setopt(e, CURLOPT_SERVER_RESPONSE_TIMEOUT, 60L);
-      if (d->scheme == UPLOAD_FTPS) curl_easy_setopt(e, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
+      if (d->scheme == UPLOAD_FTPS) {
+        curl_easy_setopt(e, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
+        /* TLS 1.2 exactly: vsftpd (OpenSSL 3) answers most TLS 1.3 uploads
+         * with "426 Failure reading network stream" (the data connection's
+         * end is taken for a truncation), so 1.3 would fail intermittently. */
+        curl_easy_setopt(e, CURLOPT_SSLVERSION,
+                         (long)(CURL_SSLVERSION_TLSv1_2 | CURL_SSLVERSION_MAX_TLSv1_2));
+      }
       if (d->has_user) curl_easy_setopt(e, CURLOPT_USERNAME, d->user);
       if (d->has_password) curl_easy_setopt(e, CURLOPT_PASSWORD, d->password);
       break;
