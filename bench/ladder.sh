@@ -83,7 +83,11 @@ metric_sum() {  # NAME STREAM_ID → sum of the series of that stream
 
 # ---------------------------------------------------------------- 1. CPU
 
-onair_start --transcode-preset "$PRESET"
+# A 20 s rung queue: on a starved machine frames wait instead of being
+# dropped (the ffmpeg CLI with -re likewise just falls behind), so both do
+# all the work and their CPU-seconds compare. The dropped-frames count shows
+# whether that held.
+onair_start --transcode-preset "$PRESET" --transcode-queue-frames 600
 ONAIR_STREAM_BODY='{"mode": "auto"}'
 read -r SID SKEY PURL < <(onair_create_stream)
 LOAD1=$(loadavg)
@@ -91,7 +95,9 @@ echo "-- onair: auto ladder, ${DUR}s of 1080p30" >&2
 C0=$(proc_ticks "$ONAIR_PID")
 push_copy "$SRC1080" "rtmp://127.0.0.1:$ONAIR_RTMP_PORT/live/$SKEY"
 wait "$PUSH_PID" || true
-sleep 1 # the last frames through the encoders
+# the queued frames through the encoders (until onair's CPU use stops rising)
+prev=-1; cur=$(proc_ticks "$ONAIR_PID")
+while [ "$cur" -gt $((prev + CLK_TCK / 10)) ]; do sleep 2; prev=$cur; cur=$(proc_ticks "$ONAIR_PID"); done
 C1=$(proc_ticks "$ONAIR_PID")
 ONAIR_CPU=$(awk -v a="$C0" -v b="$C1" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", (b - a) / hz }')
 LADDER=$(curl -sf "$PURL" | grep -A1 STREAM-INF | grep -v '^#' | grep -v -- -- | cut -d/ -f1 | tr '\n' ' ')

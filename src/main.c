@@ -315,7 +315,8 @@ static int cmd_serve(int argc, char **argv) {
   /* transcode: registered before health so rung drops are counted when it samples */
   transcode_opts_t tcopts = {.preset = cfg.transcode_preset,
                              .threads = (int)cfg.transcode_threads,
-                             .max_auto_rungs = cfg.transcode_max_rungs};
+                             .max_auto_rungs = cfg.transcode_max_rungs,
+                             .queue_frames = cfg.transcode_queue_frames};
   srv.transcode = api.transcode = transcode_new(srv.loop, srv.live, store, &tcopts);
   if (!srv.transcode) {
     fprintf(stderr, "onair: out of memory at start-up\n");

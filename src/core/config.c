@@ -18,6 +18,7 @@ static const char *const keys[] = {
     "webhooks_allow_private", "webhook_retry_base_ms", "metrics_token", "health_interval_ms",
     "health_retention_days", "simulcast_tls_verify",
     "transcode_preset", "transcode_threads", "transcode_max_rungs", /* transcode */
+    "transcode_queue_frames", /* transcode */
    
     "upload_workers", "upload_retry_base_ms", "upload_max_attempts", /* upload */
     "upload_sftp_host_keys", "upload_ca_file",                        /* upload */ "clip_window_s", /* clips */
@@ -50,6 +51,7 @@ void config_defaults(config_t *cfg) {
   cfg->simulcast_tls_verify = 1;     /* simulcast */
   snprintf(cfg->transcode_preset, sizeof(cfg->transcode_preset), "veryfast"); /* transcode */
   cfg->transcode_max_rungs = 3; /* transcode */
+  cfg->transcode_queue_frames = 30; /* transcode */
   cfg->upload_workers = 2;            /* upload */
   cfg->upload_retry_base_ms = 5000;   /* upload */
   cfg->upload_max_attempts = 8;       /* upload */
@@ -155,6 +157,9 @@ int config_set(config_t *cfg, const char *key, const char *value, char *err, siz
   } else if (strcmp(key, "transcode_max_rungs") == 0) { /* transcode */
     if (parse_uint(value, 5, &n) || n < 1) goto bad;
     cfg->transcode_max_rungs = (unsigned)n;
+  } else if (strcmp(key, "transcode_queue_frames") == 0) { /* transcode */
+    if (parse_uint(value, 3000, &n) || n < 2) goto bad;
+    cfg->transcode_queue_frames = (unsigned)n;
   } else if (strcmp(key, "upload_workers") == 0) { /* upload */
     if (parse_uint(value, 64, &n) || n < 1) goto bad;
     cfg->upload_workers = (unsigned)n;

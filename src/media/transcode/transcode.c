@@ -208,7 +208,10 @@ static void session_start(tstream_t *ts, const media_config_t *cfg) {
   tc_session_opts_t so = {.label = ts->id,
                           .preset = tc->preset,
                           .threads = tc->opts.threads,
-                          .queue_frames = tc->opts.queue_frames};
+                          .queue_frames = tc->opts.queue_frames,
+                          /* the decoder's backlog scales with the rungs' */
+                          .input_frames = tc->opts.queue_frames > 30 ? 5 * tc->opts.queue_frames
+                                                                     : 0};
   ts->session = tc_session_start(cfg, ts->rungs, ok, &so, wake, ts);
   if (!ts->session) {
     media_config_clear(&ts->src_cfg);
