@@ -26,6 +26,17 @@ int api_parse_body(http_request_t *req, http_response_t *res, int allow_empty, j
 int api_parse_paging(http_request_t *req, http_response_t *res, long default_limit,
                      long max_limit, long *limit, long *offset);
 
+/* ---- media lists (list_query.c): recordings, clips ----
+ * sort_by created_at|duration (*by_duration) and order asc|desc (order_by
+ * too; default created_at desc); answers 400 naming the parameter. */
+int api_parse_sort(http_request_t *req, http_response_t *res, int *by_duration, int *desc);
+/* Answers 200 {key: items, total, limit, offset, sort_by, order}; takes items. */
+void api_respond_page(http_response_t *res, const char *key, json_t *items, long total,
+                      long limit, long offset, int by_duration, int desc);
+/* The decoded value of query parameter `name` into out; 1 if present
+ * (else out is ""). */
+int api_query_param(http_request_t *req, const char *name, char *out, size_t outlen);
+
 /* Loads a stream of the project; answers 404 and returns non-zero if absent. */
 int api_stream_load(api_ctx_t *ctx, const char *project_id, const char *id, http_response_t *res,
                     store_stream_t *out);
@@ -79,6 +90,11 @@ void api_vod_serve_file(http_request_t *req, http_response_t *res, const char *d
  * on to what the playlist lists. Cache-Control no-cache. */
 void api_vod_serve_playlist_with_token(http_response_t *res, const char *dir, const char *file,
                                        const char *token);
+/* Serves a VOD file of dir: with a playback token (non-empty) a playlist
+ * (*.m3u8) goes through api_vod_serve_playlist_with_token, anything else
+ * through api_vod_serve_file. The caller has checked the token. */
+void api_vod_serve(http_request_t *req, http_response_t *res, const char *dir, const char *file,
+                   const char *token);
 int api_recordings_register(router_t *r, api_ctx_t *ctx); /* recordings.c */
 
 #endif

@@ -337,59 +337,23 @@ out:
   store_stream_clear(&s);
 }
 
-/* sort_by and order (order_by accepted too, as seed 000 spells it). */
-static int parse_sort(http_request_t *req, http_response_t *res, store_clip_sort_t *sort,
-                      int *desc) {
-  const char *cur = req->query;
-  char key[64], val[64];
-  int rc;
-  *sort = STORE_CLIP_SORT_CREATED_AT;
-  *desc = 1;
-  while ((rc = http_query_next(&cur, key, sizeof(key), val, sizeof(val))) == 1) {
-    if (strcmp(key, "sort_by") == 0) {
-      if (strcmp(val, "created_at") == 0)
-        *sort = STORE_CLIP_SORT_CREATED_AT;
-      else if (strcmp(val, "duration") == 0)
-        *sort = STORE_CLIP_SORT_DURATION;
-      else {
-        api_error(res, ERR_INVALID, "sort_by must be created_at or duration", "sort_by");
-        return -1;
-      }
-    } else if (strcmp(key, "order") == 0 || strcmp(key, "order_by") == 0) {
-      if (strcmp(val, "asc") == 0)
-        *desc = 0;
-      else if (strcmp(val, "desc") == 0)
-        *desc = 1;
-      else {
-        api_error(res, ERR_INVALID, "order must be asc or desc", key);
-        return -1;
-      }
-    }
-  }
-  if (rc < 0) {
-    api_error(res, ERR_INVALID, "badly encoded query string (sort_by and order take short values)",
-              NULL);
-    return -1;
-  }
-  return 0;
-}
-
 static void clip_list(void *ud, http_request_t *req, http_response_t *res,
                       const router_params_t *p) {
   api_ctx_t *ctx = ud;
   char project[37];
   if (api_auth(ctx, req, res, project)) return;
   long limit, offset, total = 0;
-  store_clip_sort_t sort;
-  int desc;
+  int by_duration, desc;
   if (api_parse_paging(req, res, CLIPS_DEFAULT_LIMIT, CLIPS_MAX_LIMIT, &limit, &offset) ||
-      parse_sort(req, res, &sort, &desc))
+      api_parse_sort(req, res, &by_duration, &desc))
     return;
   store_stream_t s;
   if (api_stream_load(ctx, project, router_param(p, "id"), res, &s)) return;
   store_clip_t *list = NULL;
   size_t n = 0;
-  int rc = store_clip_list(ctx->store, project, s.id, sort, desc, limit, offset, &list, &n, &total);
+  int rc = store_clip_list(ctx->store, project, s.id,
+                           by_duration ? STORE_CLIP_SORT_DURATION : STORE_CLIP_SORT_CREATED_AT,
+                           desc, limit, offset, &list, &n, &total);
   store_stream_clear(&s);
   if (rc) {
     api_error(res, rc, NULL, NULL);
@@ -398,17 +362,7 @@ static void clip_list(void *ud, http_request_t *req, http_response_t *res,
   json_t *arr = json_array();
   for (size_t i = 0; i < n; i++) json_array_append_new(arr, clip_render(ctx, &list[i]));
   free(list);
-  json_t *body = json_pack("{s:o, s:I, s:I, s:I, s:s, s:s}", "clips", arr, "total",
-                           (json_int_t)total, "limit", (json_int_t)limit, "offset",
-                           (json_int_t)offset, "sort_by",
-                           sort == STORE_CLIP_SORT_DURATION ? "duration" : "created_at", "order",
-                           desc ? "desc" : "asc");
-  if (!body) {
-    api_error(res, ERR_NOMEM, NULL, NULL);
-    return;
-  }
-  http_response_json(res, 200, body);
-  json_decref(body);
+  api_respond_page(res, "clips", arr, total, limit, offset, by_duration, desc);
 }
 
 static int clip_load(api_ctx_t *ctx, const char *project, const router_params_t *p,
@@ -451,16 +405,6 @@ static void clip_delete(void *ud, http_request_t *req, http_response_t *res,
   http_response_body(res, ok, sizeof(ok) - 1);
 }
 
-/* The value of query parameter `name` (decoded) into out; 1 if present. */
-static int query_get(http_request_t *req, const char *name, char *out, size_t outlen) {
-  const char *cur = req->query;
-  char key[64];
-  while (http_query_next(&cur, key, sizeof(key), out, outlen) == 1)
-    if (strcmp(key, name) == 0) return 1;
-  out[0] = '\0';
-  return 0;
-}
-
 static void clip_file(void *ud, http_request_t *req, http_response_t *res,
                       const router_params_t *p) {
   api_ctx_t *ctx = ud;
@@ -479,7 +423,7 @@ static void clip_file(void *ud, http_request_t *req, http_response_t *res,
     return;
   }
   char token[4200];
-  int has_token = query_get(req, "auth", token, sizeof(token));
+  int has_token = api_query_param(req, "auth", token, sizeof(token));
   if (strcmp(c.playback_policy, "public") != 0) {
     rc = has_token ? signing_verify_playback(ctx->store, c.project_id, c.id, token, util_now())
                    : ERR_UNAUTHORIZED;
@@ -494,11 +438,7 @@ static void clip_file(void *ud, http_request_t *req, http_response_t *res,
   }
   char dir[1100];
   clip_service_dir(ctx->clips, c.id, dir, sizeof(dir));
-  const char *file = router_param(p, "file");
-  if (has_token && strcmp(file, "index.m3u8") == 0)
-    api_vod_serve_playlist_with_token(res, dir, "index.m3u8", token);
-  else
-    api_vod_serve_file(req, res, dir, file);
+  api_vod_serve(req, res, dir, router_param(p, "file"), token);
 }
 
 /* A clip is ready: webhooks and callbacks hear "clip.ready" with the clip

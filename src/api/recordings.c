@@ -28,60 +28,24 @@
 #define RECORDINGS_DEFAULT_LIMIT 20
 #define RECORDINGS_MAX_LIMIT 100
 
-static int parse_sort(http_request_t *req, http_response_t *res, store_rec_sort_t *sort,
-                      int *desc) {
-  const char *cur = req->query;
-  char key[64], val[64];
-  int rc;
-  *sort = STORE_REC_SORT_CREATED;
-  *desc = 1;
-  while ((rc = http_query_next(&cur, key, sizeof(key), val, sizeof(val))) == 1) {
-    if (strcmp(key, "sort_by") == 0) {
-      if (strcmp(val, "created_at") == 0)
-        *sort = STORE_REC_SORT_CREATED;
-      else if (strcmp(val, "duration") == 0)
-        *sort = STORE_REC_SORT_DURATION;
-      else {
-        api_error(res, ERR_INVALID, "sort_by must be created_at or duration", "sort_by");
-        return -1;
-      }
-    } else if (strcmp(key, "order") == 0 || strcmp(key, "order_by") == 0) {
-      if (strcmp(val, "asc") == 0)
-        *desc = 0;
-      else if (strcmp(val, "desc") == 0)
-        *desc = 1;
-      else {
-        api_error(res, ERR_INVALID, "order must be asc or desc", key);
-        return -1;
-      }
-    }
-  }
-  if (rc < 0) {
-    api_error(res, ERR_INVALID, "badly encoded query string (sort_by and order take short values)",
-              NULL);
-    return -1;
-  }
-  return 0;
-}
-
 static void recording_list(void *ud, http_request_t *req, http_response_t *res,
                            const router_params_t *p) {
   api_ctx_t *ctx = ud;
   char project[37];
   if (api_auth(ctx, req, res, project)) return;
   long limit, offset, total = 0;
-  store_rec_sort_t sort;
-  int desc;
+  int by_duration, desc;
   if (api_parse_paging(req, res, RECORDINGS_DEFAULT_LIMIT, RECORDINGS_MAX_LIMIT, &limit,
                        &offset) ||
-      parse_sort(req, res, &sort, &desc))
+      api_parse_sort(req, res, &by_duration, &desc))
     return;
   store_stream_t s;
   if (api_stream_load(ctx, project, router_param(p, "id"), res, &s)) return;
   store_recording_t *list = NULL;
   size_t n = 0;
-  int rc = store_recording_list(ctx->store, project, s.id, sort, desc, limit, offset, &list, &n,
-                                &total);
+  int rc = store_recording_list(ctx->store, project, s.id,
+                                by_duration ? STORE_REC_SORT_DURATION : STORE_REC_SORT_CREATED,
+                                desc, limit, offset, &list, &n, &total);
   store_stream_clear(&s);
   if (rc) {
     api_error(res, rc, NULL, NULL);
@@ -93,17 +57,7 @@ static void recording_list(void *ud, http_request_t *req, http_response_t *res,
     store_recording_clear(&list[i]);
   }
   free(list);
-  json_t *body = json_pack("{s:o, s:I, s:I, s:I, s:s, s:s}", "recordings", arr, "total",
-                           (json_int_t)total, "limit", (json_int_t)limit, "offset",
-                           (json_int_t)offset, "sort_by",
-                           sort == STORE_REC_SORT_DURATION ? "duration" : "created_at", "order",
-                           desc ? "desc" : "asc");
-  if (!body) {
-    api_error(res, ERR_NOMEM, NULL, NULL);
-    return;
-  }
-  http_response_json(res, 200, body);
-  json_decref(body);
+  api_respond_page(res, "recordings", arr, total, limit, offset, by_duration, desc);
 }
 
 static int recording_load(api_ctx_t *ctx, const char *project, const router_params_t *p,
@@ -159,15 +113,6 @@ static void recording_delete(void *ud, http_request_t *req, http_response_t *res
 
 /* ---- VOD ---------------------------------------------------------------------- */
 
-static int query_get(http_request_t *req, const char *name, char *out, size_t outlen) {
-  const char *cur = req->query;
-  char key[64];
-  while (http_query_next(&cur, key, sizeof(key), out, outlen) == 1)
-    if (strcmp(key, name) == 0) return 1;
-  out[0] = '\0';
-  return 0;
-}
-
 /* 0 when the request may play recording r (see the top of this file);
  * otherwise answers 401/403 and returns non-zero. */
 static int vod_allowed(api_ctx_t *ctx, http_request_t *req, http_response_t *res,
@@ -210,18 +155,17 @@ static void recording_vod(void *ud, http_request_t *req, http_response_t *res,
               rc == ERR_NOT_FOUND ? "no recording with this id" : NULL, NULL);
     return;
   }
-  int has_token = query_get(req, "auth", token, sizeof(token));
+  int has_token = api_query_param(req, "auth", token, sizeof(token));
   if (vod_allowed(ctx, req, res, &r, token, has_token) == 0) {
     if (recorder_vod_dir(ctx->cfg, &r, dir, sizeof(dir)) != 0)
       api_error(res, ERR_NOT_FOUND,
-                strcmp(r.status, "recording") == 0
-                    ? "the recording is still being written"
-                    : "the recording's files are not available here (uploaded elsewhere)",
+                strcmp(r.status, "recording") == 0 ? "the recording is still being written"
+                : strcmp(r.status, "uploaded") == 0
+                    ? "the recording's files are not available here (uploaded elsewhere)"
+                    : "the recording has no playable files",
                 NULL);
-    else if (has_token && api_vod_file_name_ok(file) && strstr(file, ".m3u8"))
-      api_vod_serve_playlist_with_token(res, dir, file, token);
     else
-      api_vod_serve_file(req, res, dir, file);
+      api_vod_serve(req, res, dir, file, token);
   }
   store_recording_clear(&r);
 }

@@ -206,12 +206,31 @@ void api_vod_serve_playlist_with_token(http_response_t *res, const char *dir, co
     api_error(res, ERR_NOT_FOUND, "no such file", NULL);
     return;
   }
+  /* The token goes in percent-encoded: it comes from the request and is
+   * not always verified (public recordings and clips play without one), so
+   * raw it could add lines (%0A) to the playlist. A JWT is unchanged. */
   size_t tlen = strlen(token), lines = 1;
+  char *enc = malloc(tlen * 3 + 1);
+  if (!enc) {
+    free(text);
+    api_error(res, ERR_NOMEM, NULL, NULL);
+    return;
+  }
+  size_t elen = 0;
+  for (size_t i = 0; i < tlen; i++) {
+    unsigned char c = (unsigned char)token[i];
+    if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~')
+      enc[elen++] = (char)c;
+    else
+      elen += (size_t)snprintf(enc + elen, 4, "%%%02X", c);
+  }
+  enc[elen] = '\0';
   for (size_t i = 0; i < len; i++) lines += text[i] == '\n';
-  size_t cap = len + lines * (tlen + 8) + 1, o = 0;
+  size_t cap = len + lines * (elen + 8) + 1, o = 0;
   char *out = malloc(cap);
   if (!out) {
     free(text);
+    free(enc);
     api_error(res, ERR_NOMEM, NULL, NULL);
     return;
   }
@@ -220,13 +239,23 @@ void api_vod_serve_playlist_with_token(http_response_t *res, const char *dir, co
     size_t ll = nl ? (size_t)(nl - line) : strlen(line);
     memcpy(out + o, line, ll);
     o += ll;
-    if (ll && line[0] != '#') o += (size_t)snprintf(out + o, cap - o, "?auth=%s", token);
+    if (ll && line[0] != '#') o += (size_t)snprintf(out + o, cap - o, "?auth=%s", enc);
     if (nl) out[o++] = '\n';
     line += ll + (nl ? 1 : 0);
   }
   free(text);
+  free(enc);
   http_response_header(res, "Cache-Control", "no-cache");
   http_response_header(res, "Content-Type", "application/vnd.apple.mpegurl");
   http_response_status(res, 200);
   http_response_body_owned(res, out, o);
+}
+
+void api_vod_serve(http_request_t *req, http_response_t *res, const char *dir, const char *file,
+                   const char *token) {
+  size_t n = file ? strlen(file) : 0;
+  if (token && token[0] && n > 5 && strcmp(file + n - 5, ".m3u8") == 0)
+    api_vod_serve_playlist_with_token(res, dir, file, token);
+  else
+    api_vod_serve_file(req, res, dir, file);
 }

@@ -146,6 +146,15 @@ def test_record_mp4_ts_hls_and_vod(rec_server, rec_api, other_api, pusher):
     assert again.status_code == 304
     for bad in ("..%2Fx", ".hidden", "nope.mp4"):
         assert requests.get(vod_url(rec, bad), timeout=10).status_code == 404
+    # a public recording ignores ?auth=, and what it echoes into the playlist
+    # cannot add lines to it
+    injected = requests.get(rec["playback_url"],
+                            params={"auth": "x\n#EXT-X-ENDLIST\nhttp://evil.example/a.ts"},
+                            timeout=10)
+    assert injected.status_code == 200, injected.text
+    assert "evil.example/a.ts\n" not in injected.text and injected.text.count("#EXT-X-ENDLIST") == 1
+    assert all(ln.startswith("#") or "?auth=x%0A" in ln
+               for ln in injected.text.splitlines() if ln), injected.text
 
     # the stream carries its recording once it ended (seed 002)
     st = rec_api.get_stream(s["id"])
@@ -217,8 +226,14 @@ def test_dvr_toggled_while_live(rec_server, rec_api, pusher):
     r = rec_api.put(f"/v1/live-streams/{s['id']}", json={"dvr": {"enabled": 1}})
     assert r.status_code == 200, r.text
     t_on = time.time()
-    wait_recordings(rec_api, s["id"], lambda rs: len(rs) == 1 and rs[0]["status"] == "recording",
-                    timeout=20)
+    live_rec = wait_recordings(rec_api, s["id"],
+                               lambda rs: len(rs) == 1 and rs[0]["status"] == "recording",
+                               timeout=20)[0]
+    # a recording being written is neither deletable nor playable yet
+    assert_error(rec_api.delete(f"/v1/recordings/{live_rec['id']}"), 409, "conflict")
+    assert live_rec["playback_url"] is None, live_rec
+    assert_error(requests.get(f"{rec_server.base_url}/vod/recordings/{live_rec['id']}/index.m3u8",
+                              timeout=10), 404, "not_found")
     time.sleep(6)
     r = rec_api.put(f"/v1/live-streams/{s['id']}", json={"dvr": {"enabled": 0}})
     assert r.status_code == 200, r.text

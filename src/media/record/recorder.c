@@ -119,6 +119,16 @@ void recorder_strip_url(const char *url, char *out, size_t outlen) {
 
 static int64_t now_s(void) { return util_now(); }
 
+/* 1 for a lowercase-hex 8-4-4-4-12 UUID: safe as a directory name. */
+static int is_uuid(const char *s) {
+  for (int i = 0; i < 36; i++) {
+    int dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash ? s[i] != '-' : !((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+      return 0;
+  }
+  return s[36] == '\0';
+}
+
 /* params.dvr of a stream as parsed JSON (new reference) or NULL. */
 static json_t *load_params(const store_stream_t *s) {
   json_error_t jerr;
@@ -547,7 +557,8 @@ static void finish_run(work_t *w) {
     json_array_append_new(j->renditions, json_pack("{s:s, s:i, s:i}", "name", l->name, "width",
                                                    info.width, "height", info.height));
     snprintf(variant_uri[i], sizeof(variant_uri[i]), "%.15s.m3u8", l->name);
-    unsigned bw = frag_ms > 0 ? (unsigned)(frag_bytes * 8 * 1000 / frag_ms) : 0;
+    int64_t bps = frag_ms > 0 ? frag_bytes * 8 * 1000 / frag_ms : 0;
+    unsigned bw = bps > 2000000000 ? 2000000000u : (unsigned)bps; /* + 20 % below stays in range */
     variants[i] = (remux_vod_variant_t){variant_uri[i], bw + bw / 5, info.width, info.height};
   }
   if (nl > 1) {
@@ -714,8 +725,9 @@ static void on_upload_done(void *ud, const char *owner_kind, const char *owner_i
   const char *k;
   json_t *v;
   json_object_foreach(uploads, k, v) {
-    if (strcmp(json_string_value(v), "pending") == 0) pending++;
-    if (strcmp(json_string_value(v), "failed") == 0) failed++;
+    const char *st = json_string_value(v);
+    if (!st || strcmp(st, "pending") == 0) pending++;
+    else if (strcmp(st, "failed") == 0) failed++;
   }
   if (!pending && !failed && strcmp(r.status, "uploading") == 0) {
     snprintf(r.status, sizeof(r.status), "uploaded");
@@ -894,7 +906,10 @@ static part_t *part_new(recorder_t *rc, bcast_t *b, const store_stream_t *s, jso
   if (!p) return NULL;
   p->rc = rc;
   p->b = b;
-  util_uuid4(p->id);
+  if (util_uuid4(p->id) != 0) { /* an empty id would make the recordings root its directory */
+    free(p);
+    return NULL;
+  }
   snprintf(p->project_id, sizeof(p->project_id), "%s", s->project_id);
   snprintf(p->stream_id, sizeof(p->stream_id), "%s", s->id);
   snprintf(p->dir, sizeof(p->dir), "%s/%s", rc->root, p->id);
@@ -1069,9 +1084,11 @@ recorder_t *recorder_new(uv_loop_t *loop, store_t *store, live_t *live, uploader
   uv_timer_init(loop, &rc->end_timer);
   rc->end_timer.data = rc;
   rc->inflight++; /* the timer handle, until closed */
-  if (util_mkdirs(rc->root) != 0 || live_observe(live, &ob, rc) != 0 ||
-      (!event_listening && events_listen(on_event, NULL) != 0) ||
-      (up && uploader_on_done(up, OWNER_KIND, on_upload_done, rc) != 0)) {
+  /* The live observer comes last: it cannot be removed, so a failure must
+   * not leave it pointing at a recorder that recorder_free() lets go. */
+  if (util_mkdirs(rc->root) != 0 || (!event_listening && events_listen(on_event, NULL) != 0) ||
+      (up && uploader_on_done(up, OWNER_KIND, on_upload_done, rc) != 0) ||
+      live_observe(live, &ob, rc) != 0) {
     log_error("recorder_init_failed root=%s", rc->root);
     event_target = NULL;
     recorder_free(rc);
@@ -1139,13 +1156,18 @@ void recorder_free(recorder_t *rc) {
   uv_close((uv_handle_t *)&rc->end_timer, on_timer_closed);
 }
 
-int recorder_delete(recorder_t *rc, const char *project_id, const char *id) {
+int recorder_delete(recorder_t *rc, const char *project_id, const char *url_id) {
   store_recording_t r;
-  int e = store_recording_get(rc->store, project_id, id, &r);
+  int e = store_recording_get(rc->store, project_id, url_id, &r);
   if (e) return e;
+  /* Paths are built from the stored id (a UUID we made), never from the
+   * URL's text. */
+  char id[37];
+  snprintf(id, sizeof(id), "%s", r.id);
   int busy = strcmp(r.status, "recording") == 0;
   store_recording_clear(&r);
   if (busy) return ERR_CONFLICT;
+  if (!is_uuid(id)) return ERR_NOT_FOUND;
   if (rc->up) uploader_cancel(rc->up, OWNER_KIND, id);
   e = store_recording_delete(rc->store, project_id, id);
   if (e) return e;
