@@ -11,6 +11,9 @@
 #   LOAD_CPU       CPU the load generators are pinned to (default 1)
 #   BENCH_KEEP=1   keep the temp dir (logs, nginx.conf) after the run
 #   ONAIR_SERVE_FLAGS  extra flags for `onair serve` (word-split)
+#   BENCH_NICE     niceness for the servers and wrk (default 0; e.g. -10 on a
+#                  machine shared with other work, so both servers and the
+#                  client get their core instead of time slices of it)
 
 set -euo pipefail
 
@@ -19,6 +22,7 @@ REPO_DIR=$(cd "$BENCH_DIR/.." && pwd)
 ONAIR_BIN=${ONAIR_BIN:-$REPO_DIR/build/onair}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
+BENCH_NICE=${BENCH_NICE:-0}
 PY=/usr/bin/python3
 NGINX_RTMP_MODULE=${NGINX_RTMP_MODULE:-/usr/lib/nginx/modules/ngx_rtmp_module.so}
 
@@ -160,14 +164,16 @@ proc_pss_kb() {
 
 # onair_start [extra serve flags...]
 # Sets ONAIR_PID ONAIR_HTTP_PORT ONAIR_RTMP_PORT ONAIR_URL ONAIR_KEY ONAIR_TOKEN.
+# ONAIR_DIR_NAME (default "onair") names its directory under $BENCH_TMP, so a
+# second instance (e.g. another build to compare) can run beside the first.
 onair_start() {
   [ -x "$ONAIR_BIN" ] || die "no onair binary at $ONAIR_BIN (run make)"
-  local dir=$BENCH_TMP/onair
+  local dir=$BENCH_TMP/${ONAIR_DIR_NAME:-onair}
   mkdir -p "$dir"
   ONAIR_HTTP_PORT=$(free_port)
   ONAIR_RTMP_PORT=$(free_port)
   ONAIR_URL=http://127.0.0.1:$ONAIR_HTTP_PORT
-  taskset -c "$SERVER_CPU" "$ONAIR_BIN" serve --data "$dir/data" \
+  nice -n "$BENCH_NICE" taskset -c "$SERVER_CPU" "$ONAIR_BIN" serve --data "$dir/data" \
     --http "127.0.0.1:$ONAIR_HTTP_PORT" --rtmp "127.0.0.1:$ONAIR_RTMP_PORT" \
     --public-host 127.0.0.1 --hls-segment-ms 1000 ${ONAIR_SERVE_FLAGS:-} "$@" \
     >"$dir/stdout.log" 2>"$dir/stderr.log" &
@@ -261,7 +267,7 @@ http {
 EOF
   echo ok >"$NGINX_ROOT/ping"
   chmod 644 "$NGINX_ROOT/ping"
-  taskset -c "$SERVER_CPU" nginx -p "$dir" -c "$dir/nginx.conf" \
+  nice -n "$BENCH_NICE" taskset -c "$SERVER_CPU" nginx -p "$dir" -c "$dir/nginx.conf" \
     >"$dir/logs/stdout.log" 2>"$dir/logs/stderr.log" &
   NGINX_PID=$!
   bench_track "$NGINX_PID"
@@ -327,7 +333,8 @@ wrk_run() {
   local out=$1 t0 t1 c0=0 c1=0; shift
   t0=$(date +%s.%N)
   [ -n "${WRK_SERVER_PID:-}" ] && c0=$(proc_ticks "$WRK_SERVER_PID")
-  taskset -c "$LOAD_CPU" wrk --latency "$@" >"$out" 2>&1 || { cat "$out" >&2; die "wrk failed"; }
+  nice -n "$BENCH_NICE" taskset -c "$LOAD_CPU" wrk --latency "$@" >"$out" 2>&1 ||
+    { cat "$out" >&2; die "wrk failed"; }
   [ -n "${WRK_SERVER_PID:-}" ] && c1=$(proc_ticks "$WRK_SERVER_PID")
   t1=$(date +%s.%N)
   WRK_RPS=$(awk '/^Requests\/sec:/{printf "%.0f", $2}' "$out")

@@ -1,22 +1,32 @@
 #!/usr/bin/env bash
 # bench/hlslag.sh — publish lag: how long after a segment's last frame is
 # pushed does it appear in the HLS playlist? Runs ../shared/tools/hlslag.py
-# against onair (1 s segments) and then nginx-rtmp (hls_fragment 1s) in the
-# same run, with the same pushed stream (720p30 H.264 + AAC, 1 s GOP), and
-# prints both summaries and the ratio of the medians.
+# against onair (1 s segments) and nginx-rtmp (hls_fragment 1s) in the same
+# run, with the same pushed stream (720p30 H.264 + AAC, 1 s GOP), ROUNDS
+# times with the order flipped every round, and prints the medians.
 # Target (issue 4): onair's median <= 10 ms and below nginx-rtmp's.
 #
-#   bench/hlslag.sh                  # 30 s per server
-#   SECONDS=10 bench/hlslag.sh         # (or BENCH_SECONDS=10)
-#   HLSLAG=/path/to/hlslag.py bench/hlslag.sh
+# With FLOOR=1 (default) every round also runs bench/lagfloor.py twice:
+#   socket  the same push into a plain TCP socket: when the keyframe and the
+#           last frame before it arrive, on hlslag's clock (the floor for
+#           any server, without HTTP polling)
+#   server  the same push to a second onair at --log-level debug: when onair
+#           published each segment (its hls_segment log line), on hlslag's
+#           clock (onair's own lag, without hlslag's 5 ms polling and HTTP)
+#
+#   bench/hlslag.sh                      # 3 rounds of 20 s per server
+#   SECONDS=30 ROUNDS=2 bench/hlslag.sh    # (or BENCH_SECONDS=30)
+#   HLSLAG=/path/to/hlslag.py FLOOR=0 bench/hlslag.sh
 # SECONDS is bash's own counter: when given in the environment it starts from
 # that value, so it is read on the first line, before any time has passed.
 ENV_SECONDS=$SECONDS
 . "$(dirname "$0")/common.sh"
 bench_require ffmpeg ffprobe nginx curl taskset
 
-DUR=${BENCH_SECONDS:-30}
+DUR=${BENCH_SECONDS:-20}
 [ "$ENV_SECONDS" -gt 0 ] && DUR=$ENV_SECONDS
+ROUNDS=${ROUNDS:-3}
+FLOOR=${FLOOR:-1}
 HLSLAG=${HLSLAG:-}
 if [ -z "$HLSLAG" ]; then
   for c in "$REPO_DIR/../shared/tools/hlslag.py" /work/shared/tools/hlslag.py; do
@@ -35,33 +45,88 @@ echo "load before: $LOAD0"
 
 onair_start --hls-window "$WINDOW"
 nginx_start "$WINDOW"
-read -r _ SKEY PURL < <(onair_create_stream)
 
-# The pusher (x264 encode) and the poller run on LOAD_CPU, the servers on SERVER_CPU.
-run_lag() {  # NAME PUSH_URL PLAYLIST_URL
-  local name=$1 out=$BENCH_TMP/lag-$1.txt
-  echo "-- $name: pushing ${DUR}s to $2" >&2
-  taskset -c "$LOAD_CPU" $PY "$HLSLAG" --push "$2" --playlist "$3" --seconds "$DUR" \
-    >"$out" 2>"$BENCH_TMP/lag-$1.err" || true
-  tail -1 "$out"
+# The pusher (x264 encode) and the poller run on LOAD_CPU, the servers on
+# SERVER_CPU. Each run gets a fresh stream (onair) / name (nginx).
+RES=$BENCH_TMP/results.txt
+run_lag() {  # NAME ROUND PUSH_URL PLAYLIST_URL
+  local name=$1 r=$2 out=$BENCH_TMP/lag-$1-$2.txt line
+  echo "-- round $r $name: pushing ${DUR}s to $3 (load $(loadavg))" >&2
+  taskset -c "$LOAD_CPU" $PY "$HLSLAG" --push "$3" --playlist "$4" --seconds "$DUR" \
+    >"$out" 2>"$BENCH_TMP/lag-$1-$2.err" || true
+  line=$(tail -1 "$out")
+  echo "   $line" >&2
+  echo "$name $(sed -n 's/.*median=\([-0-9]*\) p90=\([-0-9]*\).*/\1 \2/p' <<<"$line")" >>"$RES"
+}
+run_onair() {
+  local skey purl
+  read -r _ skey purl < <(onair_create_stream)
+  run_lag onair "$1" "rtmp://127.0.0.1:$ONAIR_RTMP_PORT/live/$skey" "$purl"
+}
+run_nginx() {
+  run_lag nginx "$1" "rtmp://127.0.0.1:$NGINX_RTMP_PORT/live/lag$1" "$NGINX_URL/hls/lag$1.m3u8"
 }
 
-ONAIR_LINE=$(run_lag onair "rtmp://127.0.0.1:$ONAIR_RTMP_PORT/live/$SKEY" "$PURL")
-LOAD_ONAIR=$(loadavg)
-NGINX_LINE=$(run_lag nginx "rtmp://127.0.0.1:$NGINX_RTMP_PORT/live/bench" "$NGINX_URL/hls/bench.m3u8")
-LOAD_NGINX=$(loadavg)
+# The floor measurements need a second onair that logs at debug level (the
+# hls_segment lines); it only runs during its own pushes.
+if [ "$FLOOR" = 1 ]; then
+  DEBUG_DIR=$BENCH_TMP/onair-debug
+  mkdir -p "$DEBUG_DIR"
+  DBG_HTTP=$(free_port) DBG_RTMP=$(free_port)
+  taskset -c "$SERVER_CPU" "$ONAIR_BIN" serve --data "$DEBUG_DIR/data" --http "127.0.0.1:$DBG_HTTP" \
+    --rtmp "127.0.0.1:$DBG_RTMP" --public-host 127.0.0.1 --hls-segment-ms 1000 \
+    --hls-window "$WINDOW" --log-level debug >"$DEBUG_DIR/stdout.log" 2>"$DEBUG_DIR/stderr.log" &
+  DBG_PID=$!
+  bench_track "$DBG_PID"
+  wait_http "http://127.0.0.1:$DBG_HTTP/healthz" 15 || die "debug onair did not start"
+  DBG_KEY=$(tail -1 "$DEBUG_DIR/stdout.log")
+  case "$DBG_KEY" in onair_*) ;; *) DBG_KEY=$("$ONAIR_BIN" apikey create --data "$DEBUG_DIR/data" | tail -1) ;; esac
+  DBG_TOKEN=$(curl -sf -X POST "http://127.0.0.1:$DBG_HTTP/v1/access_token/$DBG_KEY" |
+    $PY -c 'import json,sys; print(json.load(sys.stdin)["access_token"])') || die "debug onair: no token"
+fi
+run_floor() {  # ROUND
+  local r=$1 out line sid skey
+  out=$BENCH_TMP/floor-socket-$r.txt
+  echo "-- round $r floor: socket (load $(loadavg))" >&2
+  taskset -c "$LOAD_CPU" $PY "$BENCH_DIR/lagfloor.py" --seconds "$DUR" >"$out" 2>"$out.err" || true
+  line=$(tail -1 "$out"); echo "   $line" >&2
+  echo "socket $(sed -n 's/.*key_ms median=\([-0-9]*\) last_ms median=\([-0-9]*\) gap_ms median=\([-0-9]*\).*/\1 \2 \3/p' <<<"$line")" >>"$RES"
+  read -r sid skey < <(curl -sf -X POST -H "Authorization: Bearer $DBG_TOKEN" -d '{"mode": "passthrough"}' \
+    "http://127.0.0.1:$DBG_HTTP/v1/live-streams" |
+    $PY -c 'import json,sys; s=json.load(sys.stdin)["stream"]; print(s["id"], s["stream_key"])')
+  out=$BENCH_TMP/floor-server-$r.txt
+  echo "-- round $r floor: onair's own publish times (load $(loadavg))" >&2
+  taskset -c "$LOAD_CPU" $PY "$BENCH_DIR/lagfloor.py" --seconds "$DUR" \
+    --push "rtmp://127.0.0.1:$DBG_RTMP/live/$skey" --server-log "$DEBUG_DIR/stderr.log" \
+    --stream "$sid" >"$out" 2>"$out.err" || true
+  line=$(tail -1 "$out"); echo "   $line" >&2
+  echo "server $(sed -n 's/.*median=\([-0-9]*\).*/\1/p' <<<"$line")" >>"$RES"
+}
 
-median() { sed -n 's/.*median=\([-0-9]*\).*/\1/p' <<<"$1"; }
-OM=$(median "$ONAIR_LINE")
-NM=$(median "$NGINX_LINE")
+for r in $(seq "$ROUNDS"); do
+  if [ $((r % 2)) = 1 ]; then run_onair "$r"; run_nginx "$r"; else run_nginx "$r"; run_onair "$r"; fi
+  [ "$FLOOR" = 1 ] && run_floor "$r"
+done
+
+med() { res_median "$RES" "$@"; }
+all() { res_all "$RES" "$@"; }
+OM=$(med onair 2) NM=$(med nginx 2)
 
 cat <<EOF
 
-== hlslag.sh summary (${DUR}s per server, 1 s segments, servers on cpu $SERVER_CPU, pusher on cpu $LOAD_CPU) ==
-onair:       $ONAIR_LINE   (load after: $LOAD_ONAIR)
-nginx-rtmp:  $NGINX_LINE   (load after: $LOAD_NGINX)
+== hlslag.sh summary ($ROUNDS rounds x ${DUR}s per server, 1 s segments, servers on cpu $SERVER_CPU, pushers on cpu $LOAD_CPU; medians over rounds of each run's median) ==
+onair:       median lag ${OM} ms (rounds: $(all onair 2)), p90 $(med onair 3) ms (rounds: $(all onair 3))
+nginx-rtmp:  median lag ${NM} ms (rounds: $(all nginx 2)), p90 $(med nginx 3) ms (rounds: $(all nginx 3))
 median lag onair/nginx: $(ratio "${OM:-0}" "${NM:-0}")  (lower is better for onair)
-target (issue 4): onair median <= 10 ms: $([ -n "$OM" ] && [ "$OM" -le 10 ] && echo met || echo NOT met); below nginx: $([ -n "$OM" ] && [ -n "$NM" ] && [ "$OM" -lt "$NM" ] && echo yes || echo no)
-load average before: $LOAD0
+target (issue 4): onair median <= 10 ms: $(awk -v m="$OM" 'BEGIN { print (m != "n/a" && m <= 10) ? "met" : "NOT met" }'); below nginx: $(awk -v o="$OM" -v n="$NM" 'BEGIN { print (o != "n/a" && n != "n/a" && o < n) ? "yes" : "no" }')
 EOF
-[ -n "$OM" ] && [ -n "$NM" ] || { echo "hlslag: a run measured nothing; see the lines above" >&2; exit 1; }
+if [ "$FLOOR" = 1 ]; then cat <<EOF
+floor (same push into a plain socket, on hlslag's clock):
+  keyframe arrives       median $(med socket 2) ms (rounds: $(all socket 2))  <- closing on the keyframe can't beat this
+  last frame arrives     median $(med socket 3) ms (rounds: $(all socket 3))  <- closing on the last frame can't beat this
+  keyframe - last frame  median $(med socket 4) ms (rounds: $(all socket 4))
+onair's own publish time (debug log, no polling): median $(med server 2) ms (rounds: $(all server 2))
+EOF
+fi
+echo "load average: before $LOAD0, after $(loadavg)"
+[ "$OM" != n/a ] && [ "$NM" != n/a ] || { echo "hlslag: a run measured nothing; see the lines above" >&2; exit 1; }

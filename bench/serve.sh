@@ -9,6 +9,8 @@
 #
 #   bench/serve.sh                       # -t1 -c50, 3 rounds of 5 s runs
 #   DURATION=10 ROUNDS=5 CONNS=100 bench/serve.sh
+#   ONAIR_BIN_B=/path/to/other/onair bench/serve.sh   # a second onair build
+#       (e.g. the previous commit) in the same rounds, rows "onair-B"
 . "$(dirname "$0")/common.sh"
 bench_require wrk ffmpeg nginx curl taskset
 
@@ -24,14 +26,25 @@ LOAD0=$(loadavg)
 echo "load before: $LOAD0"
 bench_media >/dev/null
 
+B_PL=""
+if [ -n "${ONAIR_BIN_B:-}" ]; then
+  ( ONAIR_BIN=$ONAIR_BIN_B; ONAIR_DIR_NAME=onair-b; onair_start --hls-window "$WINDOW"
+    read -r _ k p < <(onair_create_stream)
+    echo "$ONAIR_PID $ONAIR_RTMP_PORT $k $p" >"$BENCH_TMP/onair-b.env" ) || die "onair-B did not start"
+  read -r B_PID B_RTMP B_KEY B_PL <"$BENCH_TMP/onair-b.env"
+  bench_track "$B_PID"
+  proc_watch "$B_PID"
+fi
 onair_start --hls-window "$WINDOW"
 nginx_start "$WINDOW"
 read -r _ SKEY O_PL < <(onair_create_stream)
 N_PL=$NGINX_URL/hls/bench.m3u8
 push_loop "rtmp://127.0.0.1:$ONAIR_RTMP_PORT/live/$SKEY" "$BENCH_TMP/push-onair.log"
 push_loop "rtmp://127.0.0.1:$NGINX_RTMP_PORT/live/bench" "$BENCH_TMP/push-nginx.log"
+[ -n "$B_PL" ] && push_loop "rtmp://127.0.0.1:$B_RTMP/live/$B_KEY" "$BENCH_TMP/push-onair-b.log"
 wait_segments "$O_PL" 3 30 || die "onair: no 3 segments after 30 s"
 wait_segments "$N_PL" 3 30 || die "nginx: no 3 segments after 30 s"
+[ -z "$B_PL" ] || wait_segments "$B_PL" 3 30 || die "onair-B: no 3 segments after 30 s"
 
 # newest_seq PLAYLIST_URL → the number N of its last segment (N.ts / bench-N.ts)
 newest_seq() {
@@ -58,9 +71,15 @@ for r in $(seq "$ROUNDS"); do
   SEQ=$(newest_seq "$O_PL") NSEQ=$(newest_seq "$N_PL")
   [ -n "$SEQ" ] && [ -n "$NSEQ" ] || die "cannot read segment numbers"
   [ "$NSEQ" -lt "$SEQ" ] && SEQ=$NSEQ
+  if [ -n "$B_PL" ]; then
+    BSEQ=$(newest_seq "$B_PL")
+    [ -n "$BSEQ" ] && [ "$BSEQ" -lt "$SEQ" ] && SEQ=$BSEQ
+  fi
   if [ $((r % 2)) = 1 ]; then
     run oseg "${O_PL%/*}/$SEQ.ts" "$ONAIR_PID"; run nseg "$NGINX_URL/hls/bench-$SEQ.ts" "$NGINX_PID"
+    [ -z "$B_PL" ] || run bseg "${B_PL%/*}/$SEQ.ts" "$B_PID"
   else
+    [ -z "$B_PL" ] || run bseg "${B_PL%/*}/$SEQ.ts" "$B_PID"
     run nseg "$NGINX_URL/hls/bench-$SEQ.ts" "$NGINX_PID"; run oseg "${O_PL%/*}/$SEQ.ts" "$ONAIR_PID"
   fi
 done
@@ -70,7 +89,9 @@ wait_segments "$O_PL" "$WINDOW" $((WINDOW + 10)) || echo "warning: onair playlis
 wait_segments "$N_PL" "$WINDOW" $((WINDOW + 10)) || echo "warning: nginx playlist not full" >&2
 for r in $(seq "$ROUNDS"); do
   if [ $((r % 2)) = 1 ]; then run opl "$O_PL" "$ONAIR_PID"; run npl "$N_PL" "$NGINX_PID"
-  else run npl "$N_PL" "$NGINX_PID"; run opl "$O_PL" "$ONAIR_PID"; fi
+    [ -z "$B_PL" ] || run bpl "$B_PL" "$B_PID"
+  else [ -z "$B_PL" ] || run bpl "$B_PL" "$B_PID"
+    run npl "$N_PL" "$NGINX_PID"; run opl "$O_PL" "$ONAIR_PID"; fi
 done
 
 med() { res_median "$RES" "$@"; }
@@ -89,7 +110,11 @@ $(line "nginx-rtmp segment" nseg)
 $(line "onair playlist" opl)
 $(line "nginx-rtmp playlist" npl)
 ratio onair/nginx segment:  req/s $(ratio "$(med oseg 2)" "$(med nseg 2)"), req per cpu-s $(ratio "$(med oseg 7)" "$(med nseg 7)")
-ratio onair/nginx playlist: req/s $(ratio "$(med opl 2)" "$(med npl 2)"), req per cpu-s $(ratio "$(med opl 7)" "$(med npl 7)")
+ratio onair/nginx playlist: req/s $(ratio "$(med opl 2)" "$(med npl 2)"), req per cpu-s $(ratio "$(med opl 7)" "$(med npl 7)")$( [ -z "$B_PL" ] || printf '\n%s\n%s\n%s\n%s\n%s' \
+  "$(line "onair-B segment" bseg)" "$(line "onair-B playlist" bpl)" \
+  "onair-B = $ONAIR_BIN_B" \
+  "ratio onair/onair-B segment:  req/s $(ratio "$(med oseg 2)" "$(med bseg 2)"), req per cpu-s $(ratio "$(med oseg 7)" "$(med bseg 7)")" \
+  "ratio onair/onair-B playlist: req/s $(ratio "$(med opl 2)" "$(med bpl 2)"), req per cpu-s $(ratio "$(med opl 7)" "$(med bpl 7)")")
 target (issue 4): >= 1.20x nginx req/s
 load average: before $LOAD0, after $(loadavg)
 EOF

@@ -82,7 +82,21 @@ struct hls_packager {
   int64_t predicted_key;  /* its predicted dts */
   int skip_to_key;        /* mispredicted: drop video until a keyframe */
   unsigned long early_cuts, mispredictions;
+
+  /* The playlists without a URI suffix, as last rendered; dropped whenever
+   * the window changes. Players poll them far more often than segments
+   * come, and most ask without a token. */
+  char *pl_cache[2];
+  size_t pl_cache_len[2];
 };
+
+static void playlist_cache_clear(hls_packager_t *p) {
+  for (int i = 0; i < 2; i++) {
+    free(p->pl_cache[i]);
+    p->pl_cache[i] = NULL;
+    p->pl_cache_len[i] = 0;
+  }
+}
 
 /* A broken publisher can break every frame: log the first few, then 1 in 1000. */
 static int drop_should_log(hls_packager_t *p) {
@@ -150,6 +164,7 @@ static void publish(hls_packager_t *p, hls_buf_t *ts, hls_buf_t *mp4, int64_t du
   p->last_session = p->session;
   p->gap = 0;
   if (dur_ms > p->max_dur_ms) p->max_dur_ms = dur_ms;
+  playlist_cache_clear(p);
   inits_prune(p);
   /* end_dts lets bench/lagfloor.py time publication against the pusher. */
   log_debug("hls_segment stream=%s seq=%llu session=%u dur_ms=%lld end_dts=%lld ts_bytes=%zu "
@@ -468,6 +483,7 @@ void hls_packager_free(hls_packager_t *p) {
   free(p->ring);
   for (size_t i = 0; i < p->n_inits; i++) hls_buf_unref(p->inits[i].buf);
   free(p->inits);
+  playlist_cache_clear(p);
   free(p);
 }
 
@@ -475,6 +491,7 @@ void hls_packager_end(hls_packager_t *p) {
   if (p->ended) return;
   session_close(p);
   p->ended = 1; /* a new broadcast gets a new packager */
+  playlist_cache_clear(p);
 }
 
 int hls_playlist(hls_packager_t *p, hls_format_t fmt, const char *uri_suffix, char **out,
@@ -483,6 +500,13 @@ int hls_playlist(hls_packager_t *p, hls_format_t fmt, const char *uri_suffix, ch
   if (outlen) *outlen = 0;
   if (fmt != HLS_TS && fmt != HLS_FMP4) return ERR_INVALID;
   if (!p->count) return ERR_NOT_FOUND;
+  int plain = !uri_suffix || !*uri_suffix;
+  if (plain && p->pl_cache[fmt]) {
+    if (!(*out = malloc(p->pl_cache_len[fmt] + 1))) return ERR_NOMEM;
+    memcpy(*out, p->pl_cache[fmt], p->pl_cache_len[fmt] + 1);
+    if (outlen) *outlen = p->pl_cache_len[fmt];
+    return 0;
+  }
   hls__window_t w = {.ring = p->ring, .ring_cap = p->o.ring, .ended = p->ended};
   w.n = p->count < p->o.window ? p->count : p->o.window;
   w.first = (p->head + p->count - w.n) % p->o.ring;
@@ -496,7 +520,14 @@ int hls_playlist(hls_packager_t *p, hls_format_t fmt, const char *uri_suffix, ch
   unsigned longest = (unsigned)((p->max_dur_ms + 500) / 1000);
   w.target_s = (p->o.target_ms + 999) / 1000;
   if (longest > w.target_s) w.target_s = longest;
-  return hls__playlist_render(&w, fmt, uri_suffix, out, outlen);
+  size_t len = 0;
+  int rc = hls__playlist_render(&w, fmt, uri_suffix, out, &len);
+  if (rc == 0 && plain && (p->pl_cache[fmt] = malloc(len + 1))) {
+    memcpy(p->pl_cache[fmt], *out, len + 1);
+    p->pl_cache_len[fmt] = len;
+  }
+  if (outlen) *outlen = len;
+  return rc;
 }
 
 hls_buf_t *hls_segment_get(hls_packager_t *p, hls_format_t fmt, uint64_t seq) {
