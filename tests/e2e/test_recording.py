@@ -253,10 +253,13 @@ def test_dvr_toggled_while_live(rec_server, rec_api, pusher):
 def test_kill9_mid_recording_recovers(fresh_server, pusher, tmp_path):
     srv = fresh_server(extra_args=["--hls-segment-ms", "1000", "--hls-window", "4"])
     api = srv.new_project("recording-kill")
-    dest = tmp_path / "dest"
+    # a space in the path, percent-encoded in the URL: VOD is served from
+    # the directory the uploader wrote to (the decoded path)
+    dest = tmp_path / "dest dir"
     dest.mkdir()
+    dest_url = f"file://{str(dest).replace(' ', '%20')}"
     s = api.create({"name": "rec-kill", "mode": "passthrough", "dvr": {"enabled": 1, "format": ["mp4", "hls"],
-                                                "destination": {"url": f"file://{dest}"}}})
+                                                "destination": {"url": dest_url}}})
     p = pusher(srv, s["stream_key"])
     url = s["playback_ids"][0]["playback_url"]
     wait_status(api, s["id"], "live", timeout=20)
@@ -283,7 +286,7 @@ def test_kill9_mid_recording_recovers(fresh_server, pusher, tmp_path):
     while local.exists() and time.time() < deadline:
         time.sleep(0.1)
     assert not local.exists()
-    assert rec["destinations"] == [f"file://{dest}"]
+    assert rec["destinations"] == [dest_url]
     assert any(u.endswith(f"/{rec_id}/source.mp4") for u in rec["urls"]), rec["urls"]
     assert rec["playback_url"], rec
     assert abs(probe_duration(rec["playback_url"]) - d) <= GOP_S + 0.5

@@ -21,6 +21,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "events/events.h"
+#include "http/http.h" /* http_url_decode */
 #include "live/lifecycle.h"
 #include "media/hls/hls.h"
 #include "media/record/remux.h"
@@ -1197,8 +1198,13 @@ int recorder_vod_dir(const config_t *cfg, const store_recording_t *r, char *out,
   json_array_foreach(dests, i, d) {
     const char *u = json_string_value(d);
     if (!u || strncmp(u, "file://", 7) != 0) continue;
+    /* The directory the uploader wrote to: file:///dir or
+     * file://localhost/dir, percent-decoded (upload/dest.c). */
+    const char *dirpart = u + 7;
+    if (strncmp(dirpart, "localhost/", 10) == 0) dirpart += 9;
     char path[2100];
-    snprintf(path, sizeof(path), "%s", u + 7);
+    snprintf(path, sizeof(path), "%s", dirpart);
+    if (path[0] != '/' || http_url_decode(path) != 0) continue;
     size_t n = strlen(path);
     while (n > 1 && path[n - 1] == '/') path[--n] = '\0';
     snprintf(out, outlen, "%s/%s", path, r->id);
