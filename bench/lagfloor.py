@@ -25,7 +25,7 @@ the moment each segment was published from onair's `hls_segment ...
 end_dts=` log lines: the server's own publish lag on hlslag's clock, without
 hlslag's playlist polling and HTTP round trip.
 
-  lagfloor.py --push rtmp://127.0.0.1:1935/live/KEY --server-log onair.log
+  lagfloor.py --push rtmp://127.0.0.1:1935/live/KEY --server-log onair.log --stream ID
 
 Stdlib only; needs ffmpeg. Prints one summary line last.
 """
@@ -96,7 +96,7 @@ def read_flv(conn, tags):
                 tags.append((now, "a", ts, True))
 
 
-def server_lags(log_path, t0, skip):
+def server_lags(log_path, t0, skip, stream=None):
     """Publish lag of every segment onair logged: log time - (t0 + end_dts)."""
     lags = []
     origin = None
@@ -104,7 +104,7 @@ def server_lags(log_path, t0, skip):
     with open(log_path, errors="replace") as f:
         for line in f:
             m = pat.match(line)
-            if not m:
+            if not m or (stream and f" stream={stream} " not in line):
                 continue
             wall = datetime.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S.%fZ").replace(
                 tzinfo=datetime.timezone.utc).timestamp()
@@ -126,7 +126,7 @@ def push_to_server(a):
         print("no progress from ffmpeg")
         return 1
     t0 = min(w - o for w, o in samples)
-    lags = server_lags(a.server_log, t0, a.skip)
+    lags = server_lags(a.server_log, t0, a.skip, a.stream)
     if not lags:
         print("segments=0 (no 'hls_segment ... end_dts=' lines: is the log level debug?)")
         return 1
@@ -145,6 +145,7 @@ def main():
     ap.add_argument("--skip", type=int, default=2, help="ignore the first N GOP boundaries")
     ap.add_argument("--push", help="push to this RTMP URL instead of the built-in socket")
     ap.add_argument("--server-log", help="with --push: onair's stderr at --log-level debug")
+    ap.add_argument("--stream", help="with --push: only this stream id's log lines")
     a = ap.parse_args()
     if a.push:
         if not a.server_log:
