@@ -54,6 +54,11 @@ static const char *format_ms(int64_t ms, char *out, size_t outlen) {
 static int parse_timestamp(const char *s, int64_t *ms) {
   int y, mo, d, h, mi, sec, n = 0;
   char sep;
+  /* Digits where the form has them: sscanf alone takes "-1" or " 1". */
+  static const char form[] = "dddd-dd-dd?dd:dd:dd";
+  for (int i = 0; i < 19; i++)
+    if (!s[i] || (form[i] == 'd' ? !isdigit((unsigned char)s[i]) : form[i] != '?' && s[i] != form[i]))
+      return ERR_INVALID;
   if (sscanf(s, "%4d-%2d-%2d%c%2d:%2d:%2d%n", &y, &mo, &d, &sep, &h, &mi, &sec, &n) != 7 ||
       n != 19 || (sep != 'T' && sep != 't' && sep != ' ') || mo < 1 || mo > 12 || d < 1 ||
       d > 31 || h > 23 || mi > 59 || sec > 60 || y < 1970)
@@ -83,7 +88,10 @@ static int parse_timestamp(const char *s, int64_t *ms) {
   struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h,
                   .tm_min = mi, .tm_sec = sec > 59 ? 59 : sec};
   time_t t = timegm(&tm);
-  if (t == (time_t)-1) return ERR_INVALID;
+  struct tm back;
+  /* timegm() rolls 2026-02-31 over to March: refuse days a month lacks. */
+  if (t == (time_t)-1 || !gmtime_r(&t, &back) || back.tm_mday != d || back.tm_mon != mo - 1)
+    return ERR_INVALID;
   *ms = ((int64_t)t - offset_s) * 1000 + frac;
   return 0;
 }

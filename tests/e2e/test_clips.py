@@ -183,6 +183,9 @@ def test_clip_after_the_stream_ended(live, tmp_path):
     ({"start_time": None}, "start_time"),
     ({"start_time": "yesterday"}, "start_time"),
     ({"start_time": "2026-01-01T00:00:00"}, "start_time"),   # RFC 3339 needs a zone
+    ({"start_time": "2026-02-31T00:00:00Z"}, "start_time"),  # no such day
+    ({"start_time": "2026-01-01T-1:00:00Z"}, "start_time"),
+    ({"start_time": "2026-01-01"}, "start_time"),
     ({"start_time": True}, "start_time"),
     ({"start_time": -3, "end_time": -5}, "end_time"),
     ({"start_time": -3, "end_time": -3}, "end_time"),
