@@ -160,6 +160,9 @@ done
 
 LAG_SRC="(hlslag.py not found)" LAG_RUNG=""
 if [ -f "${HLSLAG:-}" ]; then
+  # hlslag reads every segment after the push: keep them all in the window
+  bench_stop "$ONAIR_PID"
+  onair_start --transcode-preset "$PRESET" --hls-window "$((STEP + 30))"
   lag() {  # PLAYLIST_SUFFIX
     read -r _ key purl < <(onair_create_stream)
     local base=${purl%/index.m3u8}
