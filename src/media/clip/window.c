@@ -213,7 +213,16 @@ static void job_work(uv_work_t *req) {
     snprintf(path, sizeof(path), "%s/index", j->dir);
     int fd = j->rc ? -1 : open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
     if (fd >= 0) {
-      if (write(fd, j->index, j->index_len) != (ssize_t)j->index_len) j->rc = ERR_IO;
+      /* A short write (disk full) is cut off again: a torn line would glue
+       * itself to the next one and read back as a wrong segment. */
+      off_t size = lseek(fd, 0, SEEK_END);
+      if (write(fd, j->index, j->index_len) != (ssize_t)j->index_len) {
+        j->rc = ERR_IO;
+        if (size >= 0 && ftruncate(fd, size) != 0) log_warn("clip_window_index_torn dir=%s", j->dir);
+        /* not in the window then (job_done forgets it): nor on disk */
+        snprintf(path, sizeof(path), "%s/%" PRIu64 ".ts", j->dir, j->n);
+        unlink(path);
+      }
       close(fd);
     }
   } else if (j->index) {

@@ -322,7 +322,11 @@ static void frag_write_run(work_t *w) {
                    j->discont, j->file);
   fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) return;
+  off_t size = lseek(fd, 0, SEEK_END);
   rc = write_all(fd, (const uint8_t *)line, (size_t)n);
+  /* A short write (disk full) is cut off again, or the next line would
+   * glue onto it and both fragments read back as one bad line. */
+  if (rc && size >= 0 && ftruncate(fd, size) != 0) log_warn("recording_index_torn dir=%s", p->dir);
   if (rc == 0 && fsync(fd) != 0) rc = ERR_IO;
   close(fd);
   if (rc == 0) rc = fsync_dir(p->dir);
