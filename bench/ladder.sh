@@ -175,6 +175,43 @@ if [ -f "${HLSLAG:-}" ]; then
   LAG_RUNG=$(lag 480p)
 fi
 
+# 3b. The same push seen in every rendition: when does segment N appear in
+# the 480p / 240p playlists, relative to the source's? (Polled every 10 ms,
+# all three playlists in one loop; one 720p30 x264 push as hlslag's.)
+read -r _ key purl < <(onair_create_stream)
+RUNG_DELTA=$($PY - "${purl%/index.m3u8}" "rtmp://127.0.0.1:$ONAIR_RTMP_PORT/live/$key" "$STEP" <<'PYEOF'
+import statistics, subprocess, sys, time, urllib.request
+base, url, secs = sys.argv[1], sys.argv[2], float(sys.argv[3])
+ff = subprocess.Popen(["ffmpeg", "-hide_banner", "-loglevel", "error", "-re",
+    "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30", "-f", "lavfi", "-i", "sine",
+    "-t", str(secs), "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency",
+    "-g", "30", "-keyint_min", "30", "-sc_threshold", "0", "-b:v", "2500k", "-c:a", "aac",
+    "-f", "flv", url])
+seen, names = {}, ("source", "480p", "240p")
+end = time.time() + secs + 5
+while time.time() < end:
+    for r in names:
+        try:
+            text = urllib.request.urlopen(f"{base}/{r}/index.m3u8", timeout=2).read().decode()
+        except Exception:
+            continue
+        now = time.time()
+        for ln in text.splitlines():
+            if ln and not ln.startswith("#"):
+                seen.setdefault((r, ln.split(".")[0]), now)
+    time.sleep(0.01)
+ff.wait()
+out = []
+for r in names[1:]:
+    d = sorted((seen[(r, s)] - t) * 1000 for (n, s), t in seen.items()
+               if n == "source" and (r, s) in seen)
+    if d:
+        out.append(f"{r}: n={len(d)} median={statistics.median(d):.0f}ms "
+                   f"p90={d[int(0.9 * (len(d) - 1))]:.0f}ms max={d[-1]:.0f}ms")
+print("   ".join(out) or "no segments")
+PYEOF
+) || RUNG_DELTA="(failed)"
+
 cat <<EOF
 
 == ladder.sh summary (preset $PRESET, 1 s segments) ==
@@ -188,5 +225,6 @@ ${CH_LINES}   => $CHANNELS_OK channel(s)
 3. publish lag (hlslag median/p90/max ms), same kind of auto stream:
    source: $LAG_SRC
    480p:   $LAG_RUNG
+   rung segment published after the source's, same push: $RUNG_DELTA
 load average after: $(loadavg)
 EOF
