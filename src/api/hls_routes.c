@@ -2,6 +2,11 @@
  * MPEG-TS or fMP4 form, segments and init segments, served from the
  * packager's memory ring without copying.
  *
+ * Transcoded streams (media/transcode): index.m3u8 is then a multivariant
+ * playlist (media/hls/multivariant.h) and each rendition is served at
+ * GET /hls/{playback_id}/{rendition}/{file}; the stream's own segment URLs
+ * keep serving the source rendition.
+ *
  * Policies (seed 003): a public playback ID plays freely; an authenticated
  * one needs ?auth=<RS256 JWT> signed with one of the project's signing keys.
  * allowed_referer_domains, when set, must match the Referer's host. */
