@@ -410,7 +410,15 @@ int stream_params_apply(json_t *body, json_t *params, stream_request_t *req,
 }
 
 static void strip_secret(json_t *dest) {
-  if (json_is_object(dest)) json_object_del(dest, "secret");
+  if (!json_is_object(dest)) return;
+  json_object_del(dest, "secret");
+  /* a url may carry credentials too: ftp://user:PASSWORD@…, an azblob SAS token */
+  const char *url = json_string_value(json_object_get(dest, "url"));
+  if (url) {
+    char pub[2100];
+    uploader_public_url(url, pub, sizeof(pub));
+    json_object_set_new(dest, "url", json_string(pub));
+  }
 }
 
 json_t *stream_params_public(json_t *params) {

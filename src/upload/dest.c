@@ -116,7 +116,10 @@ static int strip_query(char *q, int *http, char *region, size_t regcap) {
       continue;
     }
     if (region && strncmp(tok, "region=", 7) == 0) {
-      if (!tok[7] || strlen(tok + 7) >= regcap) return ERR_INVALID;
+      /* it goes into libcurl's "aws:amz:REGION:s3" and the signature scope */
+      if (!tok[7] || strlen(tok + 7) >= regcap || strspn(tok + 7, "abcdefghijklmnopqrstuvwxyz"
+                                                               "0123456789-") != strlen(tok + 7))
+        return ERR_INVALID;
       snprintf(region, regcap, "%s", tok + 7);
       continue;
     }
@@ -203,10 +206,16 @@ int upload_dest_parse(const json_t *dj, upload_dest_t *d, const char **field, ch
   }
   curl_url_get(u, CURLUPART_HOST, &host, 0);
   curl_url_get(u, CURLUPART_PORT, &port, 0);
-  curl_url_get(u, CURLUPART_PATH, &path, d->scheme == UPLOAD_FILE ? CURLU_URLDECODE : 0);
   curl_url_get(u, CURLUPART_QUERY, &query, 0);
-  curl_url_get(u, CURLUPART_USER, &user, CURLU_URLDECODE);
-  curl_url_get(u, CURLUPART_PASSWORD, &pass, CURLU_URLDECODE);
+  /* Decoding refuses control characters (%0D%0A): that must be a 400, not a
+   * user name that silently goes missing. */
+  if (curl_url_get(u, CURLUPART_PATH, &path, d->scheme == UPLOAD_FILE ? CURLU_URLDECODE : 0) ==
+          CURLUE_URLDECODE ||
+      curl_url_get(u, CURLUPART_USER, &user, CURLU_URLDECODE) == CURLUE_URLDECODE ||
+      curl_url_get(u, CURLUPART_PASSWORD, &pass, CURLU_URLDECODE) == CURLUE_URLDECODE) {
+    rc = fail(field, "url", msg, msglen, "url has an encoded control character");
+    goto out;
+  }
 
   if (d->scheme == UPLOAD_FILE) {
     if (host && *host && strcmp(host, "localhost") != 0) {
@@ -217,8 +226,8 @@ int upload_dest_parse(const json_t *dj, upload_dest_t *d, const char **field, ch
       rc = fail(field, "url", msg, msglen, "a file:// url needs an absolute path: file:///dir");
       goto out;
     }
-    if (has_dotdot(path)) {
-      rc = fail(field, "url", msg, msglen, "the file:// path may not contain ..");
+    if (has_dotdot(path) || !no_ctl(path)) {
+      rc = fail(field, "url", msg, msglen, "the file:// path may not contain .. or control characters");
       goto out;
     }
     size_t n = strlen(path);
@@ -429,6 +438,9 @@ int upload_dest_parse(const json_t *dj, upload_dest_t *d, const char **field, ch
   if (strpbrk(d->secret, "\r\n") && !d->private_key)
     rc = fail(field, "secret", msg, msglen,
               "secret may span lines only when it is an sftp private key");
+  /* The URL's userinfo is percent-decoded: %0D%0A would do the same in USER/PASS. */
+  else if (!no_ctl(d->user) || !no_ctl(d->password))
+    rc = fail(field, "url", msg, msglen, "the url's user name and password may not contain control characters");
   goto out;
 toolong:
   rc = fail(field, "url", msg, msglen, "a credential is too long");

@@ -11,11 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "core/util.h"
+#include "events/webhooks.h" /* webhooks_addr_blocked: one SSRF address policy */
 
 /* One PUT per file: S3 and Azure refuse single requests above 5 GiB. */
 #define MAX_SINGLE_PUT (5ull << 30)
@@ -42,6 +44,46 @@ static const char *content_type(const char *name) {
   if (strcmp(dot, ".json") == 0) return "application/json";
   if (strcmp(dot, ".jpg") == 0 || strcmp(dot, ".jpeg") == 0) return "image/jpeg";
   return "application/octet-stream";
+}
+
+/* Replaces every occurrence of secret (when at least 4 bytes) in s by "***". */
+static void redact(char *s, size_t cap, const char *secret) {
+  size_t sl = strlen(secret);
+  if (sl < 4) return;
+  for (char *p = strstr(s, secret); p; p = strstr(p + 3, secret)) {
+    size_t tail = strlen(p + sl);
+    if ((size_t)(p - s) + 3 + tail >= cap) tail = cap - 1 - (size_t)(p - s) - 3;
+    memmove(p + 3, p + sl, tail);
+    p[3 + tail] = '\0';
+    memcpy(p, "***", 3);
+  }
+}
+
+/* The failure reason leaves this module through logs, the store and the
+ * API: libcurl's error text and a server's answer are not ours, so every
+ * credential of the destination (in its raw and percent-decoded forms: a
+ * server may echo the request URL, SAS token included) is cut out, and
+ * control characters (a server's multi-line reply) become '?'. */
+static void scrub(char *err, size_t cap, const upload_dest_t *d) {
+  redact(err, cap, d->secret);
+  redact(err, cap, d->password);
+  redact(err, cap, d->sas);
+  if (d->scheme == UPLOAD_S3 || d->scheme == UPLOAD_B2) redact(err, cap, d->key);
+  /* a SAS token's signature alone, raw and decoded */
+  const char *sig = strstr(d->sas, "sig=");
+  if (sig) {
+    char v[512];
+    snprintf(v, sizeof(v), "%.*s", (int)strcspn(sig + 4, "&"), sig + 4);
+    redact(err, cap, v);
+    int n = 0;
+    char *dec = curl_easy_unescape(NULL, v, 0, &n);
+    if (dec) {
+      redact(err, cap, dec);
+      curl_free(dec);
+    }
+  }
+  for (char *p = err; *p; p++)
+    if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
 }
 
 /* ---- file:// ---- */
@@ -99,7 +141,8 @@ static upload_result_t copy_file(const upload_dest_t *d, const char *local_path,
   util_random_id(rnd, 8);
   const char *base = strrchr(target, '/') + 1;
   snprintf(tmp, sizeof(tmp), "%.*s.%s.%s.part", (int)(base - target), target, base, rnd);
-  out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  /* O_EXCL | O_NOFOLLOW: never write through something planted at the temp name */
+  out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
   if (out < 0) {
     set_err(err, errlen, "cannot create the target file: %s", strerror(errno));
     goto done;
@@ -191,6 +234,27 @@ typedef struct {
   const upload_dest_t *d;
   const char *known_hosts;
 } host_check_t;
+
+/* Refuses, unless allowed, connections to loopback/private/link-local
+ * addresses: the address curl connects to after its own DNS resolution
+ * (FTP data connections and SSH included), as webhooks do. */
+typedef struct {
+  int allow_private;
+  int refused;
+} socket_policy_t;
+
+static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *a) {
+  socket_policy_t *sp = clientp;
+  if (purpose != CURLSOCKTYPE_IPCXN) return CURL_SOCKET_BAD;
+  struct sockaddr_storage ss;
+  memset(&ss, 0, sizeof(ss));
+  memcpy(&ss, &a->addr, a->addrlen < sizeof(ss) ? a->addrlen : sizeof(ss));
+  if (!sp->allow_private && webhooks_addr_blocked((const struct sockaddr *)&ss)) {
+    sp->refused = 1;
+    return CURL_SOCKET_BAD;
+  }
+  return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
 
 /* One writer of known_hosts at a time in this process. */
 static pthread_mutex_t known_hosts_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -321,6 +385,7 @@ static upload_result_t curl_upload(const upload_dest_t *d, const char *local_pat
   response_t resp = {.len = 0};
   host_check_t host_check = {.accept_new = env->sftp_accept_new, .d = d,
                              .known_hosts = env->known_hosts};
+  socket_policy_t policy = {.allow_private = env->allow_private};
   upload_result_t res = UPLOAD_RETRY;
   const char *ctype = content_type(object_name);
 
@@ -342,6 +407,8 @@ static upload_result_t curl_upload(const upload_dest_t *d, const char *local_pat
   curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
   curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, LOW_SPEED_SECONDS);
   if (env->ca_file && *env->ca_file) curl_easy_setopt(e, CURLOPT_CAINFO, env->ca_file);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, &policy);
 
   switch (d->scheme) {
     case UPLOAD_S3:
@@ -460,6 +527,14 @@ static upload_result_t curl_upload(const upload_dest_t *d, const char *local_pat
     set_err(err, errlen, "aborted");
     goto out;
   }
+  if (cc != CURLE_OK && policy.refused) {
+    /* the setting, not the network: another attempt cannot work */
+    set_err(err, errlen,
+            "refused: the host resolves to a loopback, private or link-local address "
+            "(upload_allow_private is 0)");
+    res = UPLOAD_PERMANENT;
+    goto out;
+  }
   if (cc != CURLE_OK) {
     const char *why = errbuf[0] ? errbuf : curl_easy_strerror(cc);
     if (cc == CURLE_PEER_FAILED_VERIFICATION && d->scheme == UPLOAD_SFTP)
@@ -495,7 +570,15 @@ upload_result_t upload_transfer(const upload_dest_t *d, const char *local_path,
                                 atomic_int *abort, char *err, size_t errlen, uint64_t *bytes) {
   *bytes = 0;
   err[0] = '\0';
-  if (d->scheme == UPLOAD_FILE)
-    return copy_file(d, local_path, object_name, abort, err, errlen, bytes);
-  return curl_upload(d, local_path, object_name, env, abort, err, errlen, bytes);
+  upload_result_t res;
+  if (d->scheme == UPLOAD_FILE && !env->allow_private) {
+    set_err(err, errlen, "refused: file:// destinations write on this host (upload_allow_private is 0)");
+    res = UPLOAD_PERMANENT;
+  } else if (d->scheme == UPLOAD_FILE) {
+    res = copy_file(d, local_path, object_name, abort, err, errlen, bytes);
+  } else {
+    res = curl_upload(d, local_path, object_name, env, abort, err, errlen, bytes);
+  }
+  scrub(err, errlen, d);
+  return res;
 }

@@ -29,10 +29,14 @@ typedef struct {
   const char *tmp_dir;      /* where an sftp private key is written for libssh2 (0600) */
   const char *ca_file;      /* NULL: system CAs */
   unsigned connect_timeout_ms;
+  int allow_private;        /* 0: refuse loopback/private/link-local addresses (checked
+                             * at connect, after DNS) and file:// destinations */
 } upload_env_t;
 
 /* Uploads local_path as object_name. On failure err (>= 256 bytes advised)
- * gets a one-line reason without secrets. *bytes gets the file size. The
+ * gets a one-line reason without secrets: whatever libcurl or the server
+ * said is scrubbed of the destination's credentials and control
+ * characters before it is kept (it reaches logs and the API). *bytes gets the file size. The
  * transfer checks *abort regularly and stops when it is set. */
 upload_result_t upload_transfer(const upload_dest_t *d, const char *local_path,
                                 const char *object_name, const upload_env_t *env,

@@ -24,6 +24,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "events/webhooks.h" /* webhooks_backoff_ms: the same doubling, capped at 1 h */
 #include "live/metrics.h"
 #include "store/uploads.h"
 #include "upload/dest.h"
@@ -64,6 +65,7 @@ struct uploader {
   store_t *store;
   unsigned retry_base_ms, max_attempts, nworkers;
   int sftp_accept_new;
+  int deny_private;
   char ca_file[1024];
   char known_hosts[1200];
   char tmp_dir[1200];
@@ -136,15 +138,12 @@ static void job_log_url(const job_t *j, char *out, size_t outlen) {
   upload_dest_t *d = malloc(sizeof(*d));
   snprintf(out, outlen, "?");
   if (dj && d && upload_dest_parse(dj, d, NULL, NULL, 0) == 0) upload_dest_safe_url(d, out, outlen);
+  if (d) memset(d, 0, sizeof(*d)); /* credentials */
   free(d);
   json_decref(dj);
 }
 
-static uint64_t backoff_ms(unsigned base, int failed) {
-  uint64_t d = base;
-  for (int i = 1; i < failed && d < UPLOADER_MAX_BACKOFF_MS; i++) d *= 2;
-  return d < UPLOADER_MAX_BACKOFF_MS ? d : UPLOADER_MAX_BACKOFF_MS;
-}
+_Static_assert(UPLOADER_MAX_BACKOFF_MS == WEBHOOKS_MAX_BACKOFF_MS, "one backoff cap");
 
 /* ---- workers ---- */
 
@@ -164,13 +163,14 @@ static void run_job(uploader_t *up, job_t *j) {
     upload_env_t env = {.known_hosts = up->known_hosts,
                         .sftp_accept_new = up->sftp_accept_new,
                         .tmp_dir = up->tmp_dir,
-                        .ca_file = up->ca_file[0] ? up->ca_file : NULL};
+                        .ca_file = up->ca_file[0] ? up->ca_file : NULL,
+                        .allow_private = !up->deny_private};
     upload_dest_object_url(d, j->object_name, j->url, sizeof(j->url));
     j->result = upload_transfer(d, j->local_path, j->object_name, &env, &j->abort, j->error,
                                 sizeof(j->error), &j->bytes);
   }
   json_decref(dj);
-  if (d) memset(d->secret, 0, sizeof(d->secret)), memset(d->password, 0, sizeof(d->password));
+  if (d) memset(d, 0, sizeof(*d)); /* credentials */
   free(d);
 }
 
@@ -260,7 +260,7 @@ static void on_async(uv_async_t *h) {
     } else {
       /* UPLOAD_RETRY (UPLOAD_ABORTED only happens while stopping) */
       j->attempts++;
-      uint64_t wait = backoff_ms(up->retry_base_ms, j->attempts);
+      uint64_t wait = webhooks_backoff_ms(up->retry_base_ms, j->attempts);
       int64_t now = now_ms();
       j->next_ms = now + (int64_t)wait;
       j->state = J_WAITING;
@@ -372,6 +372,7 @@ uploader_t *uploader_new(uv_loop_t *loop, store_t *store, const uploader_opts_t 
                                                 : UPLOADER_DEFAULT_MAX_ATTEMPTS;
   up->nworkers = opts && opts->workers ? opts->workers : UPLOADER_DEFAULT_WORKERS;
   up->sftp_accept_new = !opts || opts->sftp_host_keys == UPLOADER_SFTP_ACCEPT_NEW;
+  up->deny_private = opts && opts->deny_private;
   const char *data = opts && opts->data_dir ? opts->data_dir : ".";
   snprintf(up->known_hosts, sizeof(up->known_hosts), "%s/ssh_known_hosts", data);
   snprintf(up->tmp_dir, sizeof(up->tmp_dir), "%s/tmp", data);
@@ -630,6 +631,55 @@ int uploader_check_destination(const json_t *destination, const char **field, ch
   memset(d, 0, sizeof(*d));
   free(d);
   return rc;
+}
+
+void uploader_public_url(const char *url, char *out, size_t outlen) {
+  if (!outlen) return;
+  out[0] = '\0';
+  if (!url) return;
+  size_t o = 0;
+#define PUT(p, n)                                              \
+  do {                                                         \
+    size_t n_ = (n);                                           \
+    if (o + n_ >= outlen) n_ = outlen - 1 - o;                 \
+    memcpy(out + o, (p), n_);                                  \
+    o += n_;                                                   \
+    out[o] = '\0';                                             \
+  } while (0)
+  const char *sep = strstr(url, "://");
+  const char *auth = sep ? sep + 3 : url;
+  PUT(url, (size_t)(auth - url));
+  size_t alen = strcspn(auth, "/?#");
+  const char *at = NULL;
+  for (size_t i = 0; i < alen; i++)
+    if (auth[i] == '@') at = auth + i;
+  if (at) {
+    PUT(auth, strcspn(auth, ":@") < (size_t)(at - auth) ? strcspn(auth, ":@") : (size_t)(at - auth));
+    PUT("@", 1);
+    alen -= (size_t)(at + 1 - auth);
+    auth = at + 1;
+  }
+  size_t plen = strcspn(auth, "?#");
+  PUT(auth, plen);
+  const char *q = auth + plen;
+  if (*q == '?') {
+    q++;
+    size_t qlen = strcspn(q, "#");
+    int first = 1;
+    while (qlen) {
+      size_t t = strcspn(q, "&#");
+      if (t > qlen) t = qlen;
+      if ((t > 7 && strncmp(q, "scheme=", 7) == 0) || (t > 7 && strncmp(q, "region=", 7) == 0)) {
+        PUT(first ? "?" : "&", 1);
+        PUT(q, t);
+        first = 0;
+      }
+      q += t;
+      qlen -= t;
+      if (qlen && *q == '&') q++, qlen--;
+    }
+  }
+#undef PUT
 }
 
 int uploader_object_url(const json_t *destination, const char *object_name, char *out,

@@ -90,6 +90,12 @@ typedef struct {
   const char *data_dir;   /* where ssh_known_hosts and temp key files live */
   const char *ca_file;    /* NULL/"": system CAs; else a PEM bundle used instead
                            * for https and ftps (a private CA) */
+  /* 0 (the default): destinations may be on loopback or private networks
+   * (a local MinIO) and file://. 1 refuses, at connect time after DNS,
+   * loopback, private and link-local addresses (the webhooks' list) and
+   * every file:// job: such jobs fail at once with "refused: …". Setting
+   * upload_allow_private=0; see docs/SECURITY.md. */
+  int deny_private;
 } uploader_opts_t;
 
 #define UPLOADER_DEFAULT_RETRY_BASE_MS 5000u
@@ -175,6 +181,12 @@ void uploader_free(uploader_t *up);
  * or "" (the object itself). */
 int uploader_check_destination(const json_t *destination, const char **field, char *msg,
                                size_t msglen);
+
+/* A destination url as the API shows it back: as written, but without a
+ * password in the userinfo (ftp://user:pw@… → ftp://user@…), without query
+ * parameters other than scheme= and region= (an azblob SAS token is a
+ * credential) and without a fragment. Always NUL-terminates out. */
+void uploader_public_url(const char *url, char *out, size_t outlen);
 
 /* The URL object_name will have at destination (what the done callback
  * reports): https://HOST/BUCKET/PREFIX/NAME for s3/b2 (http with

@@ -88,6 +88,10 @@ static void test_s3(void **state) {
              "storage_class");
   expect_bad("{\"url\": \"s3://h/b\", \"key\": 5, \"secret\": \"S\"}", "key");
   expect_bad("{\"url\": \"s3://h/b\", \"key\": \"A\", \"secret\": \"S\", \"acl\": 1}", "");
+  /* the region goes into libcurl's "aws:amz:REGION:s3" */
+  expect_bad("{\"url\": \"s3://h/b?region=eu:x\", \"key\": \"A\", \"secret\": \"S\"}", "url");
+  expect_ok("{\"url\": \"s3://h/b?region=eu-west-3\", \"key\": \"A\", \"secret\": \"S\"}");
+  assert_string_equal(d.region, "eu-west-3");
 }
 
 static void test_azblob(void **state) {
@@ -140,6 +144,11 @@ static void test_ftp_sftp_file(void **state) {
   expect_bad("{\"url\": \"ftp://h/dir?scheme=http\"}", "url");
   expect_bad("{\"url\": \"ftp://h/dir\", \"key\": \"u\", \"secret\": \"a\\nb\"}", "secret");
   expect_bad("{\"url\": \"ftp://h/%2e%2e/x\"}", "url"); /* curl already folds a plain .. */
+  /* userinfo is percent-decoded: no CR/LF into USER/PASS */
+  expect_bad("{\"url\": \"ftp://u%0d%0aDELE%20x@h/dir\"}", "url");
+  expect_bad("{\"url\": \"ftp://u:p%0aw@h/dir\"}", "url");
+  expect_bad("{\"url\": \"sftp://u:p%0dw@h/dir\"}", "url");
+  expect_bad("{\"url\": \"file:///tmp/a%0ab\"}", "url");
 
   expect_ok("{\"url\": \"file:///srv/rec/\"}");
   assert_string_equal(d.dir, "/srv/rec");
@@ -181,6 +190,27 @@ static int count_rows(void *ud, const store_upload_t *u) {
   (void)u;
   ++*(int *)ud;
   return 0;
+}
+
+static void pub_is(const char *url, const char *want) {
+  char out[512];
+  uploader_public_url(url, out, sizeof(out));
+  assert_string_equal(out, want);
+}
+
+static void test_public_url_drops_credentials(void **state) {
+  (void)state;
+  pub_is("ftps://u:pw@h:2121/dir", "ftps://u@h:2121/dir");
+  pub_is("ftp://:pw@h/dir", "ftp://@h/dir");
+  pub_is("sftp://u@h/dir", "sftp://u@h/dir");
+  pub_is("azblob://a.blob.core.windows.net/c/p?sv=1&sig=SECRET%2B&scheme=http",
+         "azblob://a.blob.core.windows.net/c/p?scheme=http");
+  pub_is("s3://h/b?region=eu-west-1#frag", "s3://h/b?region=eu-west-1");
+  pub_is("azblob://127.0.0.1:1/a/c?sig=X", "azblob://127.0.0.1:1/a/c");
+  pub_is("file:///srv/rec", "file:///srv/rec");
+  char small[8];
+  uploader_public_url("ftp://u:pw@host/dir", small, sizeof(small));
+  assert_string_equal(small, "ftp://u");
 }
 
 static void test_store_rows(void **state) {
@@ -240,6 +270,7 @@ int main(void) {
       cmocka_unit_test(test_ftp_sftp_file),
       cmocka_unit_test(test_object_names),
       cmocka_unit_test(test_check_destination_never_echoes_secrets),
+      cmocka_unit_test(test_public_url_drops_credentials),
       cmocka_unit_test(test_store_rows),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
