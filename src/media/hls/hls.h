@@ -5,7 +5,10 @@
  * fragmented MP4 (CMAF; one init segment per publisher session). Segments
  * live in memory in a bounded ring as shared refcounted buffers; a segment
  * is published (appears in the playlist) the moment the keyframe that ends
- * it arrives, or at unpublish/end for the last one.
+ * it arrives, or at unpublish/end for the last one. Once the publisher's
+ * keyframe cadence has been stable for a few GOPs, it is published as soon
+ * as its predicted last frame arrives instead (see hls.c); a segment always
+ * starts on a keyframe either way.
  *
  * Publisher sessions: when the publisher leaves (hub on_unpublish) the open
  * segment is closed; if a publisher comes back the playlist continues with
