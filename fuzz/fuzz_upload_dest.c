@@ -25,6 +25,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (strchr(url, '?')) abort(); /* logged: never the query (a SAS token) */
     uploader_object_url(d, "x.mp4", url, sizeof(url));
   }
+  /* what the API shows back: never a SAS signature */
+  const char *u = json_string_value(json_object_get(d, "url"));
+  if (u) {
+    char pub[2100];
+    uploader_public_url(u, pub, sizeof(pub));
+    const char *q = strchr(pub, '?');
+    if (q && (strncmp(q, "?sig=", 5) == 0 || strstr(q, "&sig="))) abort();
+  }
   json_decref(d);
   return 0;
 }
