@@ -457,11 +457,11 @@ def test_hlsjs_switches_rungs(browser_env, srv, api, push, tmp_path):
     from test_browser_playback import NODE, PLAY_MJS, brief
 
     s = api.create({"name": "browser-ladder"})
-    p = push(s, size="1280x720")
+    p = push(s, size="640x360")  # source + 240p: light enough for ASan on a busy machine
     url = s["playback_ids"][0]["playback_url"]
     wait_status(api, s["id"], "live", timeout=20)
-    wait_ladder(url, {"source", "480p", "360p", "240p"})
-    seconds, startup = 10, 20 * SLOW
+    wait_ladder(url, {"source", "240p"})
+    seconds, startup = 10 * SLOW, 20 * SLOW
     argv = [NODE, str(PLAY_MJS), url, str(seconds), "--startup-timeout", str(startup),
             "--switch-level", "lowest"]
     pr = subprocess.run(argv, capture_output=True, text=True, env=browser_env,
@@ -476,7 +476,7 @@ def test_hlsjs_switches_rungs(browser_env, srv, api, push, tmp_path):
     p.stop()
     assert not r["fatal_errors"], what
     assert r["started"], what
-    assert sorted(r["levels"]) == [240, 360, 480, 720], what
+    assert sorted(r["levels"]) == [240, 360], what
     req = r["switch_requested"]
     assert req and req["height"] == 240, what
     target = req["to"]
