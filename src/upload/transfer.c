@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/log.h"
 #include "core/util.h"
 #include "events/webhooks.h" /* webhooks_addr_blocked: one SSRF address policy */
 
@@ -259,9 +260,12 @@ static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct cur
 /* One writer of known_hosts at a time in this process. */
 static pthread_mutex_t known_hosts_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* Saves "[host]:port TYPE BASE64" for a server on a port other than 22.
- * libcurl would save the host name alone, so two SSH servers of one host
- * on different ports would share (and fight over) one entry; libssh2 finds
+/* Appends "[host]:port TYPE BASE64" ("host TYPE BASE64" on port 22) to
+ * known_hosts, under a lock. Not libcurl's CURLKHSTAT_FINE_ADD_TO_FILE:
+ * that saves the host name alone, so two SSH servers of one host on
+ * different ports would share (and fight over) one entry, and it rewrites
+ * the whole file from the list read when its transfer began, so two
+ * workers learning two hosts at once would drop one of them. libssh2 finds
  * the bracketed form first when it checks. 0 or -1. */
 static int save_host_key(const host_check_t *c, const struct curl_khkey *found) {
   if (!c->known_hosts || found->len < 8 || found->len > 4096) return -1;
@@ -280,8 +284,10 @@ static int save_host_key(const host_check_t *c, const struct curl_khkey *found) 
   else snprintf(host, sizeof(host), "%s", h);
   pthread_mutex_lock(&known_hosts_lock);
   FILE *f = fopen(c->known_hosts, "a");
-  int ok = f && fprintf(f, "[%s]:%d %.*s %s\n", host, c->d->port, (int)tl, (const char *)k + 4,
-                        b64) > 0;
+  int port = c->d->port ? c->d->port : 22;
+  int ok = f && (port == 22 ? fprintf(f, "%s %.*s %s\n", host, (int)tl, (const char *)k + 4, b64)
+                            : fprintf(f, "[%s]:%d %.*s %s\n", host, port, (int)tl,
+                                      (const char *)k + 4, b64)) > 0;
   if (f && fclose(f) != 0) ok = 0;
   pthread_mutex_unlock(&known_hosts_lock);
   return ok ? 0 : -1;
@@ -296,8 +302,10 @@ static int host_key_check(CURL *easy, const struct curl_khkey *known,
       return CURLKHSTAT_FINE;
     case CURLKHMATCH_MISSING:
       if (!c->accept_new) return CURLKHSTAT_REJECT;
-      if (c->d->port && c->d->port != 22 && save_host_key(c, found) == 0) return CURLKHSTAT_FINE;
-      return CURLKHSTAT_FINE_ADD_TO_FILE;
+      /* learned (OpenSSH's accept-new also goes on when it cannot save) */
+      if (save_host_key(c, found) != 0)
+        log_warn("upload_sftp_host_key_not_saved host=%s file=%s", c->d->host, c->known_hosts);
+      return CURLKHSTAT_FINE;
     default: /* mismatch: a changed host key is never accepted */
       return CURLKHSTAT_REJECT;
   }
