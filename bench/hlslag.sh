@@ -46,14 +46,33 @@ echo "load before: $LOAD0"
 onair_start --hls-window "$WINDOW"
 nginx_start "$WINDOW"
 
-# The pusher (x264 encode) and the poller run on LOAD_CPU, the servers on
-# SERVER_CPU. Each run gets a fresh stream (onair) / name (nginx).
+# The pushing ffmpeg (an x264 720p encode that keeps its core busy) runs on
+# LOAD_CPU. The measuring Python (hlslag's playlist poller, lagfloor's
+# socket reader) runs on SERVER_CPU next to the server, which is nearly idle
+# with one stream: on the encoder's core the poller's 5 ms wake-ups queue
+# behind x264's threads, worst at keyframes, i.e. exactly when a segment is
+# due (SPLIT=0: everything on LOAD_CPU, as before).
+SPLIT=${SPLIT:-1}
+# measure_py OUT ERR ARGS... → runs $PY ARGS with the placement above
+measure_py() {
+  local out=$1 err=$2 pid c i; shift 2
+  if [ "$SPLIT" != 1 ]; then taskset -c "$LOAD_CPU" $PY "$@" >"$out" 2>"$err"; return; fi
+  taskset -c "$SERVER_CPU" $PY "$@" >"$out" 2>"$err" &
+  pid=$!
+  for i in $(seq 100); do  # move its ffmpeg child (all threads) to LOAD_CPU
+    c=$(pgrep -P "$pid" -x ffmpeg) && { taskset -a -pc "$LOAD_CPU" "$c" >/dev/null; break; }
+    sleep 0.05
+  done
+  wait "$pid"
+}
+
+# Each run gets a fresh stream (onair) / name (nginx).
 RES=$BENCH_TMP/results.txt
 run_lag() {  # NAME ROUND PUSH_URL PLAYLIST_URL
   local name=$1 r=$2 out=$BENCH_TMP/lag-$1-$2.txt line
   echo "-- round $r $name: pushing ${DUR}s to $3 (load $(loadavg))" >&2
-  taskset -c "$LOAD_CPU" $PY "$HLSLAG" --push "$3" --playlist "$4" --seconds "$DUR" \
-    >"$out" 2>"$BENCH_TMP/lag-$1-$2.err" || true
+  measure_py "$out" "$BENCH_TMP/lag-$1-$2.err" "$HLSLAG" --push "$3" --playlist "$4" \
+    --seconds "$DUR" || true
   line=$(tail -1 "$out")
   echo "   $line" >&2
   echo "$name $(sed -n 's/.*median=\([-0-9]*\) p90=\([-0-9]*\).*/\1 \2/p' <<<"$line")" >>"$RES"
@@ -88,17 +107,23 @@ run_floor() {  # ROUND
   local r=$1 out line sid skey
   out=$BENCH_TMP/floor-socket-$r.txt
   echo "-- round $r floor: socket (load $(loadavg))" >&2
-  taskset -c "$LOAD_CPU" $PY "$BENCH_DIR/lagfloor.py" --seconds "$DUR" >"$out" 2>"$out.err" || true
+  measure_py "$out" "$out.err" "$BENCH_DIR/lagfloor.py" --seconds "$DUR" || true
   line=$(tail -1 "$out"); echo "   $line" >&2
   echo "socket $(sed -n 's/.*key_ms median=\([-0-9]*\) last_ms median=\([-0-9]*\) gap_ms median=\([-0-9]*\).*/\1 \2 \3/p' <<<"$line")" >>"$RES"
-  read -r sid skey < <(curl -sf -X POST -H "Authorization: Bearer $DBG_TOKEN" -d '{"mode": "passthrough"}' \
+  sid="" skey=""
+  read -r sid skey < <(curl -s -X POST -H "Authorization: Bearer $DBG_TOKEN" -d '{"mode": "passthrough"}' \
     "http://127.0.0.1:$DBG_HTTP/v1/live-streams" |
-    $PY -c 'import json,sys; s=json.load(sys.stdin)["stream"]; print(s["id"], s["stream_key"])')
+    $PY -c 'import json,sys; s=json.load(sys.stdin)["stream"]; print(s["id"], s["stream_key"])') || true
+  if [ -z "$skey" ]; then
+    echo "   debug onair: no stream created; its log ends with:" >&2
+    tail -5 "$DEBUG_DIR/stderr.log" >&2
+    return 0
+  fi
   out=$BENCH_TMP/floor-server-$r.txt
   echo "-- round $r floor: onair's own publish times (load $(loadavg))" >&2
-  taskset -c "$LOAD_CPU" $PY "$BENCH_DIR/lagfloor.py" --seconds "$DUR" \
+  measure_py "$out" "$out.err" "$BENCH_DIR/lagfloor.py" --seconds "$DUR" \
     --push "rtmp://127.0.0.1:$DBG_RTMP/live/$skey" --server-log "$DEBUG_DIR/stderr.log" \
-    --stream "$sid" >"$out" 2>"$out.err" || true
+    --stream "$sid" || true
   line=$(tail -1 "$out"); echo "   $line" >&2
   echo "server $(sed -n 's/.*median=\([-0-9]*\).*/\1/p' <<<"$line")" >>"$RES"
 }
@@ -114,7 +139,7 @@ OM=$(med onair 2) NM=$(med nginx 2)
 
 cat <<EOF
 
-== hlslag.sh summary ($ROUNDS rounds x ${DUR}s per server, 1 s segments, servers on cpu $SERVER_CPU, pushers on cpu $LOAD_CPU; medians over rounds of each run's median) ==
+== hlslag.sh summary ($ROUNDS rounds x ${DUR}s per server, 1 s segments, servers on cpu $SERVER_CPU, pushers on cpu $LOAD_CPU, pollers on cpu $([ "$SPLIT" = 1 ] && echo "$SERVER_CPU" || echo "$LOAD_CPU"); medians over rounds of each run's median) ==
 onair:       median lag ${OM} ms (rounds: $(all onair 2)), p90 $(med onair 3) ms (rounds: $(all onair 3))
 nginx-rtmp:  median lag ${NM} ms (rounds: $(all nginx 2)), p90 $(med nginx 3) ms (rounds: $(all nginx 3))
 median lag onair/nginx: $(ratio "${OM:-0}" "${NM:-0}")  (lower is better for onair)
