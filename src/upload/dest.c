@@ -531,24 +531,26 @@ static int base_url(const upload_dest_t *d, int for_request, char *out, size_t c
   return 0;
 }
 
-int upload_dest_object_url(const upload_dest_t *d, const char *object_name, char *out,
-                           size_t outlen) {
+static int object_url(const upload_dest_t *d, const char *object_name, int for_request,
+                      char *out, size_t outlen) {
   size_t o;
-  if (base_url(d, 0, out, outlen, &o) || append(out, outlen, &o, "/") ||
+  if (base_url(d, for_request, out, outlen, &o) || append(out, outlen, &o, "/") ||
       append_encoded(out, outlen, &o, object_name))
+    return ERR_INVALID;
+  if (for_request && d->scheme == UPLOAD_AZBLOB && d->sas[0] &&
+      append(out, outlen, &o, "?%s", d->sas))
     return ERR_INVALID;
   return 0;
 }
 
+int upload_dest_object_url(const upload_dest_t *d, const char *object_name, char *out,
+                           size_t outlen) {
+  return object_url(d, object_name, 0, out, outlen);
+}
+
 int upload_dest_request_url(const upload_dest_t *d, const char *object_name, char *out,
                             size_t outlen) {
-  size_t o;
-  if (base_url(d, 1, out, outlen, &o) || append(out, outlen, &o, "/") ||
-      append_encoded(out, outlen, &o, object_name))
-    return ERR_INVALID;
-  if (d->scheme == UPLOAD_AZBLOB && d->sas[0] && append(out, outlen, &o, "?%s", d->sas))
-    return ERR_INVALID;
-  return 0;
+  return object_url(d, object_name, 1, out, outlen);
 }
 
 void upload_dest_safe_url(const upload_dest_t *d, char *out, size_t outlen) {
