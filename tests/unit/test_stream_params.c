@@ -92,8 +92,12 @@ static void test_invalid_values(void **state) {
   expect_field("{\"stream_timeout\": \"x\"}", "stream_timeout");
   expect_field("{\"dvr\": {\"enabled\": 2}}", "dvr.enabled");
   expect_field("{\"dvr\": {\"destination\": {\"url\": \"http://x\"}}}", "dvr.destination.url");
-  expect_field("{\"dvr\": {\"destination\": [{\"url\": \"s3://a/b\"}, {\"url\": \"s3:/b\"}]}}",
+  expect_field("{\"dvr\": {\"destination\": [{\"url\": \"s3://a/b\", \"key\": \"k\", "
+               "\"secret\": \"s\"}, {\"url\": \"s3:/b\"}]}}",
                "dvr.destination[1].url");
+  /* s3 needs credentials: the first destination already fails on its key. */
+  expect_field("{\"dvr\": {\"destination\": [{\"url\": \"s3://a/b\"}, {\"url\": \"s3:/b\"}]}}",
+               "dvr.destination[0].key");
   expect_field("{\"dvr\": {\"destination\": {\"url\": \"file://relative\"}}}",
                "dvr.destination.url");
   expect_field("{\"dvr\": {\"max_file_duration\": 21601}}", "dvr.max_file_duration");
