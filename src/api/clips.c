@@ -1,6 +1,7 @@
 /* Clips of a live stream (media/clip/clip.h makes them):
  *
- *   POST   /v1/live-streams/{id}/clips   cut a clip from the rolling window (202, processing)
+ *   POST   /v1/live-streams/{id}/clips   cut a clip from the rolling window, or from the
+ *                                        stream's recordings before it (202, processing)
  *   GET    /v1/live-streams/{id}/clips   paginated: offset/limit, sort_by, order
  *   GET    /v1/clips/{id}
  *   DELETE /v1/clips/{id}                the row at once, the files off the loop
@@ -8,7 +9,8 @@
  *
  * Times in a request: a number is seconds relative to the window — negative
  * counts back from the live edge (the end of the newest segment), zero or
- * positive counts from the start of the newest broadcast in the window —;
+ * positive counts from the start of the newest broadcast (seen by the window
+ * or, when it began before the window, by the recording that began it) —;
  * a string is an absolute RFC 3339 timestamp ("2026-11-26T07:10:43.250Z",
  * "…+01:00") or seed 003's "YYYY-MM-DD HH:MM:SS" (UTC).
  *
@@ -160,14 +162,51 @@ static int clips_available(api_ctx_t *ctx, http_response_t *res) {
   return 0;
 }
 
-/* "the window of this stream holds media from A to B (UTC)" */
-static void window_text(const clip_span_t *sp, char *out, size_t outlen) {
+#define NO_MEDIA_YET                                                                      \
+  "the clip window of this stream holds no media yet and no recording of it is readable here " \
+  "(push the stream first)"
+
+/* "the clip window of this stream holds media from A to B (UTC); …
+ * recordings hold …" */
+static void avail_text(const clip_avail_t *av, char *out, size_t outlen) {
   char a[40], b[40], c[40];
-  snprintf(out, outlen,
-           "the clip window of this stream holds media from %s to %s (UTC); the newest "
-           "broadcast started at %s",
-           format_ms(sp->first_ms, a, sizeof(a)), format_ms(sp->last_ms, b, sizeof(b)),
-           format_ms(sp->broadcast_start_ms, c, sizeof(c)));
+  size_t o = 0;
+  if (av->has_window)
+    o += (size_t)snprintf(out, outlen, "the clip window of this stream holds media from %s to %s (UTC)",
+                          format_ms(av->window.first_ms, a, sizeof(a)),
+                          format_ms(av->window.last_ms, b, sizeof(b)));
+  else
+    o += (size_t)snprintf(out, outlen, "the clip window of this stream holds no media");
+  if (o < outlen)
+    o += (size_t)snprintf(out + o, outlen - o, "; %s",
+                          av->n_recordings ? "its recordings hold" : "no recording of it is readable here");
+  /* The newest ranges are the likely ones; older ones are elided. */
+  size_t first = av->n_recordings > 8 ? av->n_recordings - 8 : 0;
+  if (first && o < outlen) o += (size_t)snprintf(out + o, outlen - o, " (%zu older ranges),", first);
+  for (size_t i = first; i < av->n_recordings && o < outlen; i++)
+    o += (size_t)snprintf(out + o, outlen - o, "%s %s to %s", i > first ? "," : "",
+                          format_ms(av->recordings[i].first_ms, a, sizeof(a)),
+                          format_ms(av->recordings[i].last_ms, b, sizeof(b)));
+  if (o < outlen)
+    snprintf(out + o, outlen - o, "; the newest broadcast started at %s",
+             format_ms(av->span.broadcast_start_ms, c, sizeof(c)));
+}
+
+/* 1 when [start, end) lies inside the window, or begins and ends inside
+ * what the window and the recordings hold (time between them, when the
+ * stream was not live or not recorded, is skipped). */
+static int avail_covers(const clip_avail_t *av, int64_t start, int64_t end) {
+  if (av->has_window && start >= av->window.first_ms && end <= av->window.last_ms) return 1;
+  int s_in = 0, e_in = 0;
+  if (av->has_window) {
+    s_in = start >= av->window.first_ms && start < av->window.last_ms;
+    e_in = end > av->window.first_ms && end <= av->window.last_ms;
+  }
+  for (size_t i = 0; i < av->n_recordings; i++) {
+    s_in |= start >= av->recordings[i].first_ms && start < av->recordings[i].last_ms;
+    e_in |= end > av->recordings[i].first_ms && end <= av->recordings[i].last_ms;
+  }
+  return s_in && e_in;
 }
 
 /* A request time: a number (seconds, relative to the window) or a
@@ -186,8 +225,7 @@ static int parse_time(json_t *v, const char *field, const clip_span_t *sp, http_
       return -1;
     }
     if (!sp) {
-      api_error(res, ERR_CONFLICT,
-                "the clip window of this stream holds no media yet (push the stream first)", NULL);
+      api_error(res, ERR_CONFLICT, NO_MEDIA_YET, NULL);
       return -1;
     }
     int64_t d = (int64_t)(s * 1000.0 + (s < 0 ? -0.5 : 0.5));
@@ -219,10 +257,11 @@ static const char *default_policy(api_ctx_t *ctx, const char *stream_id) {
 static void clip_create(void *ud, http_request_t *req, http_response_t *res,
                         const router_params_t *p) {
   api_ctx_t *ctx = ud;
-  char project[37], msg[600];
+  char project[37], msg[1200];
   if (api_auth(ctx, req, res, project) || !clips_available(ctx, res)) return;
   store_stream_t s;
   if (api_stream_load(ctx, project, router_param(p, "id"), res, &s)) return;
+  clip_avail_t av = {0};
   json_t *body = NULL;
   store_clip_t c;
   memset(&c, 0, sizeof(c));
@@ -275,20 +314,24 @@ static void clip_create(void *ud, http_request_t *req, http_response_t *res,
       goto out;
     }
   }
-  clip_span_t span;
-  int have_span = clip_service_span(ctx->clips, s.id, &span) == 0;
+  int arc = clip_service_available(ctx->clips, project, s.id, &av);
+  if (arc && arc != ERR_NOT_FOUND) {
+    api_error(res, arc, NULL, NULL);
+    goto out;
+  }
+  int have_span = arc == 0;
+  const clip_span_t *sp = have_span ? &av.span : NULL;
   int64_t start_ms = 0, end_ms = 0;
-  if (parse_time(jstart, "start_time", have_span ? &span : NULL, res, &start_ms) < 0) goto out;
-  int has_end = parse_time(jend, "end_time", have_span ? &span : NULL, res, &end_ms);
+  if (parse_time(jstart, "start_time", sp, res, &start_ms) < 0) goto out;
+  int has_end = parse_time(jend, "end_time", sp, res, &end_ms);
   if (has_end < 0) goto out;
   if (!has_end) {
     if (dur_s > 0) {
       end_ms = start_ms + (int64_t)(dur_s * 1000.0 + 0.5);
     } else if (have_span) {
-      end_ms = span.last_ms; /* up to the live edge */
+      end_ms = av.span.last_ms; /* up to the live edge */
     } else {
-      api_error(res, ERR_CONFLICT,
-                "the clip window of this stream holds no media yet (push the stream first)", NULL);
+      api_error(res, ERR_CONFLICT, NO_MEDIA_YET, NULL);
       goto out;
     }
   }
@@ -304,16 +347,16 @@ static void clip_create(void *ud, http_request_t *req, http_response_t *res,
   if (!have_span) {
     api_error(res, ERR_CONFLICT,
               "the clip window of this stream holds no media (nothing was pushed in the last "
-              "clip_window_s seconds)",
+              "clip_window_s seconds) and no recording of it is readable here",
               NULL);
     goto out;
   }
-  if (start_ms < span.first_ms || end_ms > span.last_ms) {
-    char w[300], a[40], b[40];
-    window_text(&span, w, sizeof(w));
-    snprintf(msg, sizeof(msg), "the range %s to %s is outside the window: %s",
+  if (!avail_covers(&av, start_ms, end_ms)) {
+    char w[1000], a[40], b[40];
+    avail_text(&av, w, sizeof(w));
+    snprintf(msg, sizeof(msg), "the range %s to %s is outside the window and the recordings: %s",
              format_ms(start_ms, a, sizeof(a)), format_ms(end_ms, b, sizeof(b)), w);
-    api_error(res, ERR_CONFLICT, msg, start_ms < span.first_ms ? "start_time" : "end_time");
+    api_error(res, ERR_CONFLICT, msg, start_ms < av.span.first_ms ? "start_time" : "end_time");
     goto out;
   }
   int rc = util_uuid4(c.id);
@@ -334,13 +377,16 @@ static void clip_create(void *ud, http_request_t *req, http_response_t *res,
      * thread, but a gap inside the range can leave nothing to cut). */
     store_clip_delete(ctx->store, project, c.id);
     api_error(res, rc == ERR_CONFLICT ? ERR_CONFLICT : rc,
-              rc == ERR_CONFLICT ? "the window holds no media inside this range" : NULL, NULL);
+              rc == ERR_CONFLICT ? "neither the window nor a recording holds media inside this range"
+                                 : NULL,
+              NULL);
     goto out;
   }
   log_info("clip_created id=%s stream=%s project=%s start_ms=%" PRId64 " end_ms=%" PRId64, c.id,
            s.id, project, c.start_ms, c.end_ms);
   clip_respond(ctx, res, 202, &c);
 out:
+  clip_avail_free(&av);
   json_decref(body);
   store_stream_clear(&s);
 }
@@ -458,7 +504,10 @@ static void on_clip_finished(void *ud, const store_clip_t *c) {
 }
 
 int api_clips_register(router_t *r, api_ctx_t *ctx) {
-  if (ctx->clips) clip_service_on_finish(ctx->clips, on_clip_finished, ctx);
+  if (ctx->clips) {
+    clip_service_on_finish(ctx->clips, on_clip_finished, ctx);
+    clip_service_use_recordings(ctx->clips, ctx->cfg);
+  }
   int rc = router_add(r, "POST", "/v1/live-streams/{id}/clips", clip_create, ctx);
   if (!rc) rc = router_add(r, "GET", "/v1/live-streams/{id}/clips", clip_list, ctx);
   if (!rc) rc = router_add(r, "GET", "/v1/clips/{id}", clip_get, ctx);

@@ -150,8 +150,11 @@ const char *const store__migrations[] = {
      * formats ["mp4", ...], renditions [{name, width, height}], files
      * [{name, format, rendition, size}], destinations [url, ...] (no
      * credentials), uploads {job_id: "pending"|"done"|"failed"}, urls
-     * [object URL, ...]. Times in unix s, duration_ms in ms. No foreign
-     * key: a recording outlives its stream. */
+     * [object URL, ...]. Times in unix s, duration_ms in ms. start_ms: wall
+     * clock (Unix ms) of the first recorded frame (0: unknown); spans
+     * [[wall_ms, dur_ms], ...]: the stretches of media the files hold, back
+     * to back on their timeline (a reconnect starts a new one), for clips
+     * cut from recordings. No foreign key: a recording outlives its stream. */
     "CREATE TABLE recordings ("
     "  id TEXT PRIMARY KEY,"
     "  project_id TEXT NOT NULL,"
@@ -170,7 +173,9 @@ const char *const store__migrations[] = {
     "  urls TEXT NOT NULL DEFAULT '[]',"
     "  error TEXT,"
     "  created_at INTEGER NOT NULL,"
-    "  updated_at INTEGER NOT NULL"
+    "  updated_at INTEGER NOT NULL,"
+    "  start_ms INTEGER NOT NULL DEFAULT 0,"
+    "  spans TEXT NOT NULL DEFAULT '[]'"
     ");"
     "CREATE INDEX recordings_stream ON recordings(project_id, stream_id, created_at);"
     "CREATE INDEX recordings_status ON recordings(status);",

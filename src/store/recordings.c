@@ -21,6 +21,7 @@ void store_recording_clear(store_recording_t *r) {
   free(r->uploads);
   free(r->urls);
   free(r->error);
+  free(r->spans);
   memset(r, 0, sizeof(*r));
 }
 
@@ -54,6 +55,8 @@ static int row_read(sqlite3_stmt *s, store_recording_t *r) {
   r->error = store__col_dup(s, 15, &err);
   r->created_at = sqlite3_column_int64(s, 16);
   r->updated_at = sqlite3_column_int64(s, 17);
+  r->start_ms = sqlite3_column_int64(s, 18);
+  r->spans = store__col_dup(s, 19, &err);
   if (err) store_recording_clear(r);
   return err;
 }
@@ -83,6 +86,8 @@ static int bind_row(sqlite3_stmt *s, const store_recording_t *r) {
   if (rc == SQLITE_OK) rc = sqlite3_bind_text(s, 16, r->error, -1, SQLITE_STATIC);
   if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 17, r->created_at);
   if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 18, r->updated_at);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 19, r->start_ms);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_text(s, 20, or_default(r->spans, "[]"), -1, SQLITE_STATIC);
   return rc;
 }
 
@@ -102,7 +107,7 @@ static int write_row(store_t *st, const store_recording_t *r, const char *sql, c
 int store_recording_insert(store_t *st, const store_recording_t *r) {
   return write_row(st, r,
                    "INSERT INTO recordings (" REC_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
-                   "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+                   "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
                    "recording_insert", NULL);
 }
 
@@ -112,7 +117,7 @@ int store_recording_update(store_t *st, const store_recording_t *r) {
                      "UPDATE recordings SET part = ?4, status = ?5, started_at = ?6, "
                      "ended_at = ?7, duration_ms = ?8, size = ?9, formats = ?10, "
                      "renditions = ?11, files = ?12, destinations = ?13, uploads = ?14, "
-                     "urls = ?15, error = ?16, updated_at = ?18 "
+                     "urls = ?15, error = ?16, updated_at = ?18, start_ms = ?19, spans = ?20 "
                      "WHERE id = ?1 AND project_id = ?2 AND stream_id = ?3 AND ?17 = ?17",
                      "recording_update", &changes);
   return rc == 0 && changes == 0 ? ERR_NOT_FOUND : rc;

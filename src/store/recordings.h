@@ -30,6 +30,8 @@ typedef struct {
   char *urls;
   char *error;            /* malloc'd or NULL */
   int64_t created_at, updated_at;
+  int64_t start_ms;       /* wall clock (Unix ms) of the first frame; 0: unknown */
+  char *spans;            /* malloc'd JSON [[wall_ms, dur_ms], ...] (set when finished) */
 } store_recording_t;
 
 void store_recording_clear(store_recording_t *r);

@@ -85,7 +85,8 @@
  * cached; the others are prepared per call. ---- */
 #define STORE__RECORDING_COLS                                                             \
   "id, project_id, stream_id, part, status, started_at, ended_at, duration_ms, size, "   \
-  "formats, renditions, files, destinations, uploads, urls, error, created_at, updated_at"
+  "formats, renditions, files, destinations, uploads, urls, error, created_at, updated_at, " \
+  "start_ms, spans"
 #define STORE__RECORDING_STATEMENTS(X)                                                    \
   X(RECORDING_LATEST,                                                                     \
     "SELECT " STORE__RECORDING_COLS " FROM recordings WHERE project_id = ?1 AND "        \

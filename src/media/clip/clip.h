@@ -1,4 +1,6 @@
-/* clip.h — making clips from the rolling live window (window.h).
+/* clip.h — making clips from the rolling live window (window.h), and from
+ * the stream's recordings (sources.h) when the window no longer holds the
+ * range.
  *
  * A clip is a wall-clock range [start_ms, end_ms) of a stream's source
  * rendition. Making one selects the window segments that overlap the
@@ -15,6 +17,12 @@
  * Time when the stream was not live inside the range is skipped: the media
  * is shorter than the range then.
  *
+ * A range not inside the window is cut from the window's segments plus the
+ * local fragments of the recordings that overlap it (merged on the wall
+ * clock), or, when no fragment is local any more, from a recording's
+ * finished MP4/TS at a file:// destination — still at the keyframe at or
+ * before start_ms, without re-encoding.
+ *
  * Loop thread only (the work itself runs on the thread pool).
  */
 #ifndef ONAIR_CLIP_H
@@ -24,6 +32,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "core/config.h"
 #include "media/clip/window.h"
 #include "store/clips.h"
 #include "store/store.h"
@@ -46,16 +55,43 @@ typedef struct {
   int64_t first_ms;           /* start of the oldest segment */
   int64_t last_ms;            /* end of the newest segment: the live edge */
   int64_t broadcast_start_ms; /* start of the newest broadcast (publisher session) in the window */
+  int broadcast_seen;         /* the window holds that start (else its oldest segment stands in) */
 } clip_span_t;
 /* ERR_NOT_FOUND when the window of the stream is empty. */
 int clip_service_span(clip_service_t *cs, const char *stream_id, clip_span_t *out);
 
+/* Lets clips be cut from recordings (cfg: data_dir and file:// lookups;
+ * it must outlive the service). Without it, the window only. */
+void clip_service_use_recordings(clip_service_t *cs, const config_t *cfg);
+
+typedef struct {
+  int64_t first_ms, last_ms;
+} clip_range_t;
+
+/* What a stream's clips can be cut from. */
+typedef struct {
+  int has_window;
+  clip_span_t window;         /* when has_window */
+  clip_range_t *recordings;   /* malloc'd, oldest first: recordings whose media is readable */
+  size_t n_recordings;
+  /* Over both, for relative request times: first_ms, last_ms (the live
+   * edge: the window's, else the newest recording's end) and the newest
+   * broadcast's start (the window's when it saw it begin, else the start of
+   * the recording that began it). */
+  clip_span_t span;
+} clip_avail_t;
+/* ERR_NOT_FOUND when neither holds media; clip_avail_free after 0. */
+int clip_service_available(clip_service_t *cs, const char *project_id, const char *stream_id,
+                           clip_avail_t *out);
+void clip_avail_free(clip_avail_t *a);
+
 /* Starts making clip c (stored already, status processing). ERR_CONFLICT
- * when the window holds no media in [c->start_ms, c->end_ms) any more;
- * ERR_NOMEM. */
+ * when neither the window nor a recording holds media in [c->start_ms,
+ * c->end_ms) any more; ERR_NOMEM. */
 int clip_service_start(clip_service_t *cs, const store_clip_t *c);
 /* After a restart: clips left processing are made again from the reloaded
- * window, or marked failed when their media is gone. */
+ * window or the recordings (call after clip_service_use_recordings), or
+ * marked failed when their media is gone. */
 void clip_service_recover(clip_service_t *cs);
 /* Deletes a clip's files, off the loop (once it is made, when a worker is
  * on it). Call after deleting the row. */

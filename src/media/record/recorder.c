@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/err.h"
@@ -44,6 +45,7 @@ typedef struct frag_job {
   char file[64];
   char rend[16];
   int64_t dur_ms;
+  int64_t wall_ms; /* wall clock of its first frame (Unix ms) */
   int discont;
   int rc;
 } frag_job_t;
@@ -119,6 +121,12 @@ void recorder_strip_url(const char *url, char *out, size_t outlen) {
 }
 
 static int64_t now_s(void) { return util_now(); }
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* 1 for a lowercase-hex 8-4-4-4-12 UUID: safe as a directory name. */
 static int is_uuid(const char *s) {
@@ -318,8 +326,9 @@ static void frag_write_run(work_t *w) {
   if (rc) return;
   /* The fragment is on disk before the index names it. */
   snprintf(path, sizeof(path), "%s/" INDEX_FILE, p->dir);
-  int n = snprintf(line, sizeof(line), "%s %lld %d %s\n", j->rend, (long long)j->dur_ms,
-                   j->discont, j->file);
+  /* The wall clock comes last: older readers take the first four fields. */
+  int n = snprintf(line, sizeof(line), "%s %lld %d %s %lld\n", j->rend, (long long)j->dur_ms,
+                   j->discont, j->file, (long long)j->wall_ms);
   fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) return;
   off_t size = lseek(fd, 0, SEEK_END);
@@ -374,6 +383,7 @@ typedef struct {
   char name[16];
   char **files;   /* fragment file names, in order */
   int64_t *dur;
+  int64_t *wall;  /* wall clock of each fragment's first frame; 0: unknown (older index) */
   int *disc;
   size_t n, cap;
 } frag_list_t;
@@ -389,6 +399,7 @@ typedef struct finish_job {
   char error[256];
   json_t *files;       /* [{name, format, rendition, size}] */
   json_t *renditions;  /* [{name, width, height}] */
+  json_t *spans;       /* [[wall_ms, dur_ms], ...] of one rendition (store/recordings.h) */
   int64_t duration_ms, size;
 } finish_job_t;
 
@@ -397,11 +408,12 @@ static void frag_list_free(frag_list_t *l, size_t n) {
     for (size_t k = 0; k < l[i].n; k++) free(l[i].files[k]);
     free(l[i].files);
     free(l[i].dur);
+    free(l[i].wall);
     free(l[i].disc);
   }
 }
 
-static int frag_list_add(frag_list_t *l, const char *file, int64_t dur, int disc) {
+static int frag_list_add(frag_list_t *l, const char *file, int64_t dur, int64_t wall, int disc) {
   if (l->n == l->cap) {
     size_t cap = l->cap ? l->cap * 2 : 64;
     char **f = realloc(l->files, cap * sizeof(*f));
@@ -410,6 +422,9 @@ static int frag_list_add(frag_list_t *l, const char *file, int64_t dur, int disc
     int64_t *d = realloc(l->dur, cap * sizeof(*d));
     if (!d) return ERR_NOMEM;
     l->dur = d;
+    int64_t *wl = realloc(l->wall, cap * sizeof(*wl));
+    if (!wl) return ERR_NOMEM;
+    l->wall = wl;
     int *c = realloc(l->disc, cap * sizeof(*c));
     if (!c) return ERR_NOMEM;
     l->disc = c;
@@ -417,6 +432,7 @@ static int frag_list_add(frag_list_t *l, const char *file, int64_t dur, int disc
   }
   if (!(l->files[l->n] = strdup(file))) return ERR_NOMEM;
   l->dur[l->n] = dur;
+  l->wall[l->n] = wall;
   l->disc[l->n] = disc;
   l->n++;
   return 0;
@@ -433,10 +449,10 @@ static int read_index(const char *dir, frag_list_t *lists, size_t *nlists) {
   int rc = 0;
   while (rc == 0 && fgets(line, sizeof(line), f)) {
     char rend[16], file[64];
-    long long dur;
+    long long dur, wall = 0;
     int disc;
     if (!strchr(line, '\n')) break; /* a torn last line */
-    if (sscanf(line, "%15s %lld %d %63s", rend, &dur, &disc, file) != 4) continue;
+    if (sscanf(line, "%15s %lld %d %63s %lld", rend, &dur, &disc, file, &wall) < 4) continue;
     if (strchr(file, '/') || file[0] == '.') continue;
     char fp[1400];
     struct stat sb;
@@ -451,10 +467,35 @@ static int read_index(const char *dir, frag_list_t *lists, size_t *nlists) {
       snprintf(lists[i].name, sizeof(lists[i].name), "%s", rend);
       (*nlists)++;
     }
-    rc = frag_list_add(&lists[i], file, dur, disc);
+    rc = frag_list_add(&lists[i], file, dur, wall, disc);
   }
   fclose(f);
   return rc;
+}
+
+/* The stretches of wall-clock time a rendition's fragments hold, back to
+ * back on the remuxed files' timeline: [[wall_ms, dur_ms], ...]. A
+ * discontinuity, or a jump of the wall clock by more than a second, starts
+ * a new one. Renditions share segment boundaries, so one tells for all.
+ * Empty when the index predates wall-clock times. */
+static json_t *fragment_spans(const frag_list_t *l) {
+  json_t *spans = json_array();
+  int64_t w0 = 0, d = 0;
+  for (size_t k = 0; spans && k < l->n; k++) {
+    if (l->wall[k] <= 0) {
+      json_array_clear(spans);
+      return spans;
+    }
+    if (d > 0 && !l->disc[k] && llabs(l->wall[k] - (w0 + d)) <= 1000) {
+      d += l->dur[k];
+      continue;
+    }
+    if (d > 0) json_array_append_new(spans, json_pack("[I, I]", (json_int_t)w0, (json_int_t)d));
+    w0 = l->wall[k];
+    d = l->dur[k];
+  }
+  if (spans && d > 0) json_array_append_new(spans, json_pack("[I, I]", (json_int_t)w0, (json_int_t)d));
+  return spans;
 }
 
 static void add_file(finish_job_t *j, const char *name, const char *format, const char *rend,
@@ -574,6 +615,7 @@ static void finish_run(work_t *w) {
   if (want_hls)
     add_file(j, "index.m3u8", "hls", nl > 1 ? "all" : lists[0].name,
              file_size(j->dir, "index.m3u8"));
+  j->spans = fragment_spans(&lists[0]);
   frag_list_free(lists, nl);
 }
 
@@ -771,6 +813,11 @@ static void finish_done(work_t *w) {
       r.size = j->size;
       set_text(&r.files, dumps(j->files));
       set_text(&r.renditions, dumps(j->renditions));
+      if (json_array_size(j->spans) > 0) {
+        set_text(&r.spans, dumps(j->spans));
+        if (!r.start_ms)
+          r.start_ms = (int64_t)json_integer_value(json_array_get(json_array_get(j->spans, 0), 0));
+      }
       start_uploads(rc, &r, j->formats);
       log_info("recording_finished id=%s stream=%s part=%d duration_ms=%lld size=%lld status=%s",
                r.id, r.stream_id, r.part, (long long)r.duration_ms, (long long)r.size, r.status);
@@ -808,6 +855,7 @@ static void finish_job_free(finish_job_t *j) {
   json_decref(j->formats);
   json_decref(j->files);
   json_decref(j->renditions);
+  json_decref(j->spans);
   free(j);
 }
 
@@ -906,7 +954,8 @@ static void on_end_timer(uv_timer_t *t) {
   }
 }
 
-static part_t *part_new(recorder_t *rc, bcast_t *b, const store_stream_t *s, json_t *dvr) {
+static part_t *part_new(recorder_t *rc, bcast_t *b, const store_stream_t *s, json_t *dvr,
+                        int64_t start_ms) {
   part_t *p = calloc(1, sizeof(*p));
   if (!p) return NULL;
   p->rc = rc;
@@ -934,6 +983,7 @@ static part_t *part_new(recorder_t *rc, bcast_t *b, const store_stream_t *s, jso
   snprintf(r.status, sizeof(r.status), "recording");
   r.part = p->part_no;
   r.started_at = r.created_at = r.updated_at = p->started_at;
+  r.start_ms = start_ms;
   r.formats = dumps(formats);
   r.destinations = dumps(stripped);
   int e = store_recording_insert(rc->store, &r);
@@ -979,9 +1029,10 @@ static void on_segment(void *ud, live_stream_t *ls, int index, uint64_t seq, dou
   live_rendition_t *lr = live_rendition_get(ls, index);
   hls_buf_t *buf = lr ? hls_segment_get(lr->hls, HLS_TS, seq) : NULL;
   if (!buf) goto out;
-  int64_t dur_ms = (int64_t)(duration_s * 1000.0 + 0.5);
+  int64_t dur_ms = (int64_t)(duration_s * 1000.0 + 0.5), wall_ms = 0;
   int discont = 0;
-  hls_segment_timing(lr->hls, seq, NULL, &dur_ms, &discont);
+  if (hls_segment_timing(lr->hls, seq, &wall_ms, &dur_ms, &discont) != 0 || wall_ms <= 0)
+    wall_ms = now_ms() - dur_ms;
   if (!b) {
     if (!(b = calloc(1, sizeof(*b)))) {
       hls_buf_unref(buf);
@@ -1014,7 +1065,7 @@ static void on_segment(void *ud, live_stream_t *ls, int index, uint64_t seq, dou
     p = c;
     rs = cr;
   }
-  if (!p && !(p = part_new(rc, b, &s, dvr))) {
+  if (!p && !(p = part_new(rc, b, &s, dvr, wall_ms))) {
     hls_buf_unref(buf);
     goto out;
   }
@@ -1032,6 +1083,7 @@ static void on_segment(void *ud, live_stream_t *ls, int index, uint64_t seq, dou
   j->part = p;
   j->buf = buf;
   j->dur_ms = dur_ms;
+  j->wall_ms = wall_ms;
   j->discont = rs->nfrag > 0 && discont;
   snprintf(j->rend, sizeof(j->rend), "%s", lr->name);
   snprintf(j->file, sizeof(j->file), "frag-%s-%06u.ts", lr->name, rs->nfrag + 1);
@@ -1190,10 +1242,10 @@ static int file_exists(const char *dir, const char *name) {
   return stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
 }
 
-int recorder_vod_dir(const config_t *cfg, const store_recording_t *r, char *out, size_t outlen) {
-  if (strcmp(r->status, "recording") == 0) return ERR_NOT_FOUND;
+int recorder_file_dir(const config_t *cfg, const store_recording_t *r, const char *name,
+                      char *out, size_t outlen) {
   snprintf(out, outlen, "%s/recordings/%s", cfg->data_dir, r->id);
-  if (file_exists(out, "index.m3u8")) return 0;
+  if (file_exists(out, name)) return 0;
   json_error_t jerr;
   json_t *dests = json_loads(r->destinations ? r->destinations : "[]", 0, &jerr);
   size_t i;
@@ -1212,13 +1264,18 @@ int recorder_vod_dir(const config_t *cfg, const store_recording_t *r, char *out,
     size_t n = strlen(path);
     while (n > 1 && path[n - 1] == '/') path[--n] = '\0';
     snprintf(out, outlen, "%s/%s", path, r->id);
-    if (file_exists(out, "index.m3u8")) {
+    if (file_exists(out, name)) {
       found = 1;
       break;
     }
   }
   json_decref(dests);
   return found ? 0 : ERR_NOT_FOUND;
+}
+
+int recorder_vod_dir(const config_t *cfg, const store_recording_t *r, char *out, size_t outlen) {
+  if (strcmp(r->status, "recording") == 0) return ERR_NOT_FOUND;
+  return recorder_file_dir(cfg, r, "index.m3u8", out, outlen);
 }
 
 json_t *recorder_render(const config_t *cfg, const store_recording_t *r) {

@@ -74,6 +74,12 @@ int recorder_delete(recorder_t *rc, const char *project_id, const char *id);
  * the hls form was uploaded there. 0 or ERR_NOT_FOUND. */
 int recorder_vod_dir(const config_t *cfg, const store_recording_t *r, char *out, size_t outlen);
 
+/* The directory holding file `name` of a recording: its local directory
+ * (DATA/recordings/<id>) when the file is there, else the first file://
+ * destination's <dir>/<id> that has it. 0 or ERR_NOT_FOUND. Any status. */
+int recorder_file_dir(const config_t *cfg, const store_recording_t *r, const char *name,
+                      char *out, size_t outlen);
+
 /* The public recording object (docs/api.md "Recordings"); NULL on
  * allocation failure. */
 json_t *recorder_render(const config_t *cfg, const store_recording_t *r);
