@@ -403,6 +403,40 @@ def test_s3_request_carries_a_valid_sigv4_signature(tmp_path, media_file):
         assert must in signed, signed
 
 
+def test_a_server_echoing_the_request_cannot_leak_credentials(tmp_path, media_file):
+    """The failure reason is kept, logged and shown by the API: a server that
+    puts the request line (SAS token and all) in its error must not get the
+    token into any of them."""
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_PUT(self):
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            body = (f"<Error><Code>Echo</Code><Message>PUT {self.path} "
+                    f"{urllib.parse.unquote(self.path)}</Message></Error>").encode()
+            self.send_response(403)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    sig = "c2VjcmV0LXNpZw%2Bx"
+    try:
+        port = srv.server_address[1]
+        dest = {"url": f"azblob://127.0.0.1:{port}/acct/c/p?sv=2021-08-06&sp=cw&sig={sig}"
+                       "&scheme=http"}
+        p = upload(tmp_path, media_file, dest, settings=["--upload-max-attempts", "1"])
+    finally:
+        srv.shutdown()
+    assert p.returncode == 1, p.stderr
+    assert "HTTP 403 Echo" in p.stderr, p.stderr
+    assert_no_secret(p.stdout + p.stderr, sig, urllib.parse.unquote(sig), "c2VjcmV0LXNpZw")
+    assert "sig=***" in p.stderr, "the echo is kept, without the signature"
+
+
+
 def test_s3_unknown_key_fails_after_max_attempts_with_the_reason(tmp_path, daemons,
                                                                  storage_modules, media_file):
     s3 = start_s3rver(daemons, storage_modules, tmp_path)
@@ -764,9 +798,13 @@ def test_api_accepts_usable_destinations_and_hides_secrets(server, api):
     assert r.status_code == 201, r.text
     sid = r.json()["stream"]["id"]
     got = api.get(f"/v1/live-streams/{sid}").text
-    for secret in ("s3-secret-value-1", "sftp-password-2"):
+    for secret in ("s3-secret-value-1", "sftp-password-2", "ftp-password-3", "c2lnbmF0dXJl"):
         assert secret not in r.text and secret not in got
         assert secret not in server.log_text()
+    shown = [d["url"] for d in
+             api.get(f"/v1/live-streams/{sid}").json()["stream"]["params"]["dvr"]["destination"]]
+    assert shown[3] == "ftps://u@h:2121/dir"
+    assert shown[1] == "azblob://acct.blob.core.windows.net/c/dvr"
 
 
 def test_metrics_expose_the_upload_queue(server):
