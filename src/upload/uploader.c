@@ -647,6 +647,9 @@ void uploader_public_url(const char *url, char *out, size_t outlen) {
     out[o] = '\0';                                             \
   } while (0)
   const char *sep = strstr(url, "://");
+  /* A "://" after the first '/', '?' or '#' is not the scheme's (it may sit
+   * in the query): copying up to it would copy the query verbatim. */
+  if (sep && (size_t)(sep - url) >= strcspn(url, "/?#")) sep = NULL;
   const char *auth = sep ? sep + 3 : url;
   PUT(url, (size_t)(auth - url));
   size_t alen = strcspn(auth, "/?#");
