@@ -295,7 +295,8 @@ static int cmd_serve(int argc, char **argv) {
                             .sftp_host_keys = cfg.upload_sftp_strict ? UPLOADER_SFTP_STRICT
                                                                      : UPLOADER_SFTP_ACCEPT_NEW,
                             .data_dir = cfg.data_dir,
-                            .ca_file = cfg.upload_ca_file};
+                            .ca_file = cfg.upload_ca_file,
+                            .deny_private = !cfg.upload_allow_private};
   srv.uploader = api.uploader = uploader_new(srv.loop, store, &upopts);
   if (!srv.uploader) {
     fprintf(stderr, "onair: out of memory at start-up\n");

@@ -17,11 +17,11 @@ static const char *const keys[] = {
     "rtmp_max_per_ip", "hls_segment_ms", "hls_window", "access_token_ttl",
     "webhooks_allow_private", "webhook_retry_base_ms", "metrics_token", "health_interval_ms",
     "health_retention_days", "simulcast_tls_verify",
+    "upload_workers", "upload_retry_base_ms", "upload_max_attempts", /* upload */
+    "upload_sftp_host_keys", "upload_ca_file", "upload_allow_private", /* upload */
     "transcode_preset", "transcode_threads", "transcode_max_rungs", /* transcode */
     "transcode_queue_frames", /* transcode */
-   
-    "upload_workers", "upload_retry_base_ms", "upload_max_attempts", /* upload */
-    "upload_sftp_host_keys", "upload_ca_file",                        /* upload */ "clip_window_s", /* clips */
+    "clip_window_s", /* clips */
     NULL};
 
 const char *const *config_keys(void) { return keys; }
@@ -49,12 +49,13 @@ void config_defaults(config_t *cfg) {
   cfg->health_interval_ms = 5000;  /* health */
   cfg->health_retention_days = 30; /* health */
   cfg->simulcast_tls_verify = 1;     /* simulcast */
-  snprintf(cfg->transcode_preset, sizeof(cfg->transcode_preset), "veryfast"); /* transcode */
-  cfg->transcode_max_rungs = 3; /* transcode */
-  cfg->transcode_queue_frames = 30; /* transcode */
   cfg->upload_workers = 2;            /* upload */
   cfg->upload_retry_base_ms = 5000;   /* upload */
   cfg->upload_max_attempts = 8;       /* upload */
+  cfg->upload_allow_private = 1;      /* upload: a local MinIO / NAS is the common case */
+  snprintf(cfg->transcode_preset, sizeof(cfg->transcode_preset), "veryfast"); /* transcode */
+  cfg->transcode_max_rungs = 3; /* transcode */
+  cfg->transcode_queue_frames = 30; /* transcode */
   cfg->rtmp_max_connections = 1000;
   cfg->rtmp_max_per_ip = 50;
   cfg->clip_window_s = 1800; /* clips */
@@ -175,6 +176,9 @@ int config_set(config_t *cfg, const char *key, const char *value, char *err, siz
   } else if (strcmp(key, "upload_ca_file") == 0) { /* upload */
     if (strlen(value) >= sizeof(cfg->upload_ca_file)) goto bad;
     snprintf(cfg->upload_ca_file, sizeof(cfg->upload_ca_file), "%s", value);
+  } else if (strcmp(key, "upload_allow_private") == 0) { /* upload */
+    if (strcmp(value, "0") != 0 && strcmp(value, "1") != 0) goto bad;
+    cfg->upload_allow_private = value[0] == '1';
   } else if (strcmp(key, "clip_window_s") == 0) { /* clips */
     if (parse_uint(value, 7 * 24 * 3600, &n) || n < 10) goto bad;
     cfg->clip_window_s = (unsigned)n;

@@ -42,19 +42,20 @@ typedef struct {
   unsigned health_retention_days; /* "health_retention_days": health samples are deleted after this (30) */
   /* end health */
   int simulcast_tls_verify; /* "simulcast_tls_verify": 1 checks RTMPS targets' certificates (simulcast) */
-  /* transcode */
-  char transcode_preset[32];   /* "transcode_preset": x264 preset of transcoded rungs (veryfast) */
-  unsigned transcode_threads;  /* "transcode_threads": x264 threads per rung (0 = 1 up to 720p, 2 above) */
-  unsigned transcode_max_rungs;/* "transcode_max_rungs": auto mode, standard rungs below the source (3) */
-  unsigned transcode_queue_frames; /* "transcode_queue_frames": decoded frames a rung may have waiting (30) */
-  /* end transcode */
   /* upload */
   unsigned upload_workers;        /* "upload_workers": parallel uploads to dvr destinations (2) */
   unsigned upload_retry_base_ms;  /* "upload_retry_base_ms": first retry delay, doubled per attempt (5000) */
   unsigned upload_max_attempts;   /* "upload_max_attempts": attempts before an upload fails (8) */
   int upload_sftp_strict;         /* "upload_sftp_host_keys": accept-new (0) | strict (1) */
   char upload_ca_file[1024];      /* "upload_ca_file": PEM CAs for https/ftps uploads instead of the system's ("") */
+  int upload_allow_private;       /* "upload_allow_private": 1 lets uploads reach loopback/private hosts and file:// (1) */
   /* end upload */
+  /* transcode */
+  char transcode_preset[32];   /* "transcode_preset": x264 preset of transcoded rungs (veryfast) */
+  unsigned transcode_threads;  /* "transcode_threads": x264 threads per rung (0 = 1 up to 720p, 2 above) */
+  unsigned transcode_max_rungs;/* "transcode_max_rungs": auto mode, standard rungs below the source (3) */
+  unsigned transcode_queue_frames; /* "transcode_queue_frames": decoded frames a rung may have waiting (30) */
+  /* end transcode */
   unsigned clip_window_s; /* "clip_window_s": seconds of live media kept on disk for clips (1800) */
 } config_t;
 

@@ -31,7 +31,8 @@ const char upload_cli_usage[] =
     "\n"
     "Settings as for 'onair serve' (flag, ONAIR_* variable or --config file):\n"
     "  --data DIR  --upload-retry-base-ms MS  --upload-max-attempts N\n"
-    "  --upload-sftp-host-keys accept-new|strict  --upload-ca-file PEM\n";
+    "  --upload-sftp-host-keys accept-new|strict  --upload-ca-file PEM\n"
+    "  --upload-allow-private 0|1\n";
 
 typedef struct {
   uv_loop_t *loop;
@@ -136,7 +137,8 @@ int upload_cli_run(const config_t *cfg, int resume, int nargs, char **args) {
                           .sftp_host_keys = cfg->upload_sftp_strict ? UPLOADER_SFTP_STRICT
                                                                     : UPLOADER_SFTP_ACCEPT_NEW,
                           .data_dir = cfg->data_dir,
-                          .ca_file = cfg->upload_ca_file};
+                          .ca_file = cfg->upload_ca_file,
+                          .deny_private = !cfg->upload_allow_private};
   int code = 1;
   c.up = uploader_new(&loop, store, &opts);
   uv_signal_t sigint, sigterm;

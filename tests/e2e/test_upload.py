@@ -436,6 +436,47 @@ def test_a_server_echoing_the_request_cannot_leak_credentials(tmp_path, media_fi
     assert "sig=***" in p.stderr, "the echo is kept, without the signature"
 
 
+def test_allow_private_0_refuses_loopback_and_file_destinations(tmp_path, media_file):
+    """upload_allow_private=0 (shared installs): no connection to loopback or
+    private addresses, no file:// — the job fails at once with the reason."""
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_PUT(self):
+            if self.headers.get("Expect", "").lower() == "100-continue":
+                self.send_response_only(100)
+                self.end_headers()
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            seen.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *a):
+            pass
+
+    seen = []
+    srv = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    deny = ["--upload-allow-private", "0", "--upload-max-attempts", "5",
+            "--upload-retry-base-ms", "50"]
+    try:
+        port = srv.server_address[1]
+        for host in ("127.0.0.1", "localhost"):
+            dest = {"url": f"s3://{host}:{port}/bucket?scheme=http", "key": "AK", "secret": "SK-1234"}
+            p = upload(tmp_path, media_file, dest, settings=deny)
+            assert p.returncode == 1, p.stderr
+            assert "refused: the host resolves to a loopback, private or link-local" in p.stderr
+            assert "upload_retry " not in p.stderr, "a refusal is not retried"
+        target = tmp_path / "vol"
+        p = upload(tmp_path, media_file, {"url": f"file://{target}"}, settings=deny)
+        assert p.returncode == 1 and "refused: file://" in p.stderr, p.stderr
+        assert not target.exists()
+        # the default lets a local MinIO (here: the same loopback server) work
+        dest = {"url": f"s3://127.0.0.1:{port}/bucket?scheme=http", "key": "AK", "secret": "SK-1234"}
+        ok_url(upload(tmp_path, media_file, dest))
+    finally:
+        srv.shutdown()
+    assert seen == ["/bucket/" + media_file.name]
+
 
 def test_s3_unknown_key_fails_after_max_attempts_with_the_reason(tmp_path, daemons,
                                                                  storage_modules, media_file):
