@@ -12,15 +12,6 @@
   "id, project_id, stream_id, name, status, start_ms, end_ms, media_start_ms, duration_ms, " \
   "size_bytes, width, height, playback_policy, error, created_at, updated_at"
 
-static int prepare(store_t *st, const char *sql, sqlite3_stmt **out, const char *op) {
-  int rc = sqlite3_prepare_v2(st->db, sql, -1, out, NULL);
-  if (rc != SQLITE_OK) {
-    *out = NULL;
-    return store__fail(st, rc, op);
-  }
-  return 0;
-}
-
 static void row_read(sqlite3_stmt *s, store_clip_t *c) {
   memset(c, 0, sizeof(*c));
   store__col_copy(s, 0, c->id, sizeof(c->id));
@@ -75,7 +66,7 @@ int store_clip_insert(store_t *st, const store_clip_t *c) {
       !store__fits(c->playback_policy, sizeof(c->playback_policy)))
     return ERR_INVALID;
   sqlite3_stmt *s;
-  int rc = prepare(st,
+  int rc = store__prepare(st,
                    "INSERT INTO clips (" CLIP_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
                    "?10, ?11, ?12, ?13, ?14, ?15, ?16)",
                    &s, "clip_insert");
@@ -95,7 +86,7 @@ int store_clip_get(store_t *st, const char *project_id, const char *id, store_cl
   if (!id) return ERR_NOT_FOUND;
   store__read(st);
   sqlite3_stmt *s;
-  int rc = prepare(st,
+  int rc = store__prepare(st,
                    "SELECT " CLIP_COLS " FROM clips WHERE id = ?1 AND (?2 IS NULL OR project_id = ?2)",
                    &s, "clip_get");
   if (rc) return rc;
@@ -120,7 +111,7 @@ int store_clip_list(store_t *st, const char *project_id, const char *stream_id,
   if (!project_id || !stream_id) return 0;
   store__read(st);
   sqlite3_stmt *s;
-  int rc = prepare(st, "SELECT COUNT(*) FROM clips WHERE project_id = ?1 AND stream_id = ?2", &s,
+  int rc = store__prepare(st, "SELECT COUNT(*) FROM clips WHERE project_id = ?1 AND stream_id = ?2", &s,
                    "clip_count");
   if (rc) return rc;
   int brc = store__bind(s, "tt", project_id, stream_id);
@@ -140,7 +131,7 @@ int store_clip_list(store_t *st, const char *project_id, const char *stream_id,
            "SELECT " CLIP_COLS " FROM clips WHERE project_id = ?1 AND stream_id = ?2 "
            "ORDER BY %s LIMIT ?3 OFFSET ?4",
            orders[sort == STORE_CLIP_SORT_DURATION][descending != 0]);
-  if ((rc = prepare(st, sql, &s, "clip_list")) != 0) return rc;
+  if ((rc = store__prepare(st, sql, &s, "clip_list")) != 0) return rc;
   brc = store__bind(s, "ttll", project_id, stream_id, (int64_t)limit, (int64_t)offset);
   rc = brc != SQLITE_OK ? store__fail(st, brc, "clip_list") : rows_read(st, s, "clip_list", out, n);
   sqlite3_finalize(s);
@@ -152,7 +143,7 @@ int store_clip_list_status(store_t *st, int status, store_clip_t **out, size_t *
   *n = 0;
   store__read(st);
   sqlite3_stmt *s;
-  int rc = prepare(st, "SELECT " CLIP_COLS " FROM clips WHERE status = ?1 ORDER BY created_at, rowid",
+  int rc = store__prepare(st, "SELECT " CLIP_COLS " FROM clips WHERE status = ?1 ORDER BY created_at, rowid",
                    &s, "clip_list_status");
   if (rc) return rc;
   int brc = store__bind(s, "i", status);
@@ -164,7 +155,7 @@ int store_clip_list_status(store_t *st, int status, store_clip_t **out, size_t *
 
 int store_clip_finish(store_t *st, const store_clip_t *c) {
   sqlite3_stmt *s;
-  int rc = prepare(st,
+  int rc = store__prepare(st,
                    "UPDATE clips SET status = ?2, media_start_ms = ?3, duration_ms = ?4, "
                    "size_bytes = ?5, width = ?6, height = ?7, error = ?8, updated_at = ?9 "
                    "WHERE id = ?1 AND status = 0",
@@ -182,7 +173,7 @@ int store_clip_finish(store_t *st, const store_clip_t *c) {
 int store_clip_delete(store_t *st, const char *project_id, const char *id) {
   if (!project_id || !id) return ERR_NOT_FOUND;
   sqlite3_stmt *s;
-  int rc = prepare(st, "DELETE FROM clips WHERE id = ?1 AND project_id = ?2", &s, "clip_delete");
+  int rc = store__prepare(st, "DELETE FROM clips WHERE id = ?1 AND project_id = ?2", &s, "clip_delete");
   if (rc) return rc;
   int brc = store__bind(s, "tt", id, project_id);
   int changes = 0;

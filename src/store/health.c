@@ -13,16 +13,6 @@
   "video_codec, audio_codec, audio_channels, audio_sample_rate, audio_sample_size, "         \
   "dropped_frames, samples"
 
-/* Prepares sql on the store's connection; 0 or ERR_*. */
-static int prepare(store_t *st, const char *sql, sqlite3_stmt **out, const char *op) {
-  int rc = sqlite3_prepare_v2(st->db, sql, -1, out, NULL);
-  if (rc != SQLITE_OK) {
-    *out = NULL;
-    return store__fail(st, rc, op);
-  }
-  return 0;
-}
-
 static void row_read(sqlite3_stmt *s, store_health_sample_t *o) {
   memset(o, 0, sizeof(*o));
   store__col_copy(s, 0, o->stream_id, sizeof(o->stream_id));
@@ -50,7 +40,7 @@ static void row_read(sqlite3_stmt *s, store_health_sample_t *o) {
 int store_health_insert(store_t *st, const store_health_sample_t *x) {
   if (!store__fits(x->stream_id, sizeof(x->stream_id))) return ERR_INVALID;
   sqlite3_stmt *s;
-  int rc = prepare(st,
+  int rc = store__prepare(st,
                    "INSERT INTO health_samples (" HEALTH_COLS ", downsampled) VALUES "
                    "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, "
                    "?17, ?18, ?19, ?20, 0)",
@@ -88,7 +78,7 @@ int store_health_list(store_t *st, const char *stream_id, int64_t from, int64_t 
   if (!stream_id) return ERR_INVALID;
   store__read(st);
   sqlite3_stmt *s;
-  int rc = prepare(st,
+  int rc = store__prepare(st,
                    newest_first ? "SELECT " HEALTH_COLS " FROM health_samples WHERE stream_id = ?1 "
                                   "AND ts >= ?2 AND ts <= ?3 ORDER BY ts DESC, rowid DESC LIMIT ?4"
                                 : "SELECT " HEALTH_COLS " FROM health_samples WHERE stream_id = ?1 "
@@ -126,7 +116,7 @@ int store_health_latest(store_t *st, const char *stream_id, store_health_sample_
 int store_health_span(store_t *st, const char *stream_id, int64_t *first, int64_t *last) {
   store__read(st);
   sqlite3_stmt *s;
-  int rc = prepare(st,
+  int rc = store__prepare(st,
                    "SELECT MIN(ts), MAX(ts), COUNT(*) FROM health_samples WHERE stream_id = ?1",
                    &s, "health_span");
   if (rc) return rc;
@@ -147,7 +137,7 @@ int store_health_span(store_t *st, const char *stream_id, int64_t *first, int64_
 
 int store_health_purge(store_t *st, int64_t before, int *n) {
   sqlite3_stmt *s;
-  int rc = prepare(st, "DELETE FROM health_samples WHERE ts < ?1", &s, "health_purge");
+  int rc = store__prepare(st, "DELETE FROM health_samples WHERE ts < ?1", &s, "health_purge");
   if (rc) return rc;
   int changes = 0;
   rc = store__run(st, s, store__bind(s, "l", before), "health_purge", &changes);
@@ -180,9 +170,9 @@ int store_health_downsample(store_t *st, int64_t before, int *n) {
   if (n) *n = 0;
   before -= ((before % 60) + 60) % 60; /* whole minutes only: a minute is folded once */
   sqlite3_stmt *ins = NULL, *del = NULL;
-  int rc = prepare(st, downsample_sql, &ins, "health_downsample");
+  int rc = store__prepare(st, downsample_sql, &ins, "health_downsample");
   if (!rc)
-    rc = prepare(st, "DELETE FROM health_samples WHERE downsampled = 0 AND ts < ?1", &del,
+    rc = store__prepare(st, "DELETE FROM health_samples WHERE downsampled = 0 AND ts < ?1", &del,
                  "health_downsample");
   int rows = 0;
   if (!rc && (rc = store__begin(st)) == 0) {
@@ -206,7 +196,7 @@ int store_stream_count_by_status(store_t *st, int64_t *counts, int n) {
   for (int i = 0; i < n; i++) counts[i] = 0;
   store__read(st);
   sqlite3_stmt *s;
-  int rc = prepare(st, "SELECT status, COUNT(*) FROM streams WHERE deleted = 0 GROUP BY status",
+  int rc = store__prepare(st, "SELECT status, COUNT(*) FROM streams WHERE deleted = 0 GROUP BY status",
                    &s, "stream_count_by_status");
   if (rc) return rc;
   int src;

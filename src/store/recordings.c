@@ -25,15 +25,6 @@ void store_recording_clear(store_recording_t *r) {
   memset(r, 0, sizeof(*r));
 }
 
-static int prepare(store_t *st, const char *sql, sqlite3_stmt **out, const char *op) {
-  int rc = sqlite3_prepare_v2(st->db, sql, -1, out, NULL);
-  if (rc != SQLITE_OK) {
-    *out = NULL;
-    return store__fail(st, rc, op);
-  }
-  return 0;
-}
-
 static int row_read(sqlite3_stmt *s, store_recording_t *r) {
   int err = 0;
   memset(r, 0, sizeof(*r));
@@ -97,7 +88,7 @@ static int write_row(store_t *st, const store_recording_t *r, const char *sql, c
       !store__fits(r->stream_id, sizeof(r->stream_id)) || !store__fits(r->status, sizeof(r->status)))
     return ERR_INVALID;
   sqlite3_stmt *s;
-  int rc = prepare(st, sql, &s, op);
+  int rc = store__prepare(st, sql, &s, op);
   if (rc) return rc;
   rc = store__run(st, s, bind_row(s, r), op, changes);
   sqlite3_finalize(s);
@@ -167,7 +158,7 @@ int store_recording_get(store_t *st, const char *project_id, const char *id,
   memset(out, 0, sizeof(*out));
   if (!id) return ERR_NOT_FOUND;
   sqlite3_stmt *s;
-  int rc = prepare(st,
+  int rc = store__prepare(st,
                    "SELECT " REC_COLS " FROM recordings WHERE id = ?1 AND "
                    "(?2 IS NULL OR project_id = ?2)",
                    &s, "recording_get");
@@ -189,7 +180,7 @@ int store_recording_get(store_t *st, const char *project_id, const char *id,
 int store_recording_delete(store_t *st, const char *project_id, const char *id) {
   if (!project_id || !id) return ERR_NOT_FOUND;
   sqlite3_stmt *s;
-  int rc = prepare(st, "DELETE FROM recordings WHERE id = ?1 AND project_id = ?2", &s,
+  int rc = store__prepare(st, "DELETE FROM recordings WHERE id = ?1 AND project_id = ?2", &s,
                    "recording_delete");
   if (rc) return rc;
   int changes = 0;
@@ -215,7 +206,7 @@ int store_recording_list(store_t *st, const char *project_id, const char *stream
        "SELECT " REC_COLS " FROM recordings WHERE project_id = ?1 AND stream_id = ?2 "
        "ORDER BY duration_ms DESC, id DESC LIMIT ?3 OFFSET ?4"}};
   sqlite3_stmt *s;
-  int rc = prepare(st, "SELECT COUNT(*) FROM recordings WHERE project_id = ?1 AND stream_id = ?2",
+  int rc = store__prepare(st, "SELECT COUNT(*) FROM recordings WHERE project_id = ?1 AND stream_id = ?2",
                    &s, "recording_count");
   if (rc) return rc;
   rc = store__bind(s, "tt", project_id, stream_id);
@@ -229,7 +220,7 @@ int store_recording_list(store_t *st, const char *project_id, const char *stream
   }
   sqlite3_finalize(s);
   if (rc) return rc;
-  rc = prepare(st, sql[sort == STORE_REC_SORT_DURATION][descending ? 1 : 0], &s,
+  rc = store__prepare(st, sql[sort == STORE_REC_SORT_DURATION][descending ? 1 : 0], &s,
                "recording_list");
   if (rc) return rc;
   return collect(st, s, store__bind(s, "ttll", project_id, stream_id, (int64_t)limit,
@@ -240,7 +231,7 @@ int store_recording_list(store_t *st, const char *project_id, const char *stream
 int store_recording_list_status(store_t *st, const char *status, store_recording_t **out,
                                 size_t *n) {
   sqlite3_stmt *s;
-  int rc = prepare(st,
+  int rc = store__prepare(st,
                    "SELECT " REC_COLS " FROM recordings WHERE status = ?1 "
                    "ORDER BY created_at, part, id",
                    &s, "recording_list_status");

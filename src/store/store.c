@@ -60,6 +60,15 @@ int store__bind(sqlite3_stmt *s, const char *fmt, ...) {
   return rc;
 }
 
+int store__prepare(store_t *st, const char *sql, sqlite3_stmt **out, const char *op) {
+  int rc = sqlite3_prepare_v2(st->db, sql, -1, out, NULL);
+  if (rc != SQLITE_OK) {
+    *out = NULL;
+    return store__fail(st, rc, op);
+  }
+  return 0;
+}
+
 int store__fail(store_t *st, int rc, const char *op) {
   switch (rc) {
     case SQLITE_CONSTRAINT_UNIQUE:

@@ -221,6 +221,9 @@ int store__bind(sqlite3_stmt *s, const char *fmt, ...);
 /* Maps an SQLite result to an ERR_* code; logs what deserves a log.
  * Unique violations → ERR_EXISTS, foreign keys → ERR_NOT_FOUND. */
 int store__fail(store_t *st, int rc, const char *op);
+/* Prepares a statement that is not worth a slot in the cache (rare or
+ * per-call SQL); the caller finalizes it. 0 or ERR_* (and *out = NULL). */
+int store__prepare(store_t *st, const char *sql, sqlite3_stmt **out, const char *op);
 /* Steps a statement that returns no rows, then resets it. 0 or ERR_*.
  * *changes (if not NULL) receives sqlite3_changes(). */
 int store__exec(store_t *st, sqlite3_stmt *s, const char *op, int *changes);

@@ -11,15 +11,6 @@
   "id, owner_kind, owner_id, local_path, object_name, destination, status, notified, "   \
   "attempts, next_attempt_at, url, last_error, bytes, created_at, updated_at"
 
-static int prepare(store_t *st, const char *sql, sqlite3_stmt **out, const char *op) {
-  int rc = sqlite3_prepare_v2(st->db, sql, -1, out, NULL);
-  if (rc != SQLITE_OK) {
-    *out = NULL;
-    return store__fail(st, rc, op);
-  }
-  return 0;
-}
-
 void store_upload_clear(store_upload_t *u) {
   if (!u) return;
   free(u->local_path);
@@ -58,7 +49,7 @@ int store_upload_insert(store_t *st, const store_upload_t *u) {
       !u->destination_json)
     return ERR_INVALID;
   sqlite3_stmt *s;
-  int rc = prepare(st,
+  int rc = store__prepare(st,
                    "INSERT INTO uploads (id, owner_kind, owner_id, local_path, object_name, "
                    "destination, status, notified, attempts, next_attempt_at, created_at, "
                    "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 0, 0, ?7, ?8, ?8)",
@@ -75,7 +66,7 @@ static int list(store_t *st, const char *sql, const char *fmt, const char *a, co
                 store_upload_cb cb, void *ud, const char *op) {
   store__read(st);
   sqlite3_stmt *s;
-  int rc = prepare(st, sql, &s, op);
+  int rc = store__prepare(st, sql, &s, op);
   if (rc) return rc;
   int brc = *fmt ? store__bind(s, fmt, a, b) : SQLITE_OK;
   if (brc != SQLITE_OK) {
@@ -111,7 +102,7 @@ int store_upload_list_owner(store_t *st, const char *owner_kind, const char *own
 int store_upload_retry(store_t *st, const char *id, int attempts, const char *error,
                        int64_t next_attempt_ms, int64_t now) {
   sqlite3_stmt *s;
-  int rc = prepare(st,
+  int rc = store__prepare(st,
                    "UPDATE uploads SET attempts = ?2, last_error = ?3, next_attempt_at = ?4, "
                    "updated_at = ?5 WHERE id = ?1 AND status = 0",
                    &s, "upload_retry");
@@ -125,7 +116,7 @@ int store_upload_retry(store_t *st, const char *id, int attempts, const char *er
 int store_upload_finish(store_t *st, const char *id, int status, int attempts, const char *url,
                         const char *error, int64_t bytes, int64_t now) {
   sqlite3_stmt *s;
-  int rc = prepare(st,
+  int rc = store__prepare(st,
                    "UPDATE uploads SET status = ?2, attempts = ?3, url = ?4, last_error = ?5, "
                    "bytes = ?6, updated_at = ?7 WHERE id = ?1",
                    &s, "upload_finish");
@@ -138,7 +129,7 @@ int store_upload_finish(store_t *st, const char *id, int status, int attempts, c
 
 int store_upload_set_notified(store_t *st, const char *id) {
   sqlite3_stmt *s;
-  int rc = prepare(st, "UPDATE uploads SET notified = 1 WHERE id = ?1", &s, "upload_notified");
+  int rc = store__prepare(st, "UPDATE uploads SET notified = 1 WHERE id = ?1", &s, "upload_notified");
   if (rc) return rc;
   int brc = store__bind(s, "t", id);
   rc = store__run(st, s, brc, "upload_notified", NULL);
@@ -148,7 +139,7 @@ int store_upload_set_notified(store_t *st, const char *id) {
 
 int store_upload_delete_owner(store_t *st, const char *owner_kind, const char *owner_id, int *n) {
   sqlite3_stmt *s;
-  int rc = prepare(st, "DELETE FROM uploads WHERE owner_kind = ?1 AND owner_id = ?2", &s,
+  int rc = store__prepare(st, "DELETE FROM uploads WHERE owner_kind = ?1 AND owner_id = ?2", &s,
                    "upload_delete_owner");
   if (rc) return rc;
   int changes = 0;
@@ -161,7 +152,7 @@ int store_upload_delete_owner(store_t *st, const char *owner_kind, const char *o
 
 int store_upload_prune(store_t *st, int64_t before, int *n) {
   sqlite3_stmt *s;
-  int rc = prepare(st, "DELETE FROM uploads WHERE notified = 1 AND updated_at < ?1", &s,
+  int rc = store__prepare(st, "DELETE FROM uploads WHERE notified = 1 AND updated_at < ?1", &s,
                    "upload_prune");
   if (rc) return rc;
   int changes = 0;

@@ -128,8 +128,9 @@ def session(srv, api, tmp_path_factory):
     bps, frames = pushed_video(flv)
     # The encoder is meant to deliver 30 fps in real time, but on a starved
     # machine it really delivers fewer per wall-clock second; what onair
-    # measures must match what the pusher achieved, not the nominal rate.
-    # (ffmpeg's start-up before the first frame makes this a slight underestimate.)
+    # measures must lie between what the pusher achieved over its whole run
+    # (a lower bound: ffmpeg's start-up before the first frame counts in the
+    # wall time) and the nominal 30.
     delivered_fps = min(30.0, frames / push_wall_s)
     return {"stream": s, "sid": s["id"], "pushed_bps": bps, "delivered_fps": delivered_fps,
             "live_stats": live_stats, "live_metrics": live_metrics}
@@ -202,7 +203,7 @@ def test_framerate_is_what_was_pushed(api, session):
     steady = list(reversed(m))[1:]
     fr = [float(x["framerate"]) for x in steady]
     fps = session["delivered_fps"]
-    assert sum(fr) / len(fr) == pytest.approx(fps, abs=2.5), (fr, fps)
+    assert fps - 2.5 <= sum(fr) / len(fr) <= 31.5, (fr, fps)
     assert all(0.5 * fps <= f <= 40 for f in fr), (fr, fps)
 
 
@@ -216,7 +217,7 @@ def test_summary(api, session):
         assert set(st) == STATS_KEYS, st
         assert st["min"] <= st["p10"] <= st["median"] <= st["p90"] <= st["max"], (k, st)
         assert st["min"] <= st["avg"] <= st["max"], (k, st)
-    assert s["framerate"]["median"] == pytest.approx(session["delivered_fps"], abs=3)
+    assert session["delivered_fps"] - 3 <= s["framerate"]["median"] <= 32, (s, session)
 
 
 def test_limit_range_and_all(api, session):
@@ -300,7 +301,7 @@ def test_statistics_while_live(session):
     st = body["statistics"]
     assert st["stream_id"] == session["sid"]
     assert st["status"] == "live"
-    assert st["fps_in"] == pytest.approx(session["delivered_fps"], abs=4)
+    assert session["delivered_fps"] - 4 <= st["fps_in"] <= 34, st
     assert st["fps_out"] == st["fps_in"]
     kbps = (session["pushed_bps"] + 64000) / 1000
     assert st["bitrate_in"] == pytest.approx(kbps, rel=0.25), (st, kbps)
@@ -346,8 +347,7 @@ def test_metrics_while_live(session):
     assert prom_get(samples, "onair_streams", status="live") >= 1
     kbps = prom_get(samples, "onair_ingest_bitrate_kbps", stream=sid)
     assert kbps == pytest.approx((session["pushed_bps"] + 64000) / 1000, rel=0.25)
-    assert prom_get(samples, "onair_ingest_fps", stream=sid) == pytest.approx(
-        session["delivered_fps"], abs=4)
+    assert session["delivered_fps"] - 4 <= prom_get(samples, "onair_ingest_fps", stream=sid) <= 34
     assert prom_get(samples, "onair_hls_viewers", stream=sid) == 1
     assert prom_get(samples, "onair_http_bytes_sent_total") > 0
     assert prom_get(samples, "onair_http_requests_total", method="GET",
