@@ -33,6 +33,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "events/events.h"
+#include "live/stream_view.h"
 #include "media/clip/clip.h"
 #include "store/clips.h"
 
@@ -106,14 +107,6 @@ static const char *status_name(int status) {
   }
 }
 
-/* http://HOST[:PORT] as clients reach the HTTP listener (as playback_url). */
-static void http_base(const config_t *cfg, char *out, size_t outlen) {
-  if (cfg->http_port == 80)
-    snprintf(out, outlen, "http://%s", cfg->public_host);
-  else
-    snprintf(out, outlen, "http://%s:%d", cfg->public_host, cfg->http_port);
-}
-
 static json_t *clip_render(api_ctx_t *ctx, const store_clip_t *c) {
   char a[40], b[40], created[32], updated[32], base[400], url[600];
   json_t *o = json_object();
@@ -134,7 +127,7 @@ static json_t *clip_render(api_ctx_t *ctx, const store_clip_t *c) {
   json_object_set_new(o, "width", ready && c->width ? json_integer(c->width) : json_null());
   json_object_set_new(o, "height", ready && c->height ? json_integer(c->height) : json_null());
   json_object_set_new(o, "playback_policy", json_string(c->playback_policy));
-  http_base(ctx->cfg, base, sizeof(base));
+  stream_view_http_base(ctx->cfg, NULL, base, sizeof(base));
   snprintf(url, sizeof(url), "%s/vod/clips/%s/clip.mp4", base, c->id);
   json_object_set_new(o, "mp4_url", json_string(url));
   snprintf(url, sizeof(url), "%s/vod/clips/%s/index.m3u8", base, c->id);

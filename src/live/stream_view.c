@@ -20,8 +20,7 @@ void stream_view_set_target_state(stream_view_target_state_fn fn, void *ud) {
   target_state_ud = ud;
 }
 
-/* http://HOST[:PORT] as clients should reach the HTTP listener. */
-static void http_base(const config_t *cfg, const char *domain, char *out, size_t outlen) {
+void stream_view_http_base(const config_t *cfg, const char *domain, char *out, size_t outlen) {
   if (domain && *domain)
     snprintf(out, outlen, "http://%s", domain);
   else if (cfg->http_port == 80)
@@ -57,7 +56,7 @@ json_t *stream_view_render(store_t *st, const config_t *cfg, const store_stream_
   json_object_set_new(obj, "server_urls", urls);
   json_object_set_new(obj, "stream_key", json_string(s->stream_key));
 
-  http_base(cfg, s->playback_domain, base, sizeof(base));
+  stream_view_http_base(cfg, s->playback_domain, base, sizeof(base));
   json_t *pids = json_array();
   store_playback_t *pl = NULL;
   size_t n = 0;

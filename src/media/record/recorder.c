@@ -23,6 +23,7 @@
 #include "core/util.h"
 #include "events/events.h"
 #include "http/http.h" /* http_url_decode */
+#include "live/stream_view.h"
 #include "live/lifecycle.h"
 #include "media/hls/hls.h"
 #include "media/record/remux.h"
@@ -1318,11 +1319,9 @@ json_t *recorder_render(const config_t *cfg, const store_recording_t *r) {
   json_object_set_new(o, "urls", urls ? urls : json_array());
   json_object_set_new(o, "error", r->error ? json_string(r->error) : json_null());
   if (recorder_vod_dir(cfg, r, dir, sizeof(dir)) == 0) {
-    if (cfg->http_port == 80)
-      snprintf(url, sizeof(url), "http://%s/vod/recordings/%s/index.m3u8", cfg->public_host, r->id);
-    else
-      snprintf(url, sizeof(url), "http://%s:%d/vod/recordings/%s/index.m3u8", cfg->public_host,
-               cfg->http_port, r->id);
+    char base[400];
+    stream_view_http_base(cfg, NULL, base, sizeof(base));
+    snprintf(url, sizeof(url), "%s/vod/recordings/%s/index.m3u8", base, r->id);
     json_object_set_new(o, "playback_url", json_string(url));
   } else {
     json_object_set_new(o, "playback_url", json_null());
