@@ -11,6 +11,8 @@
 #   LOAD_CPU       CPU the load generators are pinned to (default 1)
 #   BENCH_KEEP=1   keep the temp dir (logs, nginx.conf) after the run
 #   ONAIR_SERVE_FLAGS  extra flags for `onair serve` (word-split)
+#   WRK_CLIENT     load client for wrk_run: wrk (default) or hget (bench/hget.c,
+#                  discards bodies without copying them; see serve.sh)
 #   BENCH_NICE     niceness for the servers and wrk (default 0; e.g. -10 on a
 #                  machine shared with other work, so both servers and the
 #                  client get their core instead of time slices of it)
@@ -307,6 +309,21 @@ push_loop() {
   bench_track "$PUSH_PID"
 }
 
+# push_multi LOGFILE URL... → one ffmpeg reading the media file once (real
+# time, loop) and copying it to every URL, pinned to LOAD_CPU; sets PUSH_PID.
+# One demuxer for many outputs costs far less than one ffmpeg per stream, so
+# 100 publishers fit on the load core. If one output fails, all of this
+# process's outputs stop (counted as dead publishers by the caller).
+push_multi() {
+  local log=$1 media u outs=(); shift
+  media=$(bench_media)
+  for u in "$@"; do outs+=(-map 0 -c copy -f flv "$u"); done
+  taskset -c "$LOAD_CPU" ffmpeg -hide_banner -loglevel error -nostdin -re -stream_loop -1 \
+    -i "$media" "${outs[@]}" >"$log" 2>&1 &
+  PUSH_PID=$!
+  bench_track "$PUSH_PID"
+}
+
 # wait_segments PLAYLIST_URL N MAX_SECONDS → 0 once the playlist lists ≥ N segments
 wait_segments() {
   local url=$1 n=$2 max=$3 i c
@@ -329,11 +346,19 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else pri
 # With WRK_SERVER_PID set, also WRK_CPU_PCT (that server's CPU use during the
 # run, % of one core) and WRK_RPCS (requests per server CPU-second), which
 # stay meaningful when other load on the machine steals the server's core.
+# hget_build → path of bench/hget.c compiled into $BENCH_TMP (once per run)
+hget_build() {
+  local bin=$BENCH_TMP/hget
+  [ -x "$bin" ] || cc -O2 -o "$bin" "$BENCH_DIR/hget.c" || die "cannot build bench/hget.c"
+  echo "$bin"
+}
+
 wrk_run() {
-  local out=$1 t0 t1 c0=0 c1=0; shift
+  local out=$1 t0 t1 c0=0 c1=0 client=(wrk --latency); shift
+  [ "${WRK_CLIENT:-wrk}" = hget ] && client=("$(hget_build)")
   t0=$(date +%s.%N)
   [ -n "${WRK_SERVER_PID:-}" ] && c0=$(proc_ticks "$WRK_SERVER_PID")
-  nice -n "$BENCH_NICE" taskset -c "$LOAD_CPU" wrk --latency "$@" >"$out" 2>&1 ||
+  nice -n "$BENCH_NICE" taskset -c "$LOAD_CPU" "${client[@]}" "$@" >"$out" 2>&1 ||
     { cat "$out" >&2; die "wrk failed"; }
   [ -n "${WRK_SERVER_PID:-}" ] && c1=$(proc_ticks "$WRK_SERVER_PID")
   t1=$(date +%s.%N)

@@ -7,7 +7,16 @@
 # Runs alternate between the servers; medians over the rounds are reported.
 # Target (issue 4): onair >= 1.2x nginx's req/s.
 #
-#   bench/serve.sh                       # -t1 -c50, 3 rounds of 5 s runs
+# Two load clients, each in every round (CLIENTS):
+#   wrk   receives every byte: on one core it tops out near 1.5 GB/s, which
+#         ~150 KB segments reach before either server is busy, so both
+#         servers show the same req/s (client-bound).
+#   hget  bench/hget.c: the same keep-alive GETs, but bodies are dropped
+#         with recv(MSG_TRUNC) (no copy), so the server's core is the limit
+#         and req/s shows which server does more work per request.
+#
+#   bench/serve.sh                       # -c50, 3 rounds of 5 s runs, both clients
+#   CLIENTS=hget bench/serve.sh
 #   DURATION=10 ROUNDS=5 CONNS=100 bench/serve.sh
 #   ONAIR_BIN_B=/path/to/other/onair bench/serve.sh   # a second onair build
 #       (e.g. the previous commit) in the same rounds, rows "onair-B"
@@ -17,9 +26,11 @@ bench_require wrk ffmpeg nginx curl taskset
 DURATION=${DURATION:-5}
 ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-50}
+CLIENTS=${CLIENTS:-"wrk hget"}
 W=(-t1 -c"$CONNS" -d"${DURATION}s")
-# A round's segment must stay in both servers' windows for both of its runs.
-WINDOW=$((2 * DURATION + 8))
+NCLIENTS=$(echo $CLIENTS | wc -w)
+# A round's segment must stay in both servers' windows for all of its runs.
+WINDOW=$((2 * NCLIENTS * DURATION + 8))
 
 machine_info
 LOAD0=$(loadavg)
@@ -51,10 +62,14 @@ newest_seq() {
   curl -sf "$1" | grep -v '^#' | grep . | tail -1 | sed -n 's/^\(.*[^0-9]\)\{0,1\}\([0-9][0-9]*\)\.ts.*/\2/p'
 }
 
-# run NAME URL PID → one wrk run, appended to $RES as
-# "NAME rps p99_ms MB/s errors cpu% req/cpu-s bytes"
+# run NAME URL PID → one run of each client in $CLIENTS, appended to $RES as
+# "CLIENT-NAME rps p99_ms MB/s errors cpu% req/cpu-s bytes"
 RES=$BENCH_TMP/results.txt
 run() {
+  local cl
+  for cl in $CLIENTS; do WRK_CLIENT=$cl run1 "$cl-$1" "$2" "$3"; done
+}
+run1() {
   local name=$1 url=$2 pid=$3 bytes
   bytes=$(curl -sf "$url" | wc -c)
   WRK_SERVER_PID=$pid
@@ -97,24 +112,27 @@ done
 med() { res_median "$RES" "$@"; }
 all() { res_all "$RES" "$@"; }
 line() {  # LABEL NAME
-  printf '%-20s %7s %8s %8s %7s %6s %5s %9s  %s\n' "$1" "$(med "$2" 8)" "$(med "$2" 2)" "$(med "$2" 3)" \
+  printf '%-26s %7s %8s %8s %7s %6s %5s %9s  %s\n' "$1" "$(med "$2" 8)" "$(med "$2" 2)" "$(med "$2" 3)" \
     "$(med "$2" 4)" "$(awk -v n="$2" '$1 == n { e += $5 } END { print e + 0 }' "$RES")" "$(med "$2" 6)" "$(med "$2" 7)" "$(all "$2" 2)"
 }
+# client_block CLIENT → the rows and ratios measured with that client
+client_block() {
+  local c=$1
+  line "onair segment ($c)" "$c-oseg"; line "nginx-rtmp segment ($c)" "$c-nseg"
+  line "onair playlist ($c)" "$c-opl"; line "nginx-rtmp playlist ($c)" "$c-npl"
+  if [ -n "$B_PL" ]; then line "onair-B segment ($c)" "$c-bseg"; line "onair-B playlist ($c)" "$c-bpl"; fi
+  echo "ratio onair/nginx segment  ($c): req/s $(ratio "$(med "$c-oseg" 2)" "$(med "$c-nseg" 2)"), req per cpu-s $(ratio "$(med "$c-oseg" 7)" "$(med "$c-nseg" 7)")"
+  echo "ratio onair/nginx playlist ($c): req/s $(ratio "$(med "$c-opl" 2)" "$(med "$c-npl" 2)"), req per cpu-s $(ratio "$(med "$c-opl" 7)" "$(med "$c-npl" 7)")"
+  if [ -n "$B_PL" ]; then
+    echo "ratio onair/onair-B segment  ($c): req/s $(ratio "$(med "$c-oseg" 2)" "$(med "$c-bseg" 2)"), req per cpu-s $(ratio "$(med "$c-oseg" 7)" "$(med "$c-bseg" 7)")"
+    echo "ratio onair/onair-B playlist ($c): req/s $(ratio "$(med "$c-opl" 2)" "$(med "$c-bpl" 2)"), req per cpu-s $(ratio "$(med "$c-opl" 7)" "$(med "$c-bpl" 7)")"
+  fi
+}
 
-cat <<EOF
-
-== serve.sh summary (wrk -t1 -c$CONNS -d${DURATION}s on cpu $LOAD_CPU; servers on cpu $SERVER_CPU; window $WINDOW x 1 s; medians of $ROUNDS alternating rounds) ==
-$(printf '%-20s %7s %8s %8s %7s %6s %5s %9s  %s' "" bytes req/s "p99 ms" MB/s errors "cpu%" req/cpu-s "req/s of each round")
-$(line "onair segment" oseg)
-$(line "nginx-rtmp segment" nseg)
-$(line "onair playlist" opl)
-$(line "nginx-rtmp playlist" npl)
-ratio onair/nginx segment:  req/s $(ratio "$(med oseg 2)" "$(med nseg 2)"), req per cpu-s $(ratio "$(med oseg 7)" "$(med nseg 7)")
-ratio onair/nginx playlist: req/s $(ratio "$(med opl 2)" "$(med npl 2)"), req per cpu-s $(ratio "$(med opl 7)" "$(med npl 7)")$( [ -z "$B_PL" ] || printf '\n%s\n%s\n%s\n%s\n%s' \
-  "$(line "onair-B segment" bseg)" "$(line "onair-B playlist" bpl)" \
-  "onair-B = $ONAIR_BIN_B" \
-  "ratio onair/onair-B segment:  req/s $(ratio "$(med oseg 2)" "$(med bseg 2)"), req per cpu-s $(ratio "$(med oseg 7)" "$(med bseg 7)")" \
-  "ratio onair/onair-B playlist: req/s $(ratio "$(med opl 2)" "$(med bpl 2)"), req per cpu-s $(ratio "$(med opl 7)" "$(med bpl 7)")")
-target (issue 4): >= 1.20x nginx req/s
-load average: before $LOAD0, after $(loadavg)
-EOF
+echo
+echo "== serve.sh summary (-c$CONNS -d${DURATION}s on cpu $LOAD_CPU; servers on cpu $SERVER_CPU; window $WINDOW x 1 s; medians of $ROUNDS alternating rounds) =="
+printf '%-26s %7s %8s %8s %7s %6s %5s %9s  %s\n' "" bytes req/s "p99 ms" MB/s errors "cpu%" req/cpu-s "req/s of each round"
+for c in $CLIENTS; do client_block "$c"; done
+[ -z "$B_PL" ] || echo "onair-B = $ONAIR_BIN_B"
+echo "target (issue 4): >= 1.20x nginx req/s"
+echo "load average: before $LOAD0, after $(loadavg)"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/streams.sh — many publishers: K concurrent RTMP publishers (ffmpeg
 # -re -stream_loop -1 -c copy of one pre-encoded ~1 Mbps FLV, so a publisher
-# costs little CPU) push to onair and then to nginx-rtmp (HLS on in both) for
+# costs little CPU; GROUP=10 outputs share one ffmpeg process) push to onair and then to nginx-rtmp (HLS on in both) for
 # DURATION s. Reports the server's CPU% and memory (RSS and PSS summed over
 # its process tree, from /proc) in total and per stream, and checks from the
 # playlists that every stream was packaged in real time.
@@ -17,6 +17,7 @@ bench_require ffmpeg nginx curl taskset
 DURATION=${DURATION:-20}
 STREAMS=${STREAMS:-"20 100"}
 WARMUP=${WARMUP:-6}
+GROUP=${GROUP:-10}   # publishers (RTMP outputs) per ffmpeg process
 ulimit -n 65536 2>/dev/null || true
 
 machine_info
@@ -75,12 +76,16 @@ realtime() {
 # measure NAME PID K URL_PREFIX PLAYLISTS...
 measure() {
   local name=$1 pid=$2 k=$3 prefix=$4; shift 4
-  local pls=("$@") pids=() i c0 c1 t0 t1 s0 s1 rss0 pss0 rss1 pss1 dead=0
+  local pls=("$@") pids=() pn=() i c0 c1 t0 t1 s0 s1 rss0 pss0 rss1 pss1 dead=0
   rss0=$(proc_rss_kb "$pid") pss0=$(proc_pss_kb "$pid")
-  for i in $(seq 0 $((k - 1))); do
-    push_loop "$prefix${KEYS[$i]}" "$BENCH_TMP/push-$name-$i.log"
-    pids+=("$PUSH_PID")
-    sleep 0.02
+  # GROUP publishers per ffmpeg process (see push_multi)
+  local g urls
+  for ((g = 0; g < k; g += GROUP)); do
+    urls=()
+    for ((i = g; i < k && i < g + GROUP; i++)); do urls+=("$prefix${KEYS[$i]}"); done
+    push_multi "$BENCH_TMP/push-$name-$g.log" "${urls[@]}"
+    pids+=("$PUSH_PID") pn+=("${#urls[@]}")
+    sleep 0.05
   done
   sleep "$WARMUP"
   seg_snap "$BENCH_TMP/snap0" "${pls[@]:0:$k}"
@@ -91,7 +96,7 @@ measure() {
   local rt seen; read -r rt seen < <(realtime "$BENCH_TMP/snap0" "$BENCH_TMP/snap1")
   rss1=$(proc_rss_kb "$pid") pss1=$(proc_pss_kb "$pid")
   local ld; ld=$(loadavg)
-  for i in "${pids[@]}"; do kill -0 "$i" 2>/dev/null || dead=$((dead + 1)); done
+  for i in "${!pids[@]}"; do kill -0 "${pids[$i]}" 2>/dev/null || dead=$((dead + pn[i])); done
   for i in "${pids[@]}"; do bench_stop "$i"; done
   sleep 2   # let the server notice the disconnects before the next run
   MEASURE_LINE=$(awk -v n="$name" -v k="$k" -v a="$c0" -v b="$c1" -v t0="$t0" -v t1="$t1" -v hz="$CLK_TCK" \
@@ -127,7 +132,7 @@ $(printf '%-11s %4s %7s %8s %9s %9s %10s %10s %9s %5s  %s' server K "cpu%" cpu%/
 $SUMMARY
 (cpu% of one core; RSS/PSS = whole process tree at the end of the run; dRSS/dPSS = growth over the
  idle server divided by K; realtime = segments produced per stream per second (1.00 = every stream
- packaged in real time), over the "seen" streams whose playlist answered both times; dead = publishers that exited early. nginx-rtmp keeps its segments in files,
+ packaged in real time), over the "seen" streams whose playlist answered both times; dead = publishers whose ffmpeg exited early. nginx-rtmp keeps its segments in files,
  i.e. in the page cache, which RSS/PSS do not count; onair keeps them in its own memory.)
 load average before: $LOAD0
 EOF
