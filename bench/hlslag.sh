@@ -111,9 +111,10 @@ run_floor() {  # ROUND
   line=$(tail -1 "$out"); echo "   $line" >&2
   echo "socket $(sed -n 's/.*key_ms median=\([-0-9]*\) last_ms median=\([-0-9]*\) gap_ms median=\([-0-9]*\).*/\1 \2 \3/p' <<<"$line")" >>"$RES"
   sid="" skey=""
-  read -r sid skey < <(curl -s -X POST -H "Authorization: Bearer $DBG_TOKEN" -d '{"mode": "passthrough"}' \
+  local purl=""
+  read -r sid skey purl < <(curl -s -X POST -H "Authorization: Bearer $DBG_TOKEN" -d '{"mode": "passthrough"}' \
     "http://127.0.0.1:$DBG_HTTP/v1/live-streams" |
-    $PY -c 'import json,sys; s=json.load(sys.stdin)["stream"]; print(s["id"], s["stream_key"])') || true
+    $PY -c 'import json,sys; s=json.load(sys.stdin)["stream"]; print(s["id"], s["stream_key"], s["playback_ids"][0]["playback_url"])') || true
   if [ -z "$skey" ]; then
     echo "   debug onair: no stream created; its log ends with:" >&2
     tail -5 "$DEBUG_DIR/stderr.log" >&2
@@ -123,9 +124,10 @@ run_floor() {  # ROUND
   echo "-- round $r floor: onair's own publish times (load $(loadavg))" >&2
   measure_py "$out" "$out.err" "$BENCH_DIR/lagfloor.py" --seconds "$DUR" \
     --push "rtmp://127.0.0.1:$DBG_RTMP/live/$skey" --server-log "$DEBUG_DIR/stderr.log" \
-    --stream "$sid" || true
+    --stream "$sid" --playlist "$purl" || true
   line=$(tail -1 "$out"); echo "   $line" >&2
-  echo "server $(sed -n 's/.*median=\([-0-9]*\).*/\1/p' <<<"$line")" >>"$RES"
+  echo "server $(sed -n 's/.*server_publish_lag_ms median=\([-0-9]*\).*/\1/p' <<<"$line")" >>"$RES"
+  echo "poll $(sed -n 's/.*poll_delay_ms median=\([-0-9.]*\).*/\1/p' <<<"$line")" >>"$RES"
 }
 
 for r in $(seq "$ROUNDS"); do
@@ -151,6 +153,7 @@ floor (same push into a plain socket, on hlslag's clock):
   last frame arrives     median $(med socket 3) ms (rounds: $(all socket 3))  <- closing on the last frame can't beat this
   keyframe - last frame  median $(med socket 4) ms (rounds: $(all socket 4))
 onair's own publish time (debug log, no polling): median $(med server 2) ms (rounds: $(all server 2))
+hlslag-style polling, log line -> seen in the playlist: median $(med poll 2) ms (rounds: $(all poll 2))
 EOF
 fi
 echo "load average: before $LOAD0, after $(loadavg)"

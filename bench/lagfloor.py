@@ -27,10 +27,17 @@ hlslag's playlist polling and HTTP round trip.
 
   lagfloor.py --push rtmp://127.0.0.1:1935/live/KEY --server-log onair.log --stream ID
 
+Adding --playlist URL also polls that playlist the way hlslag.py does
+(--poll-ms, default 5, a new HTTP connection per fetch) and prints how long
+after onair's log line each segment was seen there: the share of hlslag's
+number that is the polling, in the same push.
+
 Stdlib only; needs ffmpeg. Prints one summary line last.
 """
 import datetime
 import re
+import urllib.error
+import urllib.request
 import argparse
 import socket
 import statistics
@@ -96,10 +103,12 @@ def read_flv(conn, tags):
                 tags.append((now, "a", ts, True))
 
 
-def server_lags(log_path, t0, skip, stream=None):
-    """Publish lag of every segment onair logged: log time - (t0 + end_dts)."""
+def server_lags(log_path, t0, skip, stream=None, walls=None):
+    """Publish lag of every segment onair logged: log time - (t0 + end_dts).
+    walls, if given, gets {seq: log time} of every segment."""
     lags = []
     origin = None
+    seq_re = re.compile(r" seq=(\d+) ")
     pat = re.compile(r"^ts=(\S+) level=debug hls_segment .* dur_ms=(\d+) end_dts=(-?\d+)")
     with open(log_path, errors="replace") as f:
         for line in f:
@@ -109,31 +118,70 @@ def server_lags(log_path, t0, skip, stream=None):
             wall = datetime.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S.%fZ").replace(
                 tzinfo=datetime.timezone.utc).timestamp()
             end = int(m.group(3))
+            sm = seq_re.search(line)
+            if walls is not None and sm:
+                walls[int(sm.group(1))] = wall
             if origin is None:  # as hlslag: the first segment starts at pushed time 0
                 origin = end - int(m.group(2))
             lags.append((wall - (t0 + (end - origin) / 1000.0)) * 1000)
     return lags[skip:]
 
 
+def poll_playlist(url, poll_ms, seen, stop):
+    """hlslag.py's poll loop: {segment seq: wall time it was first seen}."""
+    seq_re = re.compile(r"(\d+)\.(?:ts|m4s|mp4)")
+    while not stop.is_set():
+        try:
+            with urllib.request.urlopen(url, timeout=2.0) as r:
+                text = r.read().decode("utf-8", "replace")
+        except (urllib.error.URLError, OSError):
+            text = ""
+        now = time.time()
+        for line in text.splitlines():
+            m = seq_re.search(line) if line and not line.startswith("#") else None
+            if m and int(m.group(1)) not in seen:
+                seen[int(m.group(1))] = now
+        time.sleep(poll_ms / 1000)
+
+
 def push_to_server(a):
-    samples = []
+    samples, seen, stop = [], {}, threading.Event()
     proc = subprocess.Popen(push_cmd(a.push, a.seconds, a.gop, a.fps), stdout=subprocess.PIPE,
                             text=True)
     threading.Thread(target=read_progress, args=(proc, samples), daemon=True).start()
+    poller = None
+    if a.playlist:
+        poller = threading.Thread(target=poll_playlist, args=(a.playlist, a.poll_ms, seen, stop),
+                                  daemon=True)
+        poller.start()
     proc.wait()
-    time.sleep(1)  # the last lines reach the log
+    time.sleep(1)  # the last lines reach the log (and the poller sees the last segment)
+    stop.set()
+    if poller:
+        poller.join(timeout=5)
     if not samples:
         print("no progress from ffmpeg")
         return 1
     t0 = min(w - o for w, o in samples)
-    lags = server_lags(a.server_log, t0, a.skip, a.stream)
+    walls = {}
+    lags = server_lags(a.server_log, t0, a.skip, a.stream, walls)
     if not lags:
         print("segments=0 (no 'hls_segment ... end_dts=' lines: is the log level debug?)")
         return 1
     for i, v in enumerate(lags):
         print(f"segment {i + a.skip}: publish_lag_ms={v:.1f}", file=sys.stderr)
+    polled = ""
+    if a.playlist:
+        delays = [(seen[q] - walls[q]) * 1000 for q in sorted(walls)[a.skip:] if q in seen]
+        for q in sorted(walls)[a.skip:]:
+            if q in seen:
+                print(f"segment seq={q}: poll_delay_ms={(seen[q] - walls[q]) * 1000:.1f}",
+                      file=sys.stderr)
+        if delays:
+            polled = (f" poll_delay_ms median={statistics.median(delays):.1f} "
+                      f"max={max(delays):.1f}")
     print(f"segments={len(lags)} server_publish_lag_ms median={statistics.median(lags):.0f} "
-          f"min={min(lags):.0f} max={max(lags):.0f}")
+          f"min={min(lags):.0f} max={max(lags):.0f}{polled}")
     return 0
 
 
@@ -146,6 +194,8 @@ def main():
     ap.add_argument("--push", help="push to this RTMP URL instead of the built-in socket")
     ap.add_argument("--server-log", help="with --push: onair's stderr at --log-level debug")
     ap.add_argument("--stream", help="with --push: only this stream id's log lines")
+    ap.add_argument("--playlist", help="with --push: also poll this playlist as hlslag.py does")
+    ap.add_argument("--poll-ms", type=float, default=5, help="with --playlist: as hlslag.py")
     a = ap.parse_args()
     if a.push:
         if not a.server_log:

@@ -73,11 +73,13 @@ realtime() {
        END { if (k) printf "%.2f %d\n", d / (k * (w1 - w0)), k; else print "n/a 0" }' "$1" "$2"
 }
 
-# measure NAME PID K URL_PREFIX PLAYLISTS...
+# measure NAME PID DIR K URL_PREFIX PLAYLISTS... (DIR: where the server
+# writes files for these streams, measured with du)
 measure() {
-  local name=$1 pid=$2 k=$3 prefix=$4; shift 4
+  local name=$1 pid=$2 dir=$3 k=$4 prefix=$5; shift 5
   local pls=("$@") pids=() pn=() i c0 c1 t0 t1 s0 s1 rss0 pss0 rss1 pss1 dead=0
   rss0=$(proc_rss_kb "$pid") pss0=$(proc_pss_kb "$pid")
+  local du0 du1; du0=$(du -sk "$dir" | cut -f1)
   # GROUP publishers per ffmpeg process (see push_multi)
   local g urls
   for ((g = 0; g < k; g += GROUP)); do
@@ -95,28 +97,29 @@ measure() {
   seg_snap "$BENCH_TMP/snap1" "${pls[@]:0:$k}"
   local rt seen; read -r rt seen < <(realtime "$BENCH_TMP/snap0" "$BENCH_TMP/snap1")
   rss1=$(proc_rss_kb "$pid") pss1=$(proc_pss_kb "$pid")
+  du1=$(du -sk "$dir" | cut -f1)
   local ld; ld=$(loadavg)
   for i in "${!pids[@]}"; do kill -0 "${pids[$i]}" 2>/dev/null || dead=$((dead + pn[i])); done
   for i in "${pids[@]}"; do bench_stop "$i"; done
   sleep 2   # let the server notice the disconnects before the next run
   MEASURE_LINE=$(awk -v n="$name" -v k="$k" -v a="$c0" -v b="$c1" -v t0="$t0" -v t1="$t1" -v hz="$CLK_TCK" \
       -v rt="$rt" -v seen="$seen" -v r0="$rss0" -v r1="$rss1" -v p0="$pss0" -v p1="$pss1" \
-      -v dead="$dead" -v ld="$ld" 'BEGIN {
+      -v dead="$dead" -v ld="$ld" -v d0="$du0" -v d1="$du1" 'BEGIN {
     cpu = 100 * (b - a) / hz / (t1 - t0)
-    printf "%-11s %4d %7.1f %8.2f %9.0f %9.0f %10.0f %10.0f %5s/%-3d %5d  %s\n", n, k, cpu, cpu / k,
-      r1 / 1024, p1 / 1024, (r1 - r0) / k, (p1 - p0) / k, rt, seen, dead, ld }')
+    printf "%-11s %4d %7.1f %8.2f %9.0f %9.0f %10.0f %10.0f %12.0f %9s/%-3d %5d  %s\n", n, k, cpu, cpu / k,
+      r1 / 1024, p1 / 1024, (r1 - r0) / k, (p1 - p0) / k, (d1 - d0) / k, rt, seen, dead, ld }')
 }
 
 SUMMARY=""
 for K in $STREAMS; do
   KEYS=("${O_KEYS[@]}")
   # (not in a $(...) subshell: the publishers must stay known to bench_cleanup)
-  measure onair "$ONAIR_PID" "$K" "rtmp://127.0.0.1:$ONAIR_RTMP_PORT/live/" "${O_PLS[@]}"
+  measure onair "$ONAIR_PID" "$BENCH_TMP/onair/data" "$K" "rtmp://127.0.0.1:$ONAIR_RTMP_PORT/live/" "${O_PLS[@]}"
   o=$MEASURE_LINE
   echo "-- $o" >&2
   KEYS=() N_PLS=()
   for i in $(seq "$K"); do KEYS+=("s$i"); N_PLS+=("$NGINX_URL/hls/s$i.m3u8"); done
-  measure nginx-rtmp "$NGINX_PID" "$K" "rtmp://127.0.0.1:$NGINX_RTMP_PORT/live/" "${N_PLS[@]}"
+  measure nginx-rtmp "$NGINX_PID" "$NGINX_ROOT/hls" "$K" "rtmp://127.0.0.1:$NGINX_RTMP_PORT/live/" "${N_PLS[@]}"
   n=$MEASURE_LINE
   echo "-- $n" >&2
   SUMMARY+="$o"$'\n'"$n"$'\n'
@@ -128,11 +131,14 @@ done
 cat <<EOF
 
 == streams.sh summary (${DURATION}s measured after ${WARMUP}s warm-up; servers on cpu $SERVER_CPU, publishers on cpu $LOAD_CPU) ==
-$(printf '%-11s %4s %7s %8s %9s %9s %10s %10s %9s %5s  %s' server K "cpu%" cpu%/str "RSS MiB" "PSS MiB" "dRSS KiB/st" "dPSS KiB/st" "realtime/seen" dead "load avg after")
+$(printf '%-11s %4s %7s %8s %9s %9s %10s %10s %12s %9s %5s  %s' server K "cpu%" cpu%/str "RSS MiB" "PSS MiB" "dRSS KiB/st" "dPSS KiB/st" "files KiB/st" "realtime/seen" dead "load avg after")
 $SUMMARY
 (cpu% of one core; RSS/PSS = whole process tree at the end of the run; dRSS/dPSS = growth over the
  idle server divided by K; realtime = segments produced per stream per second (1.00 = every stream
- packaged in real time), over the "seen" streams whose playlist answered both times; dead = publishers whose ffmpeg exited early. nginx-rtmp keeps its segments in files,
- i.e. in the page cache, which RSS/PSS do not count; onair keeps them in its own memory.)
+ packaged in real time), over the "seen" streams whose playlist answered both times; dead =
+ publishers whose ffmpeg exited early; files = growth of the server's directory (du) during the run
+ divided by K. nginx-rtmp keeps its live segments in files, i.e. in the page cache, which RSS/PSS do
+ not count: that is its files column. onair keeps live segments in its own memory (RSS), and its
+ files column is the clip window (the last clip_window_s = 1800 s of every stream, on disk).)
 load average before: $LOAD0
 EOF
