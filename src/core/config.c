@@ -156,7 +156,7 @@ int config_set(config_t *cfg, const char *key, const char *value, char *err, siz
     if (parse_uint(value, 16, &n)) goto bad;
     cfg->transcode_threads = (unsigned)n;
   } else if (strcmp(key, "transcode_max_rungs") == 0) { /* transcode */
-    if (parse_uint(value, 5, &n) || n < 1) goto bad;
+    if (parse_uint(value, 5, &n)) goto bad; /* 0: auto makes no rungs */
     cfg->transcode_max_rungs = (unsigned)n;
   } else if (strcmp(key, "transcode_queue_frames") == 0) { /* transcode */
     if (parse_uint(value, 3000, &n) || n < 2) goto bad;

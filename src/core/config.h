@@ -53,7 +53,7 @@ typedef struct {
   /* transcode */
   char transcode_preset[32];   /* "transcode_preset": x264 preset of transcoded rungs (veryfast) */
   unsigned transcode_threads;  /* "transcode_threads": x264 threads per rung (0 = 1 up to 720p, 2 above) */
-  unsigned transcode_max_rungs;/* "transcode_max_rungs": auto mode, standard rungs below the source (3) */
+  unsigned transcode_max_rungs;/* "transcode_max_rungs": auto mode, standard rungs below the source (3; 0 = none) */
   unsigned transcode_queue_frames; /* "transcode_queue_frames": decoded frames a rung may have waiting (30) */
   /* end transcode */
   unsigned clip_window_s; /* "clip_window_s": seconds of live media kept on disk for clips (1800) */

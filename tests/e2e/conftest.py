@@ -98,7 +98,16 @@ class OnairClient(requests.Session):
 
 
 class OnairServer:
-    def __init__(self, tmp_dir, public_host="127.0.0.1"):
+    """One `onair serve` on free loopback ports with its own data dir.
+
+    ladders=False starts it with transcode_max_rungs 0: streams in the
+    default `auto` mode then get no transcoded rungs. Test pushes are
+    640x360, which would otherwise encode a 240p rung for every stream of
+    every test; only the transcoding and rendition tests need that
+    (ladders=True), and `custom` ladders transcode either way."""
+
+    def __init__(self, tmp_dir, public_host="127.0.0.1", ladders=False):
+        self.ladders = ladders
         self.tmp_dir = Path(tmp_dir)
         self.data_dir = self.tmp_dir / "data"
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -139,6 +148,8 @@ class OnairServer:
         env = dict(os.environ)
         env["ONAIR_CREATE_RATE_LIMIT"] = "10000"
         env["ONAIR_LOG_LEVEL"] = "debug"
+        if not self.ladders:
+            env["ONAIR_TRANSCODE_MAX_RUNGS"] = "0"
         env.update(self.env)
         self._starts += 1
         # Append: a restart keeps the first run's log for post-mortems.

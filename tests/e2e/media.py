@@ -33,9 +33,10 @@ SEGMENT_MS = 1000
 HTTP_TIMEOUT = 10 * SLOW
 
 
-def start_live_server(tmp_path_factory, window=6, extra_args=()):
-    """A started OnairServer with --hls-segment-ms 1000 and --hls-window N."""
-    srv = OnairServer(tmp_path_factory.mktemp("onair-live"))
+def start_live_server(tmp_path_factory, window=6, extra_args=(), ladders=False):
+    """A started OnairServer with --hls-segment-ms 1000 and --hls-window N
+    (ladders: see OnairServer)."""
+    srv = OnairServer(tmp_path_factory.mktemp("onair-live"), ladders=ladders)
     return srv.start(extra_args=["--hls-segment-ms", str(SEGMENT_MS), "--hls-window", str(window),
                                  *extra_args])
 

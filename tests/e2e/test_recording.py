@@ -326,16 +326,18 @@ def test_recording_needs_token_without_public_playback_id(rec_server, rec_api, p
 
 
 def test_transcoded_all_rungs_recorded(rec_server, rec_api, pusher):
-    """mode auto on a 640x360 push: the source is the top rung and the ladder
-    adds the rungs below; resolution=all records every one of them."""
-    s = rec_api.create({"name": "rec-ladder", "mode": "auto",
+    """A two-rung ladder on a 640x360 push (custom 360p + 240p: the test
+    server makes no automatic rungs); resolution=all records every rung,
+    and the recording's resolution is the top one."""
+    s = rec_api.create({"name": "rec-ladder", "mode": "custom",
+                        "qualities": [{"resolution": "360p"}, {"resolution": "240p"}],
                         "dvr": {"enabled": 1, "format": ["mp4", "hls"],
                                 "stream_source": "transcoded", "resolution": "all"}})
     push_for(pusher, rec_server, s["stream_key"], 6)
     rec_api.post(f"/v1/live-streams/{s['id']}/stop")
     rec = wait_recordings(rec_api, s["id"], lambda rs: all_finished(rs, 1), timeout=60)[0]
     names = sorted(r["name"] for r in rec["renditions"])
-    assert len(names) >= 2 and "source" in names, rec["renditions"]
+    assert names == ["240p", "360p"], rec["renditions"]
     assert rec["resolution"] == "640x360"
     for r in rec["renditions"]:
         mp4 = vod_url(rec, f"{r['name']}.mp4")

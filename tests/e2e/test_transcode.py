@@ -19,8 +19,8 @@ import requests
 
 from conftest import run_cli
 from test_browser_playback import browser_env  # noqa: F401 (fixture: node, chromium, hls.js)
-from media import (SLOW, Pusher, Playlist, fetch, ffprobe_json, get_playlist, log_about,
-                   start_live_server, wait_playlist, wait_status)
+from media import (SLOW, Pusher, Playlist, fetch, ffmpeg_argv, ffprobe_json, get_playlist,
+                   log_about, start_live_server, wait_playlist, wait_status)
 
 FPS = 15  # light on a shared machine; keyframes every second (-g FPS)
 FRAME_S = 1.0 / FPS
@@ -29,7 +29,7 @@ STREAM_INF_RE = re.compile(r"^#EXT-X-STREAM-INF:(.*)$")
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory):
-    s = start_live_server(tmp_path_factory, window=10)
+    s = start_live_server(tmp_path_factory, window=10, ladders=True)
     yield s
     s.stop()
 
@@ -487,3 +487,44 @@ def test_hlsjs_switches_rungs(browser_env, srv, api, push, tmp_path):
     assert (r["video_width"], r["video_height"]) == (426, 240), what
     assert r["current_time_advance_s"] >= 5.0, what
     assert not r["paused"], what
+
+
+def test_max_rungs_zero_turns_automatic_ladders_off(fresh_server, tmp_path):
+    """transcode_max_rungs 0 (server-wide): an `auto` stream plays like
+    passthrough (a media playlist, no transcoder), while a `custom` ladder on
+    the same server still transcodes."""
+    srv = fresh_server(extra_env={"ONAIR_TRANSCODE_MAX_RUNGS": "0"},
+                       extra_args=["--hls-segment-ms", "1000"])
+    api = srv.new_project("rungs-off")
+    auto = api.create({"mode": "auto"})
+    custom = api.create({"mode": "custom", "qualities": [{"resolution": "240p"}]})
+    pushers = []
+    for i, s in enumerate((auto, custom)):
+        url = f"rtmp://127.0.0.1:{srv.rtmp_port}/live/{s['stream_key']}"
+        pushers.append(Pusher(ffmpeg_argv(url), tmp_path / f"push-{i}.log", "ffmpeg"))
+    try:
+        texts = {}
+        deadline = time.time() + 30 * SLOW
+        while len(texts) < 2:
+            for s in (auto, custom):
+                r = requests.get(s["playback_ids"][0]["playback_url"], timeout=10)
+                if r.status_code == 200 and ("#EXTINF" in r.text or "#EXT-X-STREAM-INF" in r.text):
+                    texts[s["id"]] = r.text
+            assert time.time() < deadline, f"no playlists: {texts}"
+            time.sleep(0.3)
+        time.sleep(2)  # a ladder, had one been planned, would be in place by now
+        assert "#EXT-X-STREAM-INF" not in fetch(auto["playback_ids"][0]["playback_url"]).text
+        assert "transcode_started stream=" + auto["id"] not in srv.log_text()
+        ladder = fetch(custom["playback_ids"][0]["playback_url"]).text
+        assert "#EXT-X-STREAM-INF" in ladder, ladder
+        assert "transcode_started stream=" + custom["id"] in srv.log_text()
+    finally:
+        for p in pushers:
+            p.stop()
+
+
+def test_max_rungs_out_of_range_is_refused(tmp_path):
+    p = run_cli("serve", "--data", str(tmp_path / "d"), "--http", "127.0.0.1:0",
+                check=False, env={"ONAIR_TRANSCODE_MAX_RUNGS": "6"})
+    assert p.returncode != 0
+    assert "transcode_max_rungs" in p.stderr, p.stderr

@@ -429,11 +429,13 @@ transcode_t *transcode_new(uv_loop_t *loop, live_t *live, store_t *store,
   tc->loop = loop;
   tc->live = live;
   tc->store = store;
-  if (opts) tc->opts = *opts;
+  if (opts)
+    tc->opts = *opts;
+  else
+    tc->opts.max_auto_rungs = 3;
   snprintf(tc->preset, sizeof(tc->preset), "%s",
            tc->opts.preset && *tc->opts.preset ? tc->opts.preset : "veryfast");
   tc->opts.preset = tc->preset;
-  if (!tc->opts.max_auto_rungs) tc->opts.max_auto_rungs = 3;
   live_observer_t ob = {.on_publish_begin = on_publish_begin,
                         .on_publish_end = on_publish_end,
                         .on_forget = on_forget,

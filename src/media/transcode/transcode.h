@@ -40,7 +40,8 @@ typedef struct transcode transcode_t;
 typedef struct {
   const char *preset;      /* x264 preset; NULL/"" = veryfast */
   int threads;             /* x264 threads per rung; 0 = 1 up to 720p, 2 above */
-  unsigned max_auto_rungs; /* auto mode: standard rungs below the source; default 3 */
+  unsigned max_auto_rungs; /* auto mode: standard rungs below the source (0: none, auto
+                            * then plays like passthrough; custom still transcodes) */
   unsigned queue_frames;   /* decoded frames a rung may have waiting; default 30 */
 } transcode_opts_t;
 
