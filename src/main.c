@@ -303,7 +303,9 @@ static int cmd_serve(int argc, char **argv) {
     goto shutdown;
   }
   /* end upload */
-  live_opts_t lopts = {.hls_target_ms = cfg.hls_segment_ms, .hls_window = cfg.hls_window};
+  live_opts_t lopts = {.hls_target_ms = cfg.hls_segment_ms,
+                       .hls_window = cfg.hls_window,
+                       .hls_fmp4_on_demand = cfg.hls_fmp4_on_demand};
   srv.live = api.live = live_new(srv.loop, store, &lopts);
   /* simulcast */
   simulcast_opts_t scopts = {.tls_verify = cfg.simulcast_tls_verify};

@@ -27,6 +27,7 @@
 #include "media/transcode/transcode.h" /* transcode */
 
 #define SEGMENT_CACHE "public, max-age=86400, immutable"
+#define PLAYLIST_TYPE "application/vnd.apple.mpegurl"
 
 /* "*.example.com" matches sub.example.com (not example.com itself);
  * "example.com" matches exactly; case-insensitive. */
@@ -95,6 +96,55 @@ static uint64_t fnv1a(const char *p, size_t n) {
   uint64_t h = 1469598103934665603ull;
   for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
   return h;
+}
+
+/* A media playlist response (200, or the ETag's 304); takes text. */
+static void send_playlist(http_request_t *req, http_response_t *res, char *text, size_t len) {
+  char etag[64];
+  snprintf(etag, sizeof(etag), "\"%016llx\"", (unsigned long long)fnv1a(text, len));
+  http_response_header(res, "Content-Type", PLAYLIST_TYPE);
+  http_response_header(res, "Cache-Control", "no-cache");
+  if (req && api_not_modified(req, res, etag)) {
+    free(text);
+    return;
+  }
+  http_response_status(res, 200);
+  http_response_body_owned(res, text, len);
+}
+
+/* A player asked for the fMP4 playlist of a stream that has made only TS
+ * so far (fMP4 is made on demand, hls.h): the response waits for the first
+ * fMP4 segment, at most about one segment. */
+typedef struct {
+  http_response_t *res;
+  char suffix[];
+} fmp4_wait_t;
+
+static void fmp4_ready(void *ud, hls_packager_t *hls, int ok) {
+  fmp4_wait_t *w = ud;
+  char *text = NULL;
+  size_t len = 0;
+  if (ok && hls_playlist(hls, HLS_FMP4, w->suffix, &text, &len) == 0)
+    send_playlist(NULL, w->res, text, len);
+  else
+    api_error(w->res, ERR_NOT_FOUND, "the stream has no segment yet", NULL);
+  http_response_finish(w->res);
+  free(w);
+}
+
+/* 1 when the response now waits for the first fMP4 segment. */
+static int fmp4_wait(hls_packager_t *hls, http_response_t *res, const char *suffix) {
+  size_t n = strlen(suffix) + 1;
+  fmp4_wait_t *w = malloc(sizeof(*w) + n);
+  if (!w) return 0;
+  w->res = res;
+  memcpy(w->suffix, suffix, n);
+  if (hls_fmp4_wait(hls, fmp4_ready, w) != 0) {
+    free(w);
+    return 0;
+  }
+  http_response_defer(res);
+  return 1;
 }
 
 static void release_buf(void *ud) { hls_buf_unref(ud); }
@@ -177,7 +227,7 @@ static int serve_multivariant(api_ctx_t *ctx, http_request_t *req, http_response
     return 1;
   }
   snprintf(etag, sizeof(etag), "\"%016llx\"", (unsigned long long)fnv1a(text, len));
-  http_response_header(res, "Content-Type", "application/vnd.apple.mpegurl");
+  http_response_header(res, "Content-Type", PLAYLIST_TYPE);
   http_response_header(res, "Cache-Control", "no-cache");
   if (api_not_modified(req, res, etag)) {
     free(text);
@@ -260,21 +310,17 @@ static void hls_get(void *ud, http_request_t *req, http_response_t *res,
     if (has_token) snprintf(suffix, sizeof(suffix), "?auth=%s", token);
     char *text;
     size_t len;
+    if (fmt == HLS_FMP4) hls_packager_want_fmp4(hls);
     int rc = hls_playlist(hls, fmt, suffix, &text, &len);
+    if (rc == ERR_NOT_FOUND && fmt == HLS_FMP4 && hls_segments_published(hls) &&
+        fmp4_wait(hls, res, suffix))
+      return;
     if (rc) {
       api_error(res, rc == ERR_NOT_FOUND ? ERR_NOT_FOUND : rc,
                 rc == ERR_NOT_FOUND ? "the stream has no segment yet" : NULL, NULL);
       return;
     }
-    snprintf(etag, sizeof(etag), "\"%016llx\"", (unsigned long long)fnv1a(text, len));
-    http_response_header(res, "Content-Type", "application/vnd.apple.mpegurl");
-    http_response_header(res, "Cache-Control", "no-cache");
-    if (api_not_modified(req, res, etag)) {
-      free(text);
-      return;
-    }
-    http_response_status(res, 200);
-    http_response_body_owned(res, text, len);
+    send_playlist(req, res, text, len);
   } else if (parse_numbered(file, "", ".ts", &n) || parse_numbered(file, "", ".m4s", &n)) {
     int ts = strstr(file, ".ts") != NULL;
     hls_buf_t *b = hls_segment_get(hls, ts ? HLS_TS : HLS_FMP4, n);

@@ -14,7 +14,7 @@
 static const char *const keys[] = {
     "data", "http", "rtmp", "rtmps", "tls_cert", "tls_key", "srt", "public_host", "log_level",
     "create_rate_limit", "max_body_bytes", "max_connections", "rtmp_max_connections",
-    "rtmp_max_per_ip", "hls_segment_ms", "hls_window", "access_token_ttl",
+    "rtmp_max_per_ip", "hls_segment_ms", "hls_window", "hls_fmp4_on_demand", "access_token_ttl",
     "webhooks_allow_private", "webhook_retry_base_ms", "metrics_token", "health_interval_ms",
     "health_retention_days", "simulcast_tls_verify",
     "upload_workers", "upload_retry_base_ms", "upload_max_attempts", /* upload */
@@ -121,6 +121,9 @@ int config_set(config_t *cfg, const char *key, const char *value, char *err, siz
   } else if (strcmp(key, "hls_window") == 0) {
     if (parse_uint(value, 100, &n) || n < 2) goto bad;
     cfg->hls_window = (unsigned)n;
+  } else if (strcmp(key, "hls_fmp4_on_demand") == 0) {
+    if (strcmp(value, "0") != 0 && strcmp(value, "1") != 0) goto bad;
+    cfg->hls_fmp4_on_demand = value[0] == '1';
   } else if (strcmp(key, "metrics_token") == 0) { /* health */
     if (strlen(value) >= sizeof(cfg->metrics_token)) goto bad;
     snprintf(cfg->metrics_token, sizeof(cfg->metrics_token), "%s", value);

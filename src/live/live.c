@@ -191,7 +191,9 @@ live_rendition_t *live_rendition_add(live_stream_t *ls, const char *name, int wi
     if (ls->nrend == LIVE_MAX_RENDITIONS || strlen(name) >= sizeof(r->name)) return NULL;
     int i = ls->nrend;
     r = &ls->rend[i];
-    hls_opts_t ho = {.target_ms = ls->lv->opts.hls_target_ms, .window = ls->lv->opts.hls_window};
+    hls_opts_t ho = {.target_ms = ls->lv->opts.hls_target_ms,
+                     .window = ls->lv->opts.hls_window,
+                     .fmp4_on_demand = ls->lv->opts.hls_fmp4_on_demand};
     ls->rend_ctx[i] = (struct rend_ctx){.ls = ls, .index = i};
     r->hub = hub_new(ls->id);
     r->hls = r->hub ? hls_packager_new(r->hub, &ho, on_segment, &ls->rend_ctx[i]) : NULL;

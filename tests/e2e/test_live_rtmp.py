@@ -269,3 +269,41 @@ def test_gstreamer_rtmpsink_publishes(live_server, live_api, pusher, tmp_path):
     assert_av_streams(ffprobe_streams(joined), "GStreamer publish, fMP4")
     p.stop()
     wait_status(live_api, s["id"], "idle", timeout=10)
+
+
+# ------------------------------------------------------------ fMP4 on demand
+
+
+def test_fmp4_on_demand_starts_at_the_first_request(fresh_server, pusher):
+    """hls_fmp4_on_demand 1: TS from the start; the first ?format=fmp4
+    request waits for the next segment, which is the first fMP4 one, and
+    that form then plays on. A cmaf stream's playback_url gets the same."""
+    srv = fresh_server(extra_env={"ONAIR_HLS_FMP4_ON_DEMAND": "1"},
+                       extra_args=["--hls-segment-ms", "1000", "--hls-window", "6"])
+    api = srv.new_project("fmp4-on-demand")
+    s, _, url = new_live_stream(api, srv, pusher, segments=2)
+    ts = get_playlist(url)
+    newest_ts = ts.segments[-1].seq
+    assert "hls_fmp4_on stream=" + s["id"] not in srv.log_text()
+
+    t0 = time.time()
+    pl = get_playlist(url, params={"format": "fmp4"})  # waits; no 404 on the way
+    waited = time.time() - t0
+    assert waited < 6, f"the first fMP4 playlist took {waited:.1f} s"
+    assert pl.segments and all(x.uri.endswith(".m4s") and x.map_uri for x in pl.segments), pl.text
+    # The segment that was open at the request is TS only; fMP4 starts after it.
+    assert pl.segments[0].seq >= newest_ts + 1, (newest_ts, pl.text)
+    assert "hls_fmp4_on stream=" + s["id"] in srv.log_text()
+    first = pl.segments[0].seq
+    # Later requests are served at once and the form goes on with the stream.
+    pl = wait_playlist(url, lambda p: len(p.segments) >= 3, params={"format": "fmp4"}, timeout=10)
+    assert pl.segments[0].seq == first and [x.seq for x in pl.segments] == list(
+        range(first, first + len(pl.segments))), pl.text
+    assert_av_streams(ffprobe_streams(f"{url}?format=fmp4"), "fMP4 on demand")
+    ts = get_playlist(url)
+    assert ts.segments[0].seq < first and len(ts.segments) == 6, ts.text  # TS untouched
+
+    # A cmaf stream: its playback_url is the fMP4 form and plays the same way.
+    _, _, curl = new_live_stream(api, srv, pusher, body={"output_format": "cmaf"}, segments=1)
+    pl = get_playlist(curl)
+    assert pl.segments[0].uri.endswith(".m4s") and pl.segments[0].map_uri, pl.text

@@ -905,6 +905,103 @@ static void test_target_duration(void **state) {
   hub_free(hub);
 }
 
+typedef struct {
+  int calls, ok;
+  size_t nseg; /* fMP4 segments the playlist lists when the waiter is told */
+} fmp4_waiter_state_t;
+
+static void on_fmp4_ready(void *ud, hls_packager_t *p, int ok) {
+  fmp4_waiter_state_t *w = ud;
+  w->calls++;
+  w->ok = ok;
+  if (ok) {
+    playlist_t pl;
+    get_playlist(p, HLS_FMP4, NULL, &pl);
+    w->nseg = (size_t)pl.nseg;
+  }
+}
+
+/* fmp4_on_demand: TS from the start, fMP4 from the segment after the first
+ * want; a waiter hears of the first fMP4 segment, or that none will come. */
+static void test_fmp4_on_demand(void **state) {
+  hub_t *hub = hub_new("s7");
+  cbstate_t cb = {0};
+  hls_opts_t o = {.target_ms = 1000, .window = 10, .fmp4_on_demand = 1};
+  hls_packager_t *p = hls_packager_new(hub, &o, on_segment, &cb);
+  assert_non_null(p);
+  assert_int_equal(hub_publish_config(hub, &g_cfg), 0);
+  feed(hub, 0, 2500, 3);
+  assert_int_equal(hls_segments_published(p), 2);
+  char *text = NULL;
+  assert_int_equal(hls_playlist(p, HLS_FMP4, NULL, &text, NULL), ERR_NOT_FOUND);
+  assert_null(hls_segment_get(p, HLS_FMP4, 1));
+  fmp4_waiter_state_t w = {0};
+  assert_int_equal(hls_fmp4_wait(p, on_fmp4_ready, &w), ERR_NOT_FOUND); /* not wanted yet */
+
+  hls_packager_want_fmp4(p);
+  hls_packager_want_fmp4(p); /* idempotent */
+  assert_int_equal(hls_fmp4_wait(p, on_fmp4_ready, &w), 0);
+  /* The segment open at the want (2.0-3.0 s) stays TS only. */
+  feed(hub, 2500, 3500, 3);
+  assert_int_equal(hls_segments_published(p), 3);
+  assert_int_equal(w.calls, 0);
+  assert_null(hls_segment_get(p, HLS_FMP4, 2));
+  /* The next one (3.0-4.0 s) is the first in both forms. */
+  feed(hub, 3500, 4500, 3);
+  assert_int_equal(hls_segments_published(p), 4);
+  assert_int_equal(w.calls, 1);
+  assert_int_equal(w.ok, 1);
+  assert_int_equal(w.nseg, 1);
+  assert_int_equal(hls_fmp4_wait(p, on_fmp4_ready, &w), ERR_NOT_FOUND); /* it exists now */
+  hub_unpublish(hub); /* closes 4.0-4.5 s, in both forms */
+  hls_packager_end(p);
+
+  playlist_t pl;
+  get_playlist(p, HLS_TS, NULL, &pl);
+  assert_int_equal(pl.nseg, 5);
+  assert_int_equal(pl.media_seq, 0);
+  get_playlist(p, HLS_FMP4, NULL, &pl);
+  assert_int_equal(pl.nseg, 2);
+  assert_int_equal(pl.media_seq, 3);
+  assert_int_equal(pl.nmap, 1);
+  assert_int_equal(pl.endlist, 1);
+  assert_string_equal(pl.uri[0], "3.m4s");
+  char path[128];
+  dump_hls(p, HLS_FMP4, "ondemand-fmp4.m3u8", path, sizeof(path));
+  assert_hls_decodes(path);
+  dump_hls(p, HLS_TS, "ondemand-ts.m3u8", path, sizeof(path));
+  assert_hls_decodes(path);
+  hls_packager_free(p);
+  hub_free(hub);
+
+  /* Wanted while a segment is open, and the publisher leaves before the
+   * next one: the waiter is told no fMP4 segment will come. */
+  hub = hub_new("s8");
+  cb = (cbstate_t){0};
+  p = hls_packager_new(hub, &o, on_segment, &cb);
+  assert_non_null(p);
+  assert_int_equal(hub_publish_config(hub, &g_cfg), 0);
+  feed(hub, 0, 1500, 3);
+  hls_packager_want_fmp4(p);
+  w = (fmp4_waiter_state_t){0};
+  assert_int_equal(hls_fmp4_wait(p, on_fmp4_ready, &w), 0);
+  hub_unpublish(hub);
+  assert_int_equal(w.calls, 1);
+  assert_int_equal(w.ok, 0);
+  assert_int_equal(hls_playlist(p, HLS_FMP4, NULL, &text, NULL), ERR_NOT_FOUND);
+  assert_int_equal(hls_fmp4_wait(p, on_fmp4_ready, &w), ERR_NOT_FOUND); /* no session */
+  /* A waiter still registered when the packager goes is told too. */
+  assert_int_equal(hub_publish_config(hub, &g_cfg), 0);
+  feed(hub, 0, 500, 3);
+  w = (fmp4_waiter_state_t){0};
+  assert_int_equal(hls_fmp4_wait(p, on_fmp4_ready, &w), 0);
+  hls_packager_free(p);
+  assert_int_equal(w.calls, 1);
+  assert_int_equal(w.ok, 0);
+  hub_unpublish(hub);
+  hub_free(hub);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_nothing_yet),   cmocka_unit_test(test_full_stream),
@@ -912,6 +1009,7 @@ int main(void) {
       cmocka_unit_test(test_join_midstream), cmocka_unit_test(test_audio_only),
       cmocka_unit_test(test_bad_input),     cmocka_unit_test(test_target_duration),
       cmocka_unit_test(test_predicted_close), cmocka_unit_test(test_misprediction),
+      cmocka_unit_test(test_fmp4_on_demand),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -33,6 +33,12 @@
 #define DEFAULT_TARGET_MS 2000
 #define DEFAULT_WINDOW 6
 #define NO_TS INT64_MIN
+#define MAX_FMP4_WAITERS 256
+
+typedef struct {
+  hls_fmp4_wait_cb cb;
+  void *ud;
+} fmp4_waiter_t;
 
 typedef struct {
   unsigned session;
@@ -55,6 +61,14 @@ struct hls_packager {
   unsigned last_session;  /* session of the newest published segment */
   int gap;                /* a segment was lost: the next one is a discontinuity */
   int ended;
+
+  /* fMP4 on demand (see hls.h): wanted from the next segment on; the open
+   * segment is written to the fMP4 muxer too (fmp4_on); fMP4 segments
+   * exist from fmp4_first_seq on (fmp4_have). */
+  int fmp4_wanted, fmp4_on, fmp4_have;
+  uint64_t fmp4_first_seq;
+  fmp4_waiter_t *waiters;
+  size_t n_waiters;
 
   /* fMP4 init segments of the sessions still referenced. */
   init_t *inits;
@@ -96,6 +110,16 @@ static void playlist_cache_clear(hls_packager_t *p) {
     p->pl_cache[i] = NULL;
     p->pl_cache_len[i] = 0;
   }
+}
+
+/* Tells every waiter for the first fMP4 segment, and forgets them. */
+static void waiters_notify(hls_packager_t *p, int ok) {
+  fmp4_waiter_t *w = p->waiters;
+  size_t n = p->n_waiters;
+  p->waiters = NULL;
+  p->n_waiters = 0;
+  for (size_t i = 0; i < n; i++) w[i].cb(w[i].ud, p, ok);
+  free(w);
 }
 
 /* A broken publisher can break every frame: log the first few, then 1 in 1000. */
@@ -161,6 +185,10 @@ static void publish(hls_packager_t *p, hls_buf_t *ts, hls_buf_t *mp4, int64_t du
   s->buf[HLS_TS] = ts;
   s->buf[HLS_FMP4] = mp4;
   p->count++;
+  if (mp4 && !p->fmp4_have) {
+    p->fmp4_have = 1;
+    p->fmp4_first_seq = s->seq;
+  }
   p->last_session = p->session;
   p->gap = 0;
   if (dur_ms > p->max_dur_ms) p->max_dur_ms = dur_ms;
@@ -170,18 +198,19 @@ static void publish(hls_packager_t *p, hls_buf_t *ts, hls_buf_t *mp4, int64_t du
   log_debug("hls_segment stream=%s seq=%llu session=%u dur_ms=%lld end_dts=%lld ts_bytes=%zu "
             "fmp4_bytes=%zu",
             hub_stream_id(p->hub), (unsigned long long)s->seq, s->session, (long long)dur_ms,
-            (long long)(p->seg_start + dur_ms), ts->len, mp4->len);
+            (long long)(p->seg_start + dur_ms), ts->len, mp4 ? mp4->len : 0);
   if (p->cb) p->cb(p->ud, s->seq, (double)dur_ms / 1000.0);
+  if (mp4 && p->n_waiters) waiters_notify(p, 1);
 }
 
 /* Closes the open segment at end_dts and starts the next one there. */
 static void cut(hls_packager_t *p, int64_t end_dts) {
   hls_buf_t *b[2] = {NULL, NULL};
   int rc = hls__mux_cut(p->mux[HLS_TS], &b[HLS_TS]);
-  int rc2 = hls__mux_cut(p->mux[HLS_FMP4], &b[HLS_FMP4]);
+  int rc2 = p->fmp4_on ? hls__mux_cut(p->mux[HLS_FMP4], &b[HLS_FMP4]) : 0;
   int64_t dur = end_dts - p->seg_start;
   if (dur < 1) dur = 1;
-  if (rc || rc2 || !b[0] || !b[1]) {
+  if (rc || rc2 || !b[0] || (p->fmp4_on && !b[1])) {
     log_warn("hls_segment_lost stream=%s dts=%lld", hub_stream_id(p->hub), (long long)end_dts);
     hls_buf_unref(b[0]);
     hls_buf_unref(b[1]);
@@ -192,13 +221,14 @@ static void cut(hls_packager_t *p, int64_t end_dts) {
   p->seg_start = end_dts;
   p->seg_frames = 0;
   p->seg_has_video = 0;
+  p->fmp4_on = p->fmp4_wanted; /* the next segment: forms change only between segments */
 }
 
 /* Readies the next segment's memory; called once a segment is out, off the
  * latency path. */
 static void prepare(hls_packager_t *p) {
   hls__mux_prepare(p->mux[HLS_TS]);
-  hls__mux_prepare(p->mux[HLS_FMP4]);
+  if (p->fmp4_wanted) hls__mux_prepare(p->mux[HLS_FMP4]);
 }
 
 /* ---- session ---------------------------------------------------------------- */
@@ -208,7 +238,7 @@ static void write_frame(hls_packager_t *p, const media_frame_t *f, int64_t dts, 
   /* A frame one muxer refused is still written to the other: the forms
    * differ in what they can reject (e.g. a broken NAL length for TS). */
   int rc = hls__mux_write(p->mux[HLS_TS], f, dts, pts, dur);
-  int rc2 = hls__mux_write(p->mux[HLS_FMP4], f, dts, pts, dur);
+  int rc2 = p->fmp4_on ? hls__mux_write(p->mux[HLS_FMP4], f, dts, pts, dur) : 0;
   if ((rc || rc2) && drop_should_log(p))
     log_warn("hls_frame_dropped stream=%s kind=%s dts=%lld err=%s drops=%lu",
              hub_stream_id(p->hub), f->kind == MEDIA_VIDEO ? "video" : "audio", (long long)dts,
@@ -228,6 +258,7 @@ static void start_segment(hls_packager_t *p, int64_t dts) {
   p->seg_start = dts;
   p->seg_frames = 0;
   p->seg_has_video = 0;
+  p->fmp4_on = p->fmp4_wanted;
   p->wall_base = wall_ms() - dts;
 }
 
@@ -265,6 +296,8 @@ static void session_close(hls_packager_t *p) {
   p->started = 0;
   media_config_clear(&p->cfg);
   inits_prune(p);
+  /* No more segments until a publisher comes back: nobody waits that long. */
+  if (p->n_waiters) waiters_notify(p, 0);
 }
 
 static int session_open(hls_packager_t *p, const media_config_t *cfg) {
@@ -453,6 +486,7 @@ hls_packager_t *hls_packager_new(hub_t *hub, const hls_opts_t *opts, hls_segment
   if (!p->o.target_ms) p->o.target_ms = DEFAULT_TARGET_MS;
   if (!p->o.window) p->o.window = DEFAULT_WINDOW;
   if (!p->o.ring) p->o.ring = p->o.window + 4;
+  p->fmp4_wanted = !p->o.fmp4_on_demand;
   if (p->o.ring < p->o.window + 2) p->o.ring = p->o.window + 2;
   p->hub = hub;
   p->cb = cb;
@@ -474,6 +508,7 @@ hls_packager_t *hls_packager_new(hub_t *hub, const hls_opts_t *opts, hls_segment
 
 void hls_packager_free(hls_packager_t *p) {
   if (!p) return;
+  if (p->n_waiters) waiters_notify(p, 0);
   if (p->sub) hub_unsubscribe(p->hub, p->sub);
   media_frame_unref(p->held);
   hls__mux_free(p->mux[HLS_TS]);
@@ -492,6 +527,27 @@ void hls_packager_end(hls_packager_t *p) {
   session_close(p);
   p->ended = 1; /* a new broadcast gets a new packager */
   playlist_cache_clear(p);
+  if (p->n_waiters) waiters_notify(p, 0);
+}
+
+void hls_packager_want_fmp4(hls_packager_t *p) {
+  if (p->fmp4_wanted) return;
+  p->fmp4_wanted = 1;
+  /* Its muxer exists since the session opened; its buffer is readied now,
+   * and the first fMP4 segment is the one that starts next. */
+  if (p->active) hls__mux_prepare(p->mux[HLS_FMP4]);
+  log_info("hls_fmp4_on stream=%s from_seq=%llu", hub_stream_id(p->hub),
+           (unsigned long long)p->next_seq + (p->started ? 1 : 0));
+}
+
+int hls_fmp4_wait(hls_packager_t *p, hls_fmp4_wait_cb cb, void *ud) {
+  if (p->fmp4_have || p->ended || !p->active || !p->fmp4_wanted) return ERR_NOT_FOUND;
+  if (p->n_waiters == MAX_FMP4_WAITERS) return ERR_RATE_LIMITED;
+  fmp4_waiter_t *w = realloc(p->waiters, (p->n_waiters + 1) * sizeof(*w));
+  if (!w) return ERR_NOMEM;
+  p->waiters = w;
+  w[p->n_waiters++] = (fmp4_waiter_t){cb, ud};
+  return 0;
 }
 
 int hls_playlist(hls_packager_t *p, hls_format_t fmt, const char *uri_suffix, char **out,
@@ -499,7 +555,7 @@ int hls_playlist(hls_packager_t *p, hls_format_t fmt, const char *uri_suffix, ch
   *out = NULL;
   if (outlen) *outlen = 0;
   if (fmt != HLS_TS && fmt != HLS_FMP4) return ERR_INVALID;
-  if (!p->count) return ERR_NOT_FOUND;
+  if (!p->count || (fmt == HLS_FMP4 && !p->fmp4_have)) return ERR_NOT_FOUND;
   int plain = !uri_suffix || !*uri_suffix;
   if (plain && p->pl_cache[fmt]) {
     if (!(*out = malloc(p->pl_cache_len[fmt] + 1))) return ERR_NOMEM;
@@ -509,6 +565,12 @@ int hls_playlist(hls_packager_t *p, hls_format_t fmt, const char *uri_suffix, ch
   }
   hls__window_t w = {.ring = p->ring, .ring_cap = p->o.ring, .ended = p->ended};
   w.n = p->count < p->o.window ? p->count : p->o.window;
+  if (fmt == HLS_FMP4) { /* fMP4 segments are the ones from fmp4_first_seq on */
+    uint64_t newest = p->ring[p->head].seq + p->count - 1;
+    if (p->fmp4_first_seq > newest) return ERR_NOT_FOUND;
+    size_t have = (size_t)(newest - p->fmp4_first_seq + 1);
+    if (have < w.n) w.n = have;
+  }
   w.first = (p->head + p->count - w.n) % p->o.ring;
   w.disc_seq = p->disc_evicted;
   for (size_t i = 0; i < p->count - w.n; i++)

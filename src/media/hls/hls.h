@@ -15,6 +15,12 @@
  * #EXT-X-DISCONTINUITY (and a new EXT-X-MAP for fMP4). hls_packager_end()
  * adds #EXT-X-ENDLIST.
  *
+ * fMP4 on demand (opts.fmp4_on_demand): MPEG-TS is always made (recording,
+ * clips and transcoding read it); the fMP4 form only from the segment after
+ * the first hls_packager_want_fmp4(), since most streams are only ever
+ * played in one form. Its playlist then starts at that segment, and a
+ * player that asked before it existed can wait for it (hls_fmp4_wait).
+ *
  * Loop thread only.
  */
 #ifndef ONAIR_HLS_H
@@ -46,6 +52,7 @@ typedef struct {
   unsigned target_ms;       /* segment target duration; default 2000 */
   unsigned window;          /* segments listed in the playlist; default 6 */
   unsigned ring;            /* segments kept in memory (>= window + 2); default window + 4 */
+  int fmp4_on_demand;       /* 0: both forms from the start; 1: see the top of this file */
 } hls_opts_t;
 
 typedef struct hls_packager hls_packager_t;
@@ -66,6 +73,19 @@ void hls_packager_end(hls_packager_t *p);
  * malloc'd. Returns ERR_NOT_FOUND while no segment exists yet. */
 int hls_playlist(hls_packager_t *p, hls_format_t fmt, const char *uri_suffix, char **out,
                  size_t *outlen);
+/* Someone wants the fMP4 form: it is made from the next segment on (and
+ * stays on for the packager's life). No-op when it already is. */
+void hls_packager_want_fmp4(hls_packager_t *p);
+/* Called once when the first fMP4 segment is published (ok = 1), or when it
+ * will not come: the publisher session closed first, the packager ended or
+ * is freed (ok = 0). p is valid during the call; the callback must not
+ * register another waiter or free p. */
+typedef void (*hls_fmp4_wait_cb)(void *ud, hls_packager_t *p, int ok);
+/* Registers a waiter for the first fMP4 segment (call after
+ * hls_packager_want_fmp4). 0 when registered; ERR_NOT_FOUND when waiting
+ * cannot help (no publisher session, ended, or fMP4 segments exist
+ * already: render the playlist instead); ERR_RATE_LIMITED past 256 waiters. */
+int hls_fmp4_wait(hls_packager_t *p, hls_fmp4_wait_cb cb, void *ud);
 /* A segment by media sequence number (reference taken), or NULL. */
 hls_buf_t *hls_segment_get(hls_packager_t *p, hls_format_t fmt, uint64_t seq);
 /* The fMP4 init segment of session n (reference taken), or NULL. */
