@@ -355,6 +355,18 @@ static void assert_hls_decodes(const char *m3u8) {
   assert_int_equal(lines, 0);
 }
 
+/* Both playlists of p, written out with their segments, decode end to end
+ * (files NAME-ts.m3u8 and NAME-fmp4.m3u8). */
+static void assert_both_forms_decode(hls_packager_t *p, const char *name) {
+  char file[64], path[160];
+  snprintf(file, sizeof(file), "%s-ts.m3u8", name);
+  dump_hls(p, HLS_TS, file, path, sizeof(path));
+  assert_hls_decodes(path);
+  snprintf(file, sizeof(file), "%s-fmp4.m3u8", name);
+  dump_hls(p, HLS_FMP4, file, path, sizeof(path));
+  assert_hls_decodes(path);
+}
+
 static void assert_av_probe(const probe_t *r, int want_video, int want_audio) {
   assert_int_equal(r->errors, 0);
   if (want_video) {
@@ -583,10 +595,7 @@ static void test_discontinuity(void **state) {
   assert_av_probe(&r, 1, 1);
   hls_buf_unref(t);
   /* Across the discontinuity, both forms decode end to end. */
-  dump_hls(p, HLS_TS, "disc-ts.m3u8", path, sizeof(path));
-  assert_hls_decodes(path);
-  dump_hls(p, HLS_FMP4, "disc-fmp4.m3u8", path, sizeof(path));
-  assert_hls_decodes(path);
+  assert_both_forms_decode(p, "disc");
   hls_packager_free(p);
   hub_free(hub);
 }
@@ -966,11 +975,7 @@ static void test_fmp4_on_demand(void **state) {
   assert_int_equal(pl.nmap, 1);
   assert_int_equal(pl.endlist, 1);
   assert_string_equal(pl.uri[0], "3.m4s");
-  char path[128];
-  dump_hls(p, HLS_FMP4, "ondemand-fmp4.m3u8", path, sizeof(path));
-  assert_hls_decodes(path);
-  dump_hls(p, HLS_TS, "ondemand-ts.m3u8", path, sizeof(path));
-  assert_hls_decodes(path);
+  assert_both_forms_decode(p, "ondemand");
   hls_packager_free(p);
   hub_free(hub);
 
