@@ -125,7 +125,10 @@ for K in $STREAMS; do
   SUMMARY+="$o"$'\n'"$n"$'\n'
   oc=$(awk '{print $4}' <<<"$o") nc=$(awk '{print $4}' <<<"$n")
   om=$(awk '{print $8}' <<<"$o") nm=$(awk '{print $8}' <<<"$n")
-  SUMMARY+="   K=$K: onair/nginx CPU per stream $(ratio "$oc" "$nc"), PSS growth per stream $(ratio "$om" "$nm") (below 1 is better for onair)"$'\n'
+  # live segments held, like for like: onair's RSS growth (its segments are
+  # in its heap) against nginx's RSS growth plus its segment files
+  orss=$(awk '{print $7}' <<<"$o") nlive=$(awk '{print $7 + $9}' <<<"$n")
+  SUMMARY+="   K=$K: onair/nginx CPU per stream $(ratio "$oc" "$nc"), PSS growth per stream $(ratio "$om" "$nm"), RSS growth vs nginx RSS growth + segment files $(ratio "$orss" "$nlive") (below 1 is better for onair)"$'\n'
 done
 
 cat <<EOF

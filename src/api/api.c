@@ -18,6 +18,13 @@ void api_error(http_response_t *res, int err, const char *message, const char *f
                       field);
 }
 
+void api_deleted(http_response_t *res) {
+  static const char body[] = "{\"deleted\":true}";
+  http_response_status(res, 200);
+  http_response_header(res, "Content-Type", "application/json");
+  http_response_body(res, body, sizeof(body) - 1);
+}
+
 void api_field_error(http_response_t *res, const api_field_error_t *e) {
   api_error(res, ERR_INVALID, e->message, e->field[0] ? e->field : NULL);
 }

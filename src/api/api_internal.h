@@ -16,6 +16,8 @@ int api_auth(api_ctx_t *ctx, http_request_t *req, http_response_t *res, char pro
 /* Answers the JSON error object for an ERR_* code (status from err.h). */
 void api_error(http_response_t *res, int err, const char *message, const char *field);
 void api_field_error(http_response_t *res, const api_field_error_t *e);
+/* 200 {"deleted":true}: the answer of every DELETE of an object. */
+void api_deleted(http_response_t *res);
 
 /* Parses the body as JSON whatever the Content-Type. An empty body gives
  * an empty object when allow_empty, else 400. Answers 400 on bad JSON. */

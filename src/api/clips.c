@@ -446,10 +446,7 @@ static void clip_delete(void *ud, http_request_t *req, http_response_t *res,
   }
   clip_service_remove(ctx->clips, c.id);
   log_info("clip_deleted id=%s stream=%s project=%s", c.id, c.stream_id, project);
-  static const char ok[] = "{\"deleted\":true}";
-  http_response_status(res, 200);
-  http_response_header(res, "Content-Type", "application/json");
-  http_response_body(res, ok, sizeof(ok) - 1);
+  api_deleted(res);
 }
 
 static void clip_file(void *ud, http_request_t *req, http_response_t *res,

@@ -104,10 +104,7 @@ static void recording_delete(void *ud, http_request_t *req, http_response_t *res
   } else if (rc) {
     api_error(res, rc, NULL, NULL);
   } else {
-    static const char body[] = "{\"deleted\":true}";
-    http_response_status(res, 200);
-    http_response_header(res, "Content-Type", "application/json");
-    http_response_body(res, body, sizeof(body) - 1);
+    api_deleted(res);
   }
 }
 

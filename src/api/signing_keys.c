@@ -209,10 +209,7 @@ static void signing_key_delete(void *ud, http_request_t *req, http_response_t *r
     /* The store check already refuses it; this frees the parsed key. */
     signing_cache_forget(id);
     log_info("signing_key_deleted project=%s id=%s", project, id);
-    static const char body[] = "{\"deleted\":true}";
-    http_response_status(res, 200);
-    http_response_header(res, "Content-Type", "application/json");
-    http_response_body(res, body, sizeof(body) - 1);
+    api_deleted(res);
   }
 }
 

@@ -322,10 +322,7 @@ static void webhook_delete(void *ud, http_request_t *req, http_response_t *res,
     api_error(res, rc, NULL, NULL);
   } else {
     log_info("webhook_deleted project=%s id=%s", project, id);
-    static const char body[] = "{\"deleted\":true}";
-    http_response_status(res, 200);
-    http_response_header(res, "Content-Type", "application/json");
-    http_response_body(res, body, sizeof(body) - 1);
+    api_deleted(res);
   }
 }
 

@@ -16,20 +16,17 @@ Time: 17-21 s per playlist form, ~40 s for the module, under ASan too
 start-up ~2-3 s, 8 s of playback), plus ~5 s once for `npm ci`.
 """
 import json
-import os
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from conftest import REPO
+from npm import NODE, ensure_modules, node_env
 from media import SLOW, SEGMENT_MS, Pusher, ffmpeg_argv, wait_playlist, wait_status
 
 BROWSER_DIR = REPO / "tests" / "browser"
 PLAY_MJS = BROWSER_DIR / "play.mjs"
-NODE = "/usr/bin/node"
-NPM = "/usr/bin/npm"
 CHROMIUM = "/usr/bin/chromium"
 
 PLAY_SECONDS = 8          # wall time played after the video starts
@@ -45,52 +42,12 @@ FORMS = {
 }
 
 
-def _node_env():
-    env = dict(os.environ)
-    # npm starts node for its own scripts through PATH: make that /usr/bin/node too.
-    env["PATH"] = "/usr/bin:/bin:" + env.get("PATH", "")
-    env["CHROMIUM"] = CHROMIUM
-    return env
-
-
-def _locked_versions():
-    lock = json.loads((BROWSER_DIR / "package-lock.json").read_text())
-    return {name.split("node_modules/", 1)[1]: meta["version"]
-            for name, meta in lock["packages"].items() if name.startswith("node_modules/")}
-
-
-def _installed_ok():
-    for name, version in _locked_versions().items():
-        pj = BROWSER_DIR / "node_modules" / name / "package.json"
-        try:
-            if json.loads(pj.read_text()).get("version") != version:
-                return False
-        except (OSError, ValueError):
-            return False
-    return True
-
-
 @pytest.fixture(scope="session")
 def browser_env():
-    """Checks the browser toolchain and installs the locked node modules."""
-    for tool, pkg in ((NODE, "nodejs"), (NPM, "npm (nodejs on NodeSource builds)"),
-                      (CHROMIUM, "chromium")):
-        if not os.access(tool, os.X_OK):
-            pytest.fail(f"{tool} is missing: the Debian package {pkg} is needed "
-                        f"(run scripts/install-deps.sh)")
-    if not _installed_ok():
-        # npm's entry point is a JS file with `#!/usr/bin/env node`: run it
-        # with /usr/bin/node so another node on PATH cannot step in.
-        npm_cli = os.path.realpath(NPM)
-        argv = [NODE, npm_cli, "ci", "--no-audit", "--no-fund", "--prefix", str(BROWSER_DIR)]
-        t0 = time.time()
-        p = subprocess.run(argv, capture_output=True, text=True, timeout=300, env=_node_env(),
-                           stdin=subprocess.DEVNULL)
-        assert p.returncode == 0, (f"{' '.join(argv)} exited {p.returncode}\n"
-                                   f"stdout: {p.stdout[-2000:]}\nstderr: {p.stderr[-3000:]}")
-        assert _installed_ok(), f"npm ci did not install {_locked_versions()}"
-        print(f"npm ci took {time.time() - t0:.1f}s")
-    return _node_env()
+    """Checks the browser toolchain and installs the locked node modules;
+    returns the environment for node."""
+    ensure_modules(BROWSER_DIR, tools=((CHROMIUM, "chromium"),), timeout=300)
+    return node_env(CHROMIUM=CHROMIUM)
 
 
 def play(env, url, seconds, log_dir):

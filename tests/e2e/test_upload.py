@@ -42,10 +42,9 @@ import pytest
 
 from conftest import ASAN, ONAIR_BIN, REPO, check_sanitizer_output, free_port
 from helpers import assert_error
+from npm import NODE, ensure_modules, node_env
 
 STORAGE_DIR = REPO / "tests" / "storage"
-NODE = "/usr/bin/node"
-NPM = "/usr/bin/npm"
 VSFTPD = "/usr/sbin/vsftpd"
 SSHD = "/usr/sbin/sshd"
 SLOW = 3 if ASAN else 1
@@ -58,47 +57,10 @@ AZ_VERSION = "2021-08-06"
 
 # ------------------------------------------------------------------ helpers
 
-def _node_env():
-    env = dict(os.environ)
-    env["PATH"] = "/usr/bin:/bin:" + env.get("PATH", "")
-    return env
-
-
-def _locked_versions():
-    lock = json.loads((STORAGE_DIR / "package-lock.json").read_text())
-    return {name.split("node_modules/", 1)[1]: meta["version"]
-            for name, meta in lock["packages"].items()
-            if name.startswith("node_modules/") and name.count("node_modules/") == 1
-            and not meta.get("optional")}
-
-
-def _installed_ok():
-    for name, version in _locked_versions().items():
-        pj = STORAGE_DIR / "node_modules" / name / "package.json"
-        try:
-            if json.loads(pj.read_text()).get("version") != version:
-                return False
-        except (OSError, ValueError):
-            return False
-    return True
-
-
 @pytest.fixture(scope="session")
 def storage_modules():
     """s3rver and azurite from tests/storage/package-lock.json (npm ci when missing)."""
-    for tool, pkg in ((NODE, "nodejs"), (NPM, "npm")):
-        if not os.access(tool, os.X_OK):
-            pytest.fail(f"{tool} is missing: the Debian package {pkg} is needed "
-                        f"(run scripts/install-deps.sh)")
-    if not _installed_ok():
-        argv = [NODE, os.path.realpath(NPM), "ci", "--no-audit", "--no-fund",
-                "--prefix", str(STORAGE_DIR)]
-        p = subprocess.run(argv, capture_output=True, text=True, timeout=600, env=_node_env(),
-                           stdin=subprocess.DEVNULL)
-        assert p.returncode == 0, (f"{' '.join(argv)} exited {p.returncode}\n"
-                                   f"stdout: {p.stdout[-2000:]}\nstderr: {p.stderr[-3000:]}")
-        assert _installed_ok(), "npm ci did not install the locked versions"
-    return STORAGE_DIR / "node_modules"
+    return ensure_modules(STORAGE_DIR)
 
 
 def wait_port(port, proc, what, log, timeout=60):
@@ -159,7 +121,7 @@ def start_s3rver(daemons, modules, tmp, port=None, wait=True):
     data.mkdir(parents=True, exist_ok=True)
     d = Daemon([NODE, str(modules / "s3rver" / "bin" / "s3rver.js"), "-d", str(data),
                 "-a", "127.0.0.1", "-p", str(port), "--configure-bucket", "recordings"],
-               tmp / f"s3rver-{port}.log", "s3rver", env=_node_env())
+               tmp / f"s3rver-{port}.log", "s3rver", env=node_env())
     daemons.append(d)
     if wait:
         wait_port(port, d.proc, "s3rver", d.log)
@@ -174,7 +136,7 @@ def azurite(storage_modules, tmp_path_factory):
     d = Daemon([NODE, str(storage_modules / "azurite" / "dist" / "src" / "blob" / "main.js"),
                 "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location", str(tmp),
                 "--silent", "--disableTelemetry"], tmp / "azurite.log", "azurite",
-               env=_node_env())
+               env=node_env())
     try:
         wait_port(port, d.proc, "azurite", d.log)
         d.port = port

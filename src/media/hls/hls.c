@@ -486,8 +486,8 @@ hls_packager_t *hls_packager_new(hub_t *hub, const hls_opts_t *opts, hls_segment
   if (!p->o.target_ms) p->o.target_ms = DEFAULT_TARGET_MS;
   if (!p->o.window) p->o.window = DEFAULT_WINDOW;
   if (!p->o.ring) p->o.ring = p->o.window + 4;
-  p->fmp4_wanted = !p->o.fmp4_on_demand;
   if (p->o.ring < p->o.window + 2) p->o.ring = p->o.window + 2;
+  p->fmp4_wanted = !p->o.fmp4_on_demand;
   p->hub = hub;
   p->cb = cb;
   p->ud = ud;
