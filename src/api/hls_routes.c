@@ -98,7 +98,8 @@ static uint64_t fnv1a(const char *p, size_t n) {
   return h;
 }
 
-/* A media playlist response (200, or the ETag's 304); takes text. */
+/* A playlist response (200, or 304 for a matching If-None-Match; req NULL:
+ * always 200); takes text. */
 static void send_playlist(http_request_t *req, http_response_t *res, char *text, size_t len) {
   char etag[64];
   snprintf(etag, sizeof(etag), "\"%016llx\"", (unsigned long long)fnv1a(text, len));
@@ -219,22 +220,14 @@ static int serve_multivariant(api_ctx_t *ctx, http_request_t *req, http_response
     api_error(res, ERR_NOT_FOUND, "the stream has no segment yet", NULL);
     return 1;
   }
-  char *text, etag[64];
+  char *text;
   size_t len;
   int rc = hls_multivariant_render(v, n, &text, &len);
   if (rc) {
     api_error(res, rc, NULL, NULL);
     return 1;
   }
-  snprintf(etag, sizeof(etag), "\"%016llx\"", (unsigned long long)fnv1a(text, len));
-  http_response_header(res, "Content-Type", PLAYLIST_TYPE);
-  http_response_header(res, "Cache-Control", "no-cache");
-  if (api_not_modified(req, res, etag)) {
-    free(text);
-    return 1;
-  }
-  http_response_status(res, 200);
-  http_response_body_owned(res, text, len);
+  send_playlist(req, res, text, len);
   return 1;
 }
 
