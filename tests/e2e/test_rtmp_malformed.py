@@ -74,6 +74,7 @@ def set_chunk_size(n):
 class RawRtmp:
     def __init__(self, port, timeout=5.0):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.port = self.sock.getsockname()[1]  # the server logs it as port=
         self.received = b""
 
     def close(self):
@@ -220,10 +221,9 @@ def assert_unharmed(server, bystander, api):
 
 def assert_closed_and_logged(conn, server, since, reason_part):
     assert conn.closed_by_server(), "the server kept the malformed connection open"
-    # (other connections, e.g. the previous test's, may close meanwhile with
-    # reason=eof; the log names the IP only, so look for the reason)
-    return wait_log(server, ("rtmp_close", "reason=" + reason_part), since=since,
-                    exclude=("reason=eof",))
+    # The close line names this connection (ip and port) and says why.
+    return wait_log(server, ("rtmp_close", f" port={conn.port} ", "reason=" + reason_part),
+                    since=since)
 
 
 # ------------------------------------------------------------------ the raw client works

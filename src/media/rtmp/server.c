@@ -42,6 +42,7 @@ struct session {
   uv_tcp_t tcp;
   uv_timer_t timer;
   char ip[64];
+  int port; /* the peer's: tells connections from one address apart in the log */
   session_t *next;
   int closing;
   int open_handles; /* tcp + timer until both close callbacks ran */
@@ -97,7 +98,7 @@ static void session_close(session_t *s, const char *reason) {
   if (s->closing) return;
   s->closing = 1;
   rtmp_server_t *srv = s->srv;
-  log_info("rtmp_close ip=%s reason=%s%s%s", s->ip, reason, s->ls ? " stream=" : "",
+  log_info("rtmp_close ip=%s port=%d reason=%s%s%s", s->ip, s->port, reason, s->ls ? " stream=" : "",
            s->ls ? live_stream_id(s->ls) : "");
   if (s->ls) {
     live_stream_t *ls = s->ls;
@@ -362,7 +363,8 @@ static int cmd_publish(session_t *s, json_t *args, double txn) {
   }
   s->ls = ls;
   hub_set_source(live_stream_hub(ls), NULL, s->ssl ? "rtmps" : "rtmp");
-  log_info("rtmp_publish ip=%s stream=%s app=%s", s->ip, live_stream_id(ls), s->app);
+  log_info("rtmp_publish ip=%s port=%d stream=%s app=%s", s->ip, s->port, live_stream_id(ls),
+           s->app);
   rtmp_chunk_write_user_control(&s->writer, &s->out, RTMP_UC_STREAM_BEGIN, PUBLISH_STREAM_ID);
   send_status(s, "status", "NetStream.Publish.Start", "publishing");
   return session_flush(s);
@@ -592,10 +594,13 @@ static void on_connection(uv_stream_t *server, int status) {
   int alen = sizeof(addr);
   snprintf(s->ip, sizeof(s->ip), "?");
   if (uv_tcp_getpeername(&s->tcp, (struct sockaddr *)&addr, &alen) == 0) {
-    if (addr.ss_family == AF_INET6)
+    if (addr.ss_family == AF_INET6) {
       uv_ip6_name((struct sockaddr_in6 *)&addr, s->ip, sizeof(s->ip));
-    else
+      s->port = ntohs(((struct sockaddr_in6 *)&addr)->sin6_port);
+    } else {
       uv_ip4_name((struct sockaddr_in *)&addr, s->ip, sizeof(s->ip));
+      s->port = ntohs(((struct sockaddr_in *)&addr)->sin_port);
+    }
   }
   if (srv->nsessions >= srv->opts.max_connections || count_ip(srv, s->ip) >= srv->opts.max_per_ip) {
     log_warn("rtmp_refused ip=%s reason=too_many_connections", s->ip);
@@ -639,7 +644,7 @@ static void on_connection(uv_stream_t *server, int status) {
   uv_tcp_nodelay(&s->tcp, 1);
   uv_timer_start(&s->timer, on_session_timer, srv->opts.handshake_timeout_ms, 1000);
   uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read);
-  log_debug("rtmp_accept ip=%s", s->ip);
+  log_debug("rtmp_accept ip=%s port=%d", s->ip, s->port);
 }
 
 int rtmp_server_new(uv_loop_t *loop, live_t *live, const rtmp_server_opts_t *opts,
