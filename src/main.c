@@ -296,7 +296,8 @@ static int cmd_serve(int argc, char **argv) {
                                                                      : UPLOADER_SFTP_ACCEPT_NEW,
                             .data_dir = cfg.data_dir,
                             .ca_file = cfg.upload_ca_file,
-                            .deny_private = !cfg.upload_allow_private};
+                            .deny_private = !cfg.upload_allow_private,
+                            .part_mib = cfg.upload_part_mib};
   srv.uploader = api.uploader = uploader_new(srv.loop, store, &upopts);
   if (!srv.uploader) {
     fprintf(stderr, "onair: out of memory at start-up\n");

@@ -19,6 +19,7 @@ static const char *const keys[] = {
     "health_retention_days", "simulcast_tls_verify",
     "upload_workers", "upload_retry_base_ms", "upload_max_attempts", /* upload */
     "upload_sftp_host_keys", "upload_ca_file", "upload_allow_private", /* upload */
+    "upload_part_mib", /* upload */
     "transcode_preset", "transcode_threads", "transcode_max_rungs", /* transcode */
     "transcode_queue_frames", /* transcode */
     "clip_window_s", /* clips */
@@ -53,6 +54,7 @@ void config_defaults(config_t *cfg) {
   cfg->upload_retry_base_ms = 5000;   /* upload */
   cfg->upload_max_attempts = 8;       /* upload */
   cfg->upload_allow_private = 1;      /* upload: a local MinIO / NAS is the common case */
+  cfg->upload_part_mib = 64;          /* upload */
   snprintf(cfg->transcode_preset, sizeof(cfg->transcode_preset), "veryfast"); /* transcode */
   cfg->transcode_max_rungs = 3; /* transcode */
   cfg->transcode_queue_frames = 30; /* transcode */
@@ -182,6 +184,10 @@ int config_set(config_t *cfg, const char *key, const char *value, char *err, siz
   } else if (strcmp(key, "upload_allow_private") == 0) { /* upload */
     if (strcmp(value, "0") != 0 && strcmp(value, "1") != 0) goto bad;
     cfg->upload_allow_private = value[0] == '1';
+  } else if (strcmp(key, "upload_part_mib") == 0) { /* upload */
+    /* S3 parts are 5 MiB at least; Azure blocks 4000 MiB at most */
+    if (parse_uint(value, 4000, &n) || n < 5) goto bad;
+    cfg->upload_part_mib = (unsigned)n;
   } else if (strcmp(key, "clip_window_s") == 0) { /* clips */
     if (parse_uint(value, 7 * 24 * 3600, &n) || n < 10) goto bad;
     cfg->clip_window_s = (unsigned)n;

@@ -50,6 +50,7 @@ typedef struct {
   int upload_sftp_strict;         /* "upload_sftp_host_keys": accept-new (0) | strict (1) */
   char upload_ca_file[1024];      /* "upload_ca_file": PEM CAs for https/ftps uploads instead of the system's ("") */
   int upload_allow_private;       /* "upload_allow_private": 1 lets uploads reach loopback/private hosts and file:// (1) */
+  unsigned upload_part_mib;       /* "upload_part_mib": s3/b2/azblob files above this go up in parts of this size, 5..4000 (64) */
   /* end upload */
   /* transcode */
   char transcode_preset[32];   /* "transcode_preset": x264 preset of transcoded rungs (veryfast) */

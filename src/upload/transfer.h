@@ -3,7 +3,10 @@
  *
  * libcurl does the protocols: S3/B2 PUT signed with CURLOPT_AWS_SIGV4,
  * Azure Put Blob (Shared Key signature computed here with OpenSSL HMAC, or
- * a SAS token), FTP/FTPS (explicit AUTH TLS), SFTP (libssh2). file:// is a
+ * a SAS token), FTP/FTPS (explicit AUTH TLS), SFTP (libssh2). S3/B2 files
+ * larger than the part size go up as a multipart upload (Create, one
+ * UploadPart per part, Complete; Abort on failure), Azure ones as blocks
+ * (Put Block each, Put Block List); a retry starts the object over. file:// is a
  * plain copy: temp file in the target directory, fsync, rename, fsync of
  * the directory.
  */
@@ -31,7 +34,11 @@ typedef struct {
   unsigned connect_timeout_ms;
   int allow_private;        /* 0: refuse loopback/private/link-local addresses (checked
                              * at connect, after DNS) and file:// destinations */
+  unsigned part_mib;        /* s3/b2/azblob: files above this go up in parts of this
+                             * size (0: UPLOAD_DEFAULT_PART_MIB) */
 } upload_env_t;
+
+#define UPLOAD_DEFAULT_PART_MIB 64u
 
 /* Uploads local_path as object_name. On failure err (>= 256 bytes advised)
  * gets a one-line reason without secrets: whatever libcurl or the server

@@ -32,7 +32,7 @@ const char upload_cli_usage[] =
     "Settings as for 'onair serve' (flag, ONAIR_* variable or --config file):\n"
     "  --data DIR  --upload-retry-base-ms MS  --upload-max-attempts N\n"
     "  --upload-sftp-host-keys accept-new|strict  --upload-ca-file PEM\n"
-    "  --upload-allow-private 0|1\n";
+    "  --upload-allow-private 0|1  --upload-part-mib MIB\n";
 
 typedef struct {
   uv_loop_t *loop;
@@ -138,7 +138,8 @@ int upload_cli_run(const config_t *cfg, int resume, int nargs, char **args) {
                                                                     : UPLOADER_SFTP_ACCEPT_NEW,
                           .data_dir = cfg->data_dir,
                           .ca_file = cfg->upload_ca_file,
-                          .deny_private = !cfg->upload_allow_private};
+                          .deny_private = !cfg->upload_allow_private,
+                          .part_mib = cfg->upload_part_mib};
   int code = 1;
   c.up = uploader_new(&loop, store, &opts);
   uv_signal_t sigint, sigterm;

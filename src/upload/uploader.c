@@ -66,6 +66,7 @@ struct uploader {
   unsigned retry_base_ms, max_attempts, nworkers;
   int sftp_accept_new;
   int deny_private;
+  unsigned part_mib;
   char ca_file[1024];
   char known_hosts[1200];
   char tmp_dir[1200];
@@ -164,7 +165,8 @@ static void run_job(uploader_t *up, job_t *j) {
                         .sftp_accept_new = up->sftp_accept_new,
                         .tmp_dir = up->tmp_dir,
                         .ca_file = up->ca_file[0] ? up->ca_file : NULL,
-                        .allow_private = !up->deny_private};
+                        .allow_private = !up->deny_private,
+                        .part_mib = up->part_mib};
     upload_dest_object_url(d, j->object_name, j->url, sizeof(j->url));
     j->result = upload_transfer(d, j->local_path, j->object_name, &env, &j->abort, j->error,
                                 sizeof(j->error), &j->bytes);
@@ -373,6 +375,7 @@ uploader_t *uploader_new(uv_loop_t *loop, store_t *store, const uploader_opts_t 
   up->nworkers = opts && opts->workers ? opts->workers : UPLOADER_DEFAULT_WORKERS;
   up->sftp_accept_new = !opts || opts->sftp_host_keys == UPLOADER_SFTP_ACCEPT_NEW;
   up->deny_private = opts && opts->deny_private;
+  up->part_mib = opts && opts->part_mib ? opts->part_mib : UPLOAD_DEFAULT_PART_MIB;
   const char *data = opts && opts->data_dir ? opts->data_dir : ".";
   snprintf(up->known_hosts, sizeof(up->known_hosts), "%s/ssh_known_hosts", data);
   snprintf(up->tmp_dir, sizeof(up->tmp_dir), "%s/tmp", data);

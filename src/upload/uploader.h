@@ -38,7 +38,11 @@
  * s3://, b2:// and azblob:// use https; a query parameter "scheme=http"
  * (e.g. s3://127.0.0.1:4568/bucket?scheme=http) selects plain http for a
  * local gateway (MinIO, s3rver, Azurite). It is not part of the object URL.
- * One PUT per file: S3/B2/Azure files are limited to 5 GiB each.
+ * S3/B2/Azure: one PUT per file up to part_mib (uploader_opts_t), larger
+ * files in parts of part_mib: an S3 multipart upload (at most 10,000
+ * parts, so 10,000 × part_mib; aborted on failure) or Azure blocks and a
+ * block list (at most 50,000 blocks). A file needing more parts fails at
+ * once, naming upload_part_mib. A retry uploads the whole file again.
  *
  * Retries: any failure of the transfer (connection, TLS, auth, HTTP error,
  * FTP/SFTP error) is retried after base, 2·base, 4·base … (capped at 1 h)
@@ -96,6 +100,9 @@ typedef struct {
    * every file:// job: such jobs fail at once with "refused: …". Setting
    * upload_allow_private=0; see docs/SECURITY.md. */
   int deny_private;
+  /* s3/b2/azblob: files larger than this many MiB go up in parts of this
+   * size (S3 multipart upload, Azure blocks); 0: 64. 5..4000. */
+  unsigned part_mib;
 } uploader_opts_t;
 
 #define UPLOADER_DEFAULT_RETRY_BASE_MS 5000u
