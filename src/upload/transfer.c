@@ -764,10 +764,9 @@ static int too_many_parts(const object_t *o, uint64_t part_bytes, uint64_t max, 
   uint64_t n = multipart_count(o->size, part_bytes);
   if (n <= max) return 0;
   set_err(err, errlen,
-          "the file needs %llu parts of %llu MiB, more than the %llu %s allows: raise "
-          "upload_part_mib",
-          (unsigned long long)n, (unsigned long long)(part_bytes >> 20), (unsigned long long)max,
-          what);
+          "the file needs %llu parts of %llu MiB; %s takes at most %llu: raise upload_part_mib",
+          (unsigned long long)n, (unsigned long long)(part_bytes >> 20), what,
+          (unsigned long long)max);
   return 1;
 }
 
@@ -831,7 +830,7 @@ static upload_result_t s3_upload_parts(const object_t *o, uint64_t part_bytes, c
 /* S3 multipart upload: Create, the parts, Complete; Abort on failure. */
 static upload_result_t s3_multipart(const object_t *o, uint64_t part_bytes, char *err,
                                     size_t errlen) {
-  if (too_many_parts(o, part_bytes, MULTIPART_S3_MAX_PARTS, "S3 multipart upload", err, errlen))
+  if (too_many_parts(o, part_bytes, MULTIPART_S3_MAX_PARTS, "S3", err, errlen))
     return UPLOAD_PERMANENT;
   response_t resp;
   /* "uploads=": the canonical form of the bare "uploads" that SigV4 signs */
@@ -865,7 +864,7 @@ static upload_result_t s3_multipart(const object_t *o, uint64_t part_bytes, char
  * committed are dropped by Azure after a week. */
 static upload_result_t azure_blocks(const object_t *o, uint64_t part_bytes, char *err,
                                     size_t errlen) {
-  if (too_many_parts(o, part_bytes, MULTIPART_AZURE_MAX_BLOCKS, "Azure block blob", err, errlen))
+  if (too_many_parts(o, part_bytes, MULTIPART_AZURE_MAX_BLOCKS, "Azure", err, errlen))
     return UPLOAD_PERMANENT;
   unsigned nblocks = (unsigned)multipart_count(o->size, part_bytes);
   for (unsigned n = 1; n <= nblocks; n++) {

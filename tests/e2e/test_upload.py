@@ -666,18 +666,23 @@ def test_s3_complete_answering_200_with_an_error_fails_and_aborts(tmp_path, big_
     assert_no_secret(p.stdout + p.stderr, secret)
 
 
-def test_too_many_parts_fails_at_once_naming_the_setting(tmp_path, big_file):
-    """10,001 parts of 5 MiB: more than S3 takes. A sparse file: no disk used,
+@pytest.mark.parametrize("kind,parts,limit", [("s3", 10001, "S3 takes at most 10000"),
+                                               ("azblob", 50001, "Azure takes at most 50000")])
+def test_too_many_parts_fails_at_once_naming_the_setting(tmp_path, kind, parts, limit):
+    """More parts of 5 MiB than the store takes. A sparse file: no disk used,
     and no request is sent (the port is closed: a request would be retried)."""
     sparse = tmp_path / "huge.mp4"
     with open(sparse, "wb") as f:
-        f.truncate(10001 * 5 * 2**20)
-    dest = {"url": f"s3://127.0.0.1:{free_port()}/bucket?scheme=http", "key": "AK",
-            "secret": "SK-1234"}
+        f.truncate(parts * 5 * 2**20)
+    port = free_port()
+    dest = ({"url": f"s3://127.0.0.1:{port}/bucket?scheme=http", "key": "AK", "secret": "SK-1234"}
+            if kind == "s3" else
+            {"url": f"azblob://127.0.0.1:{port}/{AZ_ACCOUNT}/c?scheme=http", "key": AZ_ACCOUNT,
+             "secret": AZ_KEY})
     p = upload(tmp_path, sparse, dest, settings=[*PART, "--upload-max-attempts", "5"])
     assert p.returncode == 1, p.stderr
-    assert "the file needs 10001 parts of 5 MiB, more than the 10000 S3 multipart upload " \
-        "allows: raise upload_part_mib" in p.stderr, p.stderr
+    assert f"the file needs {parts} parts of 5 MiB; {limit}: raise upload_part_mib" \
+        in p.stderr, p.stderr
     assert "upload_retry " not in p.stderr, "a permanent failure is not retried"
 
 
