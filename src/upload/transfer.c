@@ -19,8 +19,8 @@
 
 #include "core/log.h"
 #include "core/util.h"
-#include "upload/multipart.h"
 #include "events/webhooks.h" /* webhooks_addr_blocked: one SSRF address policy */
+#include "upload/multipart.h"
 
 #define LOW_SPEED_SECONDS 60L
 #define ERROR_BODY_MAX 4096
@@ -390,7 +390,8 @@ static int azure_authorization(const upload_dest_t *d, const char *method, const
   const char *ctype = "";
   snprintf(p, sizeof(p), "%.*s", (int)pl, path);
   for (const struct curl_slist *h = headers; h; h = h->next)
-    if (strncasecmp(h->data, "Content-Type:", 13) == 0) ctype = h->data + 13 + strspn(h->data + 13, " ");
+    if (strncasecmp(h->data, "Content-Type:", 13) == 0)
+      ctype = h->data + 13 + strspn(h->data + 13, " ");
   /* Content-Length is "" when zero (versions 2015-02-21 and later). */
   if (len) snprintf(length, sizeof(length), "%llu", (unsigned long long)len);
   if (azure_canonical_headers(headers, canon_headers, sizeof(canon_headers)) ||
@@ -421,7 +422,8 @@ typedef struct {
   socket_policy_t policy;
 } request_t;
 
-static void request_header(request_t *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void request_header(request_t *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static void request_header(request_t *r, const char *fmt, ...) {
   char h[4096];
   va_list ap;
@@ -544,7 +546,8 @@ static upload_result_t stream_upload(const upload_dest_t *d, FILE *f, uint64_t s
     if (d->private_key) {
       /* libcurl reads private keys from files only: a 0600 temp file that
        * lives for this transfer. */
-      snprintf(keyfile, sizeof(keyfile), "%s/sftp-key-XXXXXX", env->tmp_dir ? env->tmp_dir : "/tmp");
+      snprintf(keyfile, sizeof(keyfile), "%s/sftp-key-XXXXXX",
+               env->tmp_dir ? env->tmp_dir : "/tmp");
       int fd = mkstemp(keyfile);
       size_t klen = strlen(d->secret);
       int wrote = fd >= 0 && fchmod(fd, 0600) == 0 && write(fd, d->secret, klen) == (ssize_t)klen &&

@@ -47,10 +47,11 @@ static void test_s3_complete(void **state) {
   multipart_s3_complete_add(&x, 2, "\"b<&>\"");
   multipart_s3_complete_end(&x);
   assert_false(x.failed);
-  assert_string_equal(x.s, "<CompleteMultipartUpload>"
-                           "<Part><PartNumber>1</PartNumber><ETag>\"a1\"</ETag></Part>"
-                           "<Part><PartNumber>2</PartNumber><ETag>\"b&lt;&amp;&gt;\"</ETag></Part>"
-                           "</CompleteMultipartUpload>");
+  assert_string_equal(x.s,
+                      "<CompleteMultipartUpload>"
+                      "<Part><PartNumber>1</PartNumber><ETag>\"a1\"</ETag></Part>"
+                      "<Part><PartNumber>2</PartNumber><ETag>\"b&lt;&amp;&gt;\"</ETag></Part>"
+                      "</CompleteMultipartUpload>");
   assert_int_equal(x.len, strlen(x.s));
   multipart_xml_free(&x);
 }
@@ -73,11 +74,12 @@ static void test_azure_block_list(void **state) {
   multipart_xml_t x;
   multipart_azure_block_list(&x, 3);
   assert_false(x.failed);
-  assert_string_equal(x.s, "<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>"
-                           "<Latest>YmxvY2stMDAwMDAx</Latest>"
-                           "<Latest>YmxvY2stMDAwMDAy</Latest>"
-                           "<Latest>YmxvY2stMDAwMDAz</Latest>"
-                           "</BlockList>");
+  assert_string_equal(x.s,
+                      "<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>"
+                      "<Latest>YmxvY2stMDAwMDAx</Latest>"
+                      "<Latest>YmxvY2stMDAwMDAy</Latest>"
+                      "<Latest>YmxvY2stMDAwMDAz</Latest>"
+                      "</BlockList>");
   multipart_xml_free(&x);
   multipart_azure_block_list(&x, MULTIPART_AZURE_MAX_BLOCKS + 1);
   assert_true(x.failed);
