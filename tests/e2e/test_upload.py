@@ -666,6 +666,52 @@ def test_s3_complete_answering_200_with_an_error_fails_and_aborts(tmp_path, big_
     assert_no_secret(p.stdout + p.stderr, secret)
 
 
+def test_s3_multipart_stopped_during_a_part_is_aborted(tmp_path, big_file):
+    """SIGINT while part 2 is on its way: the transfer stops in that part,
+    part 3 and Complete are never sent, and the upload is aborted (DELETE)."""
+    class Stalling(FakeS3Multipart):
+        def do_PUT(self):
+            if "partNumber=2" in self.path:
+                self.server.seen.append({"method": "PUT", "query": self.path.partition("?")[2]})
+                self.server.in_part_2.set()
+                self.server.release.wait(300)  # the body is never read: the upload stalls
+                return
+            super().do_PUT()
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Stalling)
+    srv.daemon_threads = True
+    srv.seen, srv.complete = [], "ok"
+    srv.in_part_2, srv.release = threading.Event(), threading.Event()
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        dest = {"url": f"s3://127.0.0.1:{srv.server_address[1]}/bucket?scheme=http",
+                "key": "AK", "secret": "SK-1234"}
+        argv = upload_argv(tmp_path / "data", big_file, write_dest(tmp_path, dest), None, PART)
+        p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             stdin=subprocess.DEVNULL)
+        try:
+            assert srv.in_part_2.wait(120 * SLOW), "part 2 never came"
+            p.send_signal(signal.SIGINT)
+            out, err = p.communicate(timeout=120 * SLOW)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    finally:
+        srv.release.set()
+        srv.shutdown()
+        srv.server_close()
+    check_sanitizer_output(err, "onair upload")
+    assert p.returncode != 0 and "interrupted" in err, err
+    eid = urllib.parse.quote(FakeS3Multipart.UPLOAD_ID, safe="-_.~")
+    assert [(r["method"], r["query"]) for r in srv.seen] == [
+        ("POST", "uploads="),
+        ("PUT", f"partNumber=1&uploadId={eid}"),
+        ("PUT", f"partNumber=2&uploadId={eid}"),
+        ("DELETE", f"uploadId={eid}"),
+    ]
+
+
 @pytest.mark.parametrize("kind,parts,limit", [("s3", 10001, "S3 takes at most 10000"),
                                                ("azblob", 50001, "Azure takes at most 50000")])
 def test_too_many_parts_fails_at_once_naming_the_setting(tmp_path, kind, parts, limit):
