@@ -24,6 +24,7 @@
 #include "live/health.h"  /* health */
 #include "live/live.h"
 #include "live/metrics.h" /* health */
+#include "media/avlog.h"
 #include "media/rtmp/server.h"
 #include "media/srt/srt_server.h"
 #include "media/simulcast/simulcast.h"
@@ -250,6 +251,7 @@ static int cmd_serve(int argc, char **argv) {
   config_t cfg;
   if (parse_serve_flags(argc, argv, &cfg)) return 2;
   log_set_level((log_level_t)cfg.log_level);
+  media_avlog_install(); /* libav's messages as log lines (media/avlog.h) */
   signal(SIGPIPE, SIG_IGN);
   /* Segments are large and short-lived: keep glibc from mapping and
    * unmapping them on every cut (measured: the main source of cut-time

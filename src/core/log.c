@@ -11,6 +11,8 @@ static const char *level_names[] = {"debug", "info", "warn", "error"};
 
 void log_set_level(log_level_t level) { log_min_level = level; }
 
+int log_enabled(log_level_t level) { return level >= log_min_level; }
+
 int log_level_parse(const char *s) {
   for (int i = 0; i < 4; i++)
     if (strcmp(s, level_names[i]) == 0) return i;

@@ -13,6 +13,8 @@
 typedef enum { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR } log_level_t;
 
 void log_set_level(log_level_t level);
+/* 1 when a line at this level would be written (to skip costly formatting). */
+int log_enabled(log_level_t level);
 /* Parses "debug" | "info" | "warn" | "error"; returns -1 if unknown. */
 int log_level_parse(const char *s);
 void log_write(log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -180,6 +180,21 @@ def test_record_mp4_ts_hls_and_vod(rec_server, rec_api, other_api, pusher):
     assert not local.exists(), "the local files outlived DELETE"
 
 
+def test_libav_messages_are_log_lines(rec_server, rec_api, pusher):
+    """Making an MP4 runs libavformat, which talks on its own ("Starting
+    second pass: moving the moov atom ..."): in onair's log that is a
+    logfmt line like every other, never a raw line on stderr."""
+    s = rec_api.create({"name": "rec-avlog", "dvr": {"enabled": 1, "format": ["mp4"]}})
+    push_for(pusher, rec_server, s["stream_key"], 3)
+    rec_api.post(f"/v1/live-streams/{s['id']}/stop")
+    wait_recordings(rec_api, s["id"], lambda rs: all_finished(rs, 1), timeout=60)
+    lines = [ln for ln in rec_server.log_text().splitlines() if "moov atom" in ln]
+    assert lines, "no libav message about the MP4 in the (debug) log"
+    assert all(ln.startswith("ts=") and " libav_message " in ln and "component=mp4" in ln
+               for ln in lines), lines
+
+
+
 def test_split_at_max_file_duration_and_list(rec_server, rec_api, pusher):
     s = rec_api.create({"name": "rec-split", "mode": "passthrough",
                         "dvr": {"enabled": True, "format": "mp4", "max_file_duration": 10}})
