@@ -115,35 +115,66 @@ static void send_playlist(http_request_t *req, http_response_t *res, char *text,
 
 /* A player asked for the fMP4 playlist of a stream that has made only TS
  * so far (fMP4 is made on demand, hls.h): the response waits for the first
- * fMP4 segment, at most about one segment. */
+ * fMP4 segment, normally at most one segment. A publisher that sends no
+ * keyframe for a long time would keep it waiting: after FMP4_WAIT_MS it is
+ * answered 503 with Retry-After. */
+#define FMP4_WAIT_MS 10000
+
 typedef struct {
   http_response_t *res;
+  hls_packager_t *hls; /* valid while waiting: a packager going away tells us first */
+  uv_timer_t timer;
   char suffix[];
 } fmp4_wait_t;
+
+static void fmp4_wait_closed(uv_handle_t *h) { free(h->data); }
+
+static void fmp4_wait_done(fmp4_wait_t *w) {
+  http_response_finish(w->res);
+  uv_close((uv_handle_t *)&w->timer, fmp4_wait_closed);
+}
 
 static void fmp4_ready(void *ud, hls_packager_t *hls, int ok) {
   fmp4_wait_t *w = ud;
   char *text = NULL;
   size_t len = 0;
+  uv_timer_stop(&w->timer);
   if (ok && hls_playlist(hls, HLS_FMP4, w->suffix, &text, &len) == 0)
     send_playlist(NULL, w->res, text, len);
   else
     api_error(w->res, ERR_NOT_FOUND, "the stream has no segment yet", NULL);
-  http_response_finish(w->res);
-  free(w);
+  fmp4_wait_done(w);
 }
 
-/* 1 when the response now waits for the first fMP4 segment. */
+static void fmp4_wait_timeout(uv_timer_t *t) {
+  fmp4_wait_t *w = t->data;
+  hls_fmp4_unwait(w->hls, w);
+  http_response_header(w->res, "Retry-After", "2");
+  api_error(w->res, ERR_UNAVAILABLE, "the fMP4 form of this stream has no segment yet", NULL);
+  fmp4_wait_done(w);
+}
+
+/* 1 when the response now waits for the first fMP4 segment, or was
+ * answered because too many already wait. */
 static int fmp4_wait(hls_packager_t *hls, http_response_t *res, const char *suffix) {
   size_t n = strlen(suffix) + 1;
   fmp4_wait_t *w = malloc(sizeof(*w) + n);
   if (!w) return 0;
   w->res = res;
+  w->hls = hls;
   memcpy(w->suffix, suffix, n);
-  if (hls_fmp4_wait(hls, fmp4_ready, w) != 0) {
+  int rc = hls_fmp4_wait(hls, fmp4_ready, w);
+  if (rc != 0) {
     free(w);
-    return 0;
+    if (rc != ERR_RATE_LIMITED) return 0;
+    http_response_header(res, "Retry-After", "2");
+    api_error(res, ERR_UNAVAILABLE, "too many players wait for this stream's first fMP4 segment",
+              NULL);
+    return 1;
   }
+  uv_timer_init(uv_default_loop(), &w->timer); /* the server's loop (main.c) */
+  w->timer.data = w;
+  uv_timer_start(&w->timer, fmp4_wait_timeout, FMP4_WAIT_MS, 0);
   http_response_defer(res);
   return 1;
 }

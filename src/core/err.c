@@ -23,6 +23,7 @@ static const struct {
   {ERR_METHOD, 405, "method_not_allowed", "method not allowed"},
   {ERR_AGAIN, 500, "internal", "need more data"},
   {ERR_INTERNAL, 500, "internal", "internal error"},
+  {ERR_UNAVAILABLE, 503, "unavailable", "temporarily unavailable"},
 };
 
 static int err_index(int err) {

@@ -26,6 +26,7 @@ typedef enum {
   ERR_METHOD = -14,     /* route exists, method does not: 405 */
   ERR_AGAIN = -15,      /* need more input */
   ERR_INTERNAL = -16,   /* a bug or an unexpected failure: 500 */
+  ERR_UNAVAILABLE = -17,/* not available yet, try again later: 503 */
 } err_t;
 
 const char *err_str(int err);

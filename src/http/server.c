@@ -120,6 +120,8 @@ struct conn {
   unsigned shut_started : 1;   /* uv_shutdown issued */
   unsigned processing : 1;     /* inside conn_feed (reentrancy guard) */
   unsigned deferred_ref : 1;   /* holds a ref for a deferred response */
+  unsigned resume_queued : 1;  /* on srv->resume_head, holding a ref */
+  conn_t *resume_next;
   char remote_ip[64];
 };
 
@@ -128,6 +130,8 @@ struct http_server {
   uv_tcp_t listener;
   uv_timer_t sweep; /* checks connection deadlines */
   uv_timer_t grace; /* shutdown grace period */
+  uv_idle_t resume; /* runs conn_resume for finished deferred responses */
+  conn_t *resume_head;
   http_server_opts_t opts;
   http_handler_fn handler;
   void *ud;
@@ -135,7 +139,7 @@ struct http_server {
   unsigned nconns;
   int listening;
   int shutting_down;
-  int handles_open; /* listener + 2 timers, until shutdown closes them */
+  int handles_open; /* listener + 2 timers + resume, until shutdown closes them */
   int timers_closing;
   void (*done)(void *arg);
   void *done_arg;
@@ -755,17 +759,53 @@ static void conn_resume(conn_t *c) {
   if (!c->closed && !c->closing && c->in.len < IN_HIGH_WATER) conn_read_start(c);
 }
 
+static void on_resume(uv_idle_t *h) {
+  http_server_t *srv = h->data;
+  conn_t *c = srv->resume_head;
+  srv->resume_head = NULL;
+  uv_idle_stop(h);
+  while (c) {
+    conn_t *next = c->resume_next;
+    c->resume_queued = 0;
+    if (!c->closed) conn_resume(c);
+    conn_unref(c);
+    c = next;
+  }
+}
+
+/* Drops the queue without resuming (shutdown: every connection is closed). */
+static void resume_queue_drop(http_server_t *srv) {
+  conn_t *c = srv->resume_head;
+  srv->resume_head = NULL;
+  while (c) {
+    conn_t *next = c->resume_next;
+    c->resume_queued = 0;
+    conn_unref(c);
+    c = next;
+  }
+}
+
 void http_response_finish(http_response_t *res) {
   conn_t *c = res->conn;
   if (!res->deferred || res->finished) return;
   res->finished = 1;
   if (!c || res->in_handler) return; /* detached, or conn_dispatch will send it */
   conn_send_response(c); /* just resets it when the connection is gone */
-  if (c->deferred_ref) {
-    c->deferred_ref = 0;
-    if (!c->closed) conn_resume(c);
+  if (!c->deferred_ref) return;
+  c->deferred_ref = 0;
+  if (c->closed || c->resume_queued) {
     conn_unref(c);
+    return;
   }
+  /* The next pipelined request is parsed from the loop, not from here: the
+   * caller may be deep inside other code (the HLS packager finishing a
+   * segment calls this) that a nested request, e.g. one stopping that same
+   * stream, must not run under. The deferred ref goes to the queue. */
+  http_server_t *srv = c->srv;
+  c->resume_queued = 1;
+  c->resume_next = srv->resume_head;
+  srv->resume_head = c;
+  uv_idle_start(&srv->resume, on_resume);
 }
 
 /* ---------------- reading ---------------- */
@@ -927,7 +967,9 @@ int http_server_new(uv_loop_t *loop, const http_server_opts_t *opts, http_handle
   srv->sweep.data = srv;
   uv_timer_init(loop, &srv->grace);
   srv->grace.data = srv;
-  srv->handles_open = 3;
+  uv_idle_init(loop, &srv->resume);
+  srv->resume.data = srv;
+  srv->handles_open = 4;
   *out = srv;
   return 0;
 }
@@ -991,8 +1033,10 @@ static void on_server_handle_closed(uv_handle_t *h) {
 static void server_check_done(http_server_t *srv) {
   if (!srv->shutting_down || srv->nconns > 0 || srv->timers_closing) return;
   srv->timers_closing = 1;
+  resume_queue_drop(srv);
   uv_close((uv_handle_t *)&srv->sweep, on_server_handle_closed);
   uv_close((uv_handle_t *)&srv->grace, on_server_handle_closed);
+  uv_close((uv_handle_t *)&srv->resume, on_server_handle_closed);
 }
 
 static void on_grace(uv_timer_t *t) {

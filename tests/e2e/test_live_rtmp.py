@@ -7,9 +7,11 @@ times and timestamp continuity across segments. A GStreamer (librtmp
 rtmpsink) publisher must work the same.
 """
 import datetime as dt
+import socket
 import time
 
 import pytest
+import requests
 
 from helpers import ORIGIN_STATUSES
 from media import (Pusher, assert_av_streams, fetch, ffmpeg_argv, ffprobe_packets,
@@ -307,3 +309,78 @@ def test_fmp4_on_demand_starts_at_the_first_request(fresh_server, pusher):
     _, _, curl = new_live_stream(api, srv, pusher, body={"output_format": "cmaf"}, segments=1)
     pl = get_playlist(curl)
     assert pl.segments[0].uri.endswith(".m4s") and pl.segments[0].map_uri, pl.text
+
+
+def _read_responses(sock, n, timeout):
+    """Reads n HTTP/1.1 responses (with Content-Length) from a raw socket:
+    [(status, headers_text, body)]."""
+    sock.settimeout(timeout)
+    buf, out = b"", []
+    while len(out) < n:
+        while b"\r\n\r\n" not in buf:
+            chunk = sock.recv(65536)
+            assert chunk, f"connection closed after {len(out)} responses: {buf[:300]!r}"
+            buf += chunk
+        head, buf = buf.split(b"\r\n\r\n", 1)
+        text = head.decode("latin-1")
+        length = next(int(ln.split(":", 1)[1]) for ln in text.split("\r\n")
+                      if ln.lower().startswith("content-length:"))
+        while len(buf) < length:
+            chunk = sock.recv(65536)
+            assert chunk, "connection closed mid-body"
+            buf += chunk
+        out.append((int(text.split()[1]), text, buf[:length]))
+        buf = buf[length:]
+    return out
+
+
+def test_request_pipelined_behind_a_waiting_fmp4_playlist_runs_after_it(fresh_server, pusher):
+    """A client pipelines a stop of the stream behind its first fMP4 playlist
+    request, which waits for the stream's next segment: the stop runs after
+    that answer went out (not nested inside the packager publishing the
+    segment), both are answered in order, and the server lives on."""
+    srv = fresh_server(extra_env={"ONAIR_HLS_FMP4_ON_DEMAND": "1"},
+                       extra_args=["--hls-segment-ms", "1000"])
+    api = srv.new_project("fmp4-pipelined")
+    s, p, url = new_live_stream(api, srv, pusher, segments=1)
+    path = url.split(str(srv.http_port), 1)[1]
+    token = api.headers["Authorization"]
+    req = (f"GET {path}?format=fmp4 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+           f"POST /v1/live-streams/{s['id']}/stop HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+           f"Authorization: {token}\r\nContent-Length: 0\r\n\r\n").encode()
+    with socket.create_connection(("127.0.0.1", srv.http_port), timeout=10) as sock:
+        sock.sendall(req)
+        (st1, _, body1), (st2, _, body2) = _read_responses(sock, 2, timeout=15)
+    assert st1 == 200 and b".m4s" in body1, (st1, body1[:300])
+    assert st2 == 200, (st2, body2[:300])
+    wait_status(api, s["id"], ("idle", "stopped"), timeout=15)
+    assert srv.alive()
+    assert requests.get(f"{srv.base_url}/healthz", timeout=5).status_code == 200
+
+
+def test_first_fmp4_playlist_without_a_segment_for_long_is_503(fresh_server, pusher, tmp_path):
+    """The first fMP4 request waits for a segment; an encoder that sends no
+    keyframe for a long time (keyframes at 0, 1, 2 s, then none for ~30 s)
+    gets it a 503 with Retry-After after 10 s, not a hanging request."""
+    srv = fresh_server(extra_env={"ONAIR_HLS_FMP4_ON_DEMAND": "1"},
+                       extra_args=["--hls-segment-ms", "1000"])
+    api = srv.new_project("fmp4-timeout")
+    s = api.create({})
+    rtmp = f"rtmp://127.0.0.1:{srv.rtmp_port}/live/{s['stream_key']}"
+    argv = ffmpeg_argv(rtmp, out_args=["-g", "1000", "-keyint_min", "1000", "-sc_threshold", "0",
+                                       "-force_key_frames", "0,1,2"])
+    push = Pusher(argv, tmp_path / "push.log", "ffmpeg")
+    try:
+        url = s["playback_ids"][0]["playback_url"]
+        wait_playlist(url, lambda pl: len(pl.segments) >= 1, timeout=15)
+        time.sleep(1.5)  # past the last keyframe: no segment will end for ~30 s
+        t0 = time.time()
+        r = requests.get(url, params={"format": "fmp4"}, timeout=30)
+        waited = time.time() - t0
+        assert r.status_code == 503, (r.status_code, r.text[:300])
+        assert r.json()["error"]["code"] == "unavailable"
+        assert r.headers.get("Retry-After") == "2"
+        assert waited >= 9, f"answered after {waited:.1f} s, before the 10 s wait"
+        assert push.alive()
+    finally:
+        push.kill()

@@ -995,14 +995,20 @@ static void test_fmp4_on_demand(void **state) {
   assert_int_equal(w.ok, 0);
   assert_int_equal(hls_playlist(p, HLS_FMP4, NULL, &text, NULL), ERR_NOT_FOUND);
   assert_int_equal(hls_fmp4_wait(p, on_fmp4_ready, &w), ERR_NOT_FOUND); /* no session */
-  /* A waiter still registered when the packager goes is told too. */
+  /* A waiter that gave up (unwait) is not called any more. */
   assert_int_equal(hub_publish_config(hub, &g_cfg), 0);
   feed(hub, 0, 500, 3);
+  fmp4_waiter_state_t gone = {0};
+  assert_int_equal(hls_fmp4_wait(p, on_fmp4_ready, &gone), 0);
+  hls_fmp4_unwait(p, &gone);
+  hls_fmp4_unwait(p, &gone); /* no-op */
+  /* A waiter still registered when the packager goes is told too. */
   w = (fmp4_waiter_state_t){0};
   assert_int_equal(hls_fmp4_wait(p, on_fmp4_ready, &w), 0);
   hls_packager_free(p);
   assert_int_equal(w.calls, 1);
   assert_int_equal(w.ok, 0);
+  assert_int_equal(gone.calls, 0);
   hub_unpublish(hub);
   hub_free(hub);
 }

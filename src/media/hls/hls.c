@@ -509,6 +509,7 @@ hls_packager_t *hls_packager_new(hub_t *hub, const hls_opts_t *opts, hls_segment
 void hls_packager_free(hls_packager_t *p) {
   if (!p) return;
   if (p->n_waiters) waiters_notify(p, 0);
+  free(p->waiters); /* (empty) */
   if (p->sub) hub_unsubscribe(p->hub, p->sub);
   media_frame_unref(p->held);
   hls__mux_free(p->mux[HLS_TS]);
@@ -538,6 +539,18 @@ void hls_packager_want_fmp4(hls_packager_t *p) {
   if (p->active) hls__mux_prepare(p->mux[HLS_FMP4]);
   log_info("hls_fmp4_on stream=%s from_seq=%llu", hub_stream_id(p->hub),
            (unsigned long long)p->next_seq + (p->started ? 1 : 0));
+}
+
+void hls_fmp4_unwait(hls_packager_t *p, void *ud) {
+  for (size_t i = 0; i < p->n_waiters; i++) {
+    if (p->waiters[i].ud != ud) continue;
+    p->waiters[i] = p->waiters[--p->n_waiters];
+    if (!p->n_waiters) {
+      free(p->waiters);
+      p->waiters = NULL;
+    }
+    return;
+  }
 }
 
 int hls_fmp4_wait(hls_packager_t *p, hls_fmp4_wait_cb cb, void *ud) {

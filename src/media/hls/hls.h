@@ -86,6 +86,9 @@ typedef void (*hls_fmp4_wait_cb)(void *ud, hls_packager_t *p, int ok);
  * cannot help (no publisher session, ended, or fMP4 segments exist
  * already: render the playlist instead); ERR_RATE_LIMITED past 256 waiters. */
 int hls_fmp4_wait(hls_packager_t *p, hls_fmp4_wait_cb cb, void *ud);
+/* Forgets the waiter registered with ud without calling it (a waiter that
+ * gave up, e.g. on its own timeout). No-op when there is none. */
+void hls_fmp4_unwait(hls_packager_t *p, void *ud);
 /* A segment by media sequence number (reference taken), or NULL. */
 hls_buf_t *hls_segment_get(hls_packager_t *p, hls_format_t fmt, uint64_t seq);
 /* The fMP4 init segment of session n (reference taken), or NULL. */
