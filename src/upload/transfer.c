@@ -851,6 +851,13 @@ static upload_result_t s3_multipart(const object_t *o, uint64_t part_bytes, char
     set_err(err, errlen, "out of memory");
     return UPLOAD_RETRY;
   }
+  /* Real ids are a few hundred characters; this bound keeps every query
+   * below (partNumber=N&uploadId=ID) whole in its buffer. */
+  if (strlen(eid) > 1000) {
+    curl_free(eid);
+    set_err(err, errlen, "CreateMultipartUpload: the UploadId is too long");
+    return UPLOAD_RETRY;
+  }
   char query[1200];
   snprintf(query, sizeof(query), "uploadId=%s", eid);
   multipart_xml_t xml;
