@@ -5,7 +5,10 @@
  * server owns. The handler fills the response; when it returns the response
  * is sent, unless the handler called http_response_defer(), in which case it
  * is sent by a later http_response_finish() (for waits like LL-HLS blocking
- * playlist reloads).
+ * playlist reloads). http_response_finish() may be called from anywhere on
+ * the loop thread, even deep inside other code: the connection's next
+ * (pipelined) request is handled from a later loop iteration, never inside
+ * it.
  *
  * Keep-alive and pipelining: responses go out in request order. Limits:
  * headers over max_header_bytes → 431 (well, 413 per DESIGN: both use the JSON
