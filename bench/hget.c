@@ -43,6 +43,7 @@ typedef struct {
   size_t sent;
   int status;
   double started;
+  double retry_at; /* fd -1: when to try to connect again */
 } conn_t;
 
 static struct sockaddr_in g_addr;
@@ -84,13 +85,22 @@ static int conn_open(conn_t *c) {
   c->body_left = -1;
   c->started = now_s();
   struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
-  return epoll_ctl(g_epfd, EPOLL_CTL_ADD, c->fd, &ev);
+  if (epoll_ctl(g_epfd, EPOLL_CTL_ADD, c->fd, &ev) == 0) return 0;
+  close(c->fd);
+  return -1;
 }
 
+/* A connection that cannot be reopened now (fd -1) is retried by the main
+ * loop every 100 ms, so a server restart does not shrink the concurrency. */
 static void conn_reopen(conn_t *c) {
   epoll_ctl(g_epfd, EPOLL_CTL_DEL, c->fd, NULL);
   close(c->fd);
-  if (conn_open(c) < 0) g_err_connect++;
+  c->fd = -1;
+  if (conn_open(c) < 0) {
+    g_err_connect++;
+    c->fd = -1;
+    c->retry_at = now_s() + 0.1;
+  }
 }
 
 static void conn_want(conn_t *c, uint32_t events) {
@@ -129,7 +139,15 @@ static void finish(conn_t *c, double stop_at) {
 }
 
 static void on_event(conn_t *c, uint32_t ev, double stop_at) {
-  if (ev & (EPOLLERR | EPOLLHUP) && !(ev & EPOLLIN)) { g_err_read++; conn_reopen(c); return; }
+  if (ev & EPOLLERR) {
+    /* refused or reset: retried from the main loop, not in a busy loop */
+    g_err_connect++;
+    epoll_ctl(g_epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    c->fd = -1;
+    c->retry_at = now_s() + 0.1;
+    return;
+  }
   if (c->sent < g_req_len && (ev & EPOLLOUT)) {
     ssize_t n = send(c->fd, g_req + c->sent, g_req_len - c->sent, MSG_NOSIGNAL);
     if (n < 0) {
@@ -217,16 +235,28 @@ int main(int argc, char **argv) {
 
   g_epfd = epoll_create1(0);
   conn_t *cs = calloc((size_t)conns, sizeof *cs);
+  if (g_epfd < 0 || !cs) { perror("hget"); return 1; }
   for (int i = 0; i < conns; i++)
-    if (conn_open(&cs[i]) < 0) g_err_connect++;
+    if (conn_open(&cs[i]) < 0) {
+      g_err_connect++;
+      cs[i].fd = -1;
+    }
 
   double t0 = now_s(), stop_at = t0 + secs;
   struct epoll_event evs[256];
   for (;;) {
     double t = now_s();
     if (t >= stop_at) break;
-    int n = epoll_wait(g_epfd, evs, 256, (int)((stop_at - t) * 1000) + 1);
+    int wait_ms = (int)((stop_at - t) * 1000) + 1;
+    int n = epoll_wait(g_epfd, evs, 256, wait_ms < 100 ? wait_ms : 100);
     for (int i = 0; i < n; i++) on_event(evs[i].data.ptr, evs[i].events, stop_at);
+    double now = now_s();
+    for (int i = 0; i < conns; i++)
+      if (cs[i].fd < 0 && now >= cs[i].retry_at && conn_open(&cs[i]) < 0) {
+        g_err_connect++;
+        cs[i].fd = -1;
+        cs[i].retry_at = now + 0.1;
+      }
   }
   double el = now_s() - t0;
 

@@ -35,13 +35,15 @@ static void on_av_log(void *avcl, int level, const char *fmt, va_list vl) {
   va_copy(copy, vl);
   av_log_format_line2(NULL, level, fmt, copy, msg, sizeof(msg), &print_prefix);
   va_end(copy);
-  /* One log line: no newline, no quotes that would end the value early. */
+  /* One log line: no control characters, and nothing that ends or escapes
+   * the quoted value early. */
   size_t n = strlen(msg);
   while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r' || msg[n - 1] == ' ')) msg[--n] = '\0';
   if (!n) return;
   for (char *p = msg; *p; p++)
     if (*p == '"') *p = '\'';
-    else if (*p == '\n' || *p == '\r') *p = ' ';
+    else if (*p == '\\') *p = '/';
+    else if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = ' ';
   const AVClass *cls = avcl ? *(const AVClass **)avcl : NULL;
   const char *component = cls && cls->item_name ? cls->item_name(avcl) : "libav";
   log_write(lv, "libav_message level=%s component=%s msg=\"%s\"", av_level_name(level),

@@ -602,6 +602,7 @@ typedef struct {
   int fd;
   uint64_t size;
   const char *ctype;
+  const char *name; /* the object's name below the destination (for logs) */
   char url[4096]; /* the object's request URL (a SAS token in its query) */
 } object_t;
 
@@ -799,7 +800,9 @@ static void s3_abort(const object_t *o, const char *query) {
   if (object_request(&quiet, "DELETE", query, memory("", 0), META_NONE, NULL, NULL, err,
                      sizeof(err)) != UPLOAD_OK) {
     scrub(err, sizeof(err), o->d);
-    log_warn("upload_multipart_abort_failed reason=\"%s\"", err);
+    for (char *p = err; *p; p++)
+      if (*p == '"') *p = '\''; /* keeps the quoted value one value */
+    log_warn("upload_multipart_abort_failed object=%s reason=\"%s\"", o->name, err);
   }
 }
 
@@ -931,7 +934,8 @@ static upload_result_t curl_upload(const upload_dest_t *d, const char *local_pat
     return UPLOAD_PERMANENT;
   }
   object_t o = {.d = d, .env = env, .abort = abort, .fd = fileno(f),
-                .size = (uint64_t)stbuf.st_size, .ctype = content_type(object_name)};
+                .size = (uint64_t)stbuf.st_size, .ctype = content_type(object_name),
+                .name = object_name};
   upload_result_t res;
   if (upload_dest_request_url(d, object_name, o.url, sizeof(o.url))) {
     set_err(err, errlen, "object URL too long");
