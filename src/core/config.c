@@ -73,6 +73,13 @@ static int parse_uint(const char *value, unsigned long max, unsigned long *out) 
   return 0;
 }
 
+/* "0" or "1", nothing else. */
+static int parse_flag(const char *value, int *out) {
+  if (strcmp(value, "0") != 0 && strcmp(value, "1") != 0) return ERR_INVALID;
+  *out = value[0] == '1';
+  return 0;
+}
+
 static int valid_host_name(const char *s) {
   if (!*s || strlen(s) > 253) return 0;
   for (; *s; s++)
@@ -124,8 +131,7 @@ int config_set(config_t *cfg, const char *key, const char *value, char *err, siz
     if (parse_uint(value, 100, &n) || n < 2) goto bad;
     cfg->hls_window = (unsigned)n;
   } else if (strcmp(key, "hls_fmp4_on_demand") == 0) {
-    if (strcmp(value, "0") != 0 && strcmp(value, "1") != 0) goto bad;
-    cfg->hls_fmp4_on_demand = value[0] == '1';
+    if (parse_flag(value, &cfg->hls_fmp4_on_demand)) goto bad;
   } else if (strcmp(key, "metrics_token") == 0) { /* health */
     if (strlen(value) >= sizeof(cfg->metrics_token)) goto bad;
     snprintf(cfg->metrics_token, sizeof(cfg->metrics_token), "%s", value);
@@ -136,8 +142,7 @@ int config_set(config_t *cfg, const char *key, const char *value, char *err, siz
     if (parse_uint(value, 3650, &n) || n < 1) goto bad;
     cfg->health_retention_days = (unsigned)n;
   } else if (strcmp(key, "webhooks_allow_private") == 0) { /* webhooks */
-    if (strcmp(value, "0") != 0 && strcmp(value, "1") != 0) goto bad;
-    cfg->webhooks_allow_private = value[0] == '1';
+    if (parse_flag(value, &cfg->webhooks_allow_private)) goto bad;
   } else if (strcmp(key, "webhook_retry_base_ms") == 0) { /* webhooks */
     if (parse_uint(value, 3600000, &n) || n < 10) goto bad;
     cfg->webhook_retry_base_ms = (unsigned)n;
@@ -148,8 +153,7 @@ int config_set(config_t *cfg, const char *key, const char *value, char *err, siz
     if (parse_uint(value, 1000000, &n) || n == 0) goto bad;
     cfg->rtmp_max_per_ip = (unsigned)n;
   } else if (strcmp(key, "simulcast_tls_verify") == 0) { /* simulcast */
-    if (strcmp(value, "0") != 0 && strcmp(value, "1") != 0) goto bad;
-    cfg->simulcast_tls_verify = value[0] == '1';
+    if (parse_flag(value, &cfg->simulcast_tls_verify)) goto bad;
   } else if (strcmp(key, "transcode_preset") == 0) { /* transcode */
     static const char *const presets[] = {"ultrafast", "superfast", "veryfast", "faster", "fast",
                                           "medium", "slow", "slower", "veryslow", NULL};
@@ -182,8 +186,7 @@ int config_set(config_t *cfg, const char *key, const char *value, char *err, siz
     if (strlen(value) >= sizeof(cfg->upload_ca_file)) goto bad;
     snprintf(cfg->upload_ca_file, sizeof(cfg->upload_ca_file), "%s", value);
   } else if (strcmp(key, "upload_allow_private") == 0) { /* upload */
-    if (strcmp(value, "0") != 0 && strcmp(value, "1") != 0) goto bad;
-    cfg->upload_allow_private = value[0] == '1';
+    if (parse_flag(value, &cfg->upload_allow_private)) goto bad;
   } else if (strcmp(key, "upload_part_mib") == 0) { /* upload */
     /* S3 parts are 5 MiB at least; Azure blocks 4000 MiB at most */
     if (parse_uint(value, 4000, &n) || n < 5) goto bad;
