@@ -7,13 +7,13 @@ times and timestamp continuity across segments. A GStreamer (librtmp
 rtmpsink) publisher must work the same.
 """
 import datetime as dt
-import socket
 import time
 
 import pytest
 import requests
 
 from helpers import ORIGIN_STATUSES
+from test_http_server import Conn  # a raw keep-alive HTTP/1.1 client
 from media import (Pusher, assert_av_streams, fetch, ffmpeg_argv, ffprobe_packets,
                    ffprobe_streams, get_playlist, gst_h264_encoder, new_live_stream,
                    pushers, segment_url, start_live_server, status_of, wait_playlist,
@@ -311,29 +311,6 @@ def test_fmp4_on_demand_starts_at_the_first_request(fresh_server, pusher):
     assert pl.segments[0].uri.endswith(".m4s") and pl.segments[0].map_uri, pl.text
 
 
-def _read_responses(sock, n, timeout):
-    """Reads n HTTP/1.1 responses (with Content-Length) from a raw socket:
-    [(status, headers_text, body)]."""
-    sock.settimeout(timeout)
-    buf, out = b"", []
-    while len(out) < n:
-        while b"\r\n\r\n" not in buf:
-            chunk = sock.recv(65536)
-            assert chunk, f"connection closed after {len(out)} responses: {buf[:300]!r}"
-            buf += chunk
-        head, buf = buf.split(b"\r\n\r\n", 1)
-        text = head.decode("latin-1")
-        length = next(int(ln.split(":", 1)[1]) for ln in text.split("\r\n")
-                      if ln.lower().startswith("content-length:"))
-        while len(buf) < length:
-            chunk = sock.recv(65536)
-            assert chunk, "connection closed mid-body"
-            buf += chunk
-        out.append((int(text.split()[1]), text, buf[:length]))
-        buf = buf[length:]
-    return out
-
-
 def test_request_pipelined_behind_a_waiting_fmp4_playlist_runs_after_it(fresh_server, pusher):
     """A client pipelines a stop of the stream behind its first fMP4 playlist
     request, which waits for the stream's next segment: the stop runs after
@@ -344,13 +321,11 @@ def test_request_pipelined_behind_a_waiting_fmp4_playlist_runs_after_it(fresh_se
     api = srv.new_project("fmp4-pipelined")
     s, p, url = new_live_stream(api, srv, pusher, segments=1)
     path = url.split(str(srv.http_port), 1)[1]
-    token = api.headers["Authorization"]
-    req = (f"GET {path}?format=fmp4 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
-           f"POST /v1/live-streams/{s['id']}/stop HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-           f"Authorization: {token}\r\nContent-Length: 0\r\n\r\n").encode()
-    with socket.create_connection(("127.0.0.1", srv.http_port), timeout=10) as sock:
-        sock.sendall(req)
-        (st1, _, body1), (st2, _, body2) = _read_responses(sock, 2, timeout=15)
+    with Conn(srv, timeout=15) as c:
+        c.send(c.request_bytes("GET", f"{path}?format=fmp4") +
+               c.request_bytes("POST", f"/v1/live-streams/{s['id']}/stop",
+                               headers=[("Authorization", api.headers["Authorization"])]))
+        (st1, _, body1), (st2, _, body2) = c.response(), c.response()
     assert st1 == 200 and b".m4s" in body1, (st1, body1[:300])
     assert st2 == 200, (st2, body2[:300])
     wait_status(api, s["id"], ("idle", "stopped"), timeout=15)
