@@ -299,15 +299,9 @@ bench_media() {
 }
 
 # push_loop URL LOGFILE → starts an ffmpeg pushing the media file in a loop
-# (real time, copy), pinned to LOAD_CPU; sets PUSH_PID.
-push_loop() {
-  local url=$1 log=$2 media
-  media=$(bench_media)
-  taskset -c "$LOAD_CPU" ffmpeg -hide_banner -loglevel error -nostdin -re -stream_loop -1 \
-    -i "$media" -c copy -f flv "$url" >"$log" 2>&1 &
-  PUSH_PID=$!
-  bench_track "$PUSH_PID"
-}
+# (real time, copy), pinned to LOAD_CPU; sets PUSH_PID. (push_multi, below,
+# with one output.)
+push_loop() { push_multi "$2" "$1"; }
 
 # push_multi LOGFILE URL... → one ffmpeg reading the media file once (real
 # time, loop) and copying it to every URL, pinned to LOAD_CPU; sets PUSH_PID.
