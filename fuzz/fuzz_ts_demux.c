@@ -1,12 +1,14 @@
 /* libFuzzer target: MPEG-TS bytes through the SRT demux path (libavformat's
- * mpegts demuxer, then our Annex B → AVCC and ADTS → raw AAC conversion),
- * plus the conversions on the raw input. Frames must satisfy the hub's
+ * mpegts demuxer, then our Annex B → length-prefixed (H.264 and HEVC) and
+ * ADTS → raw AAC conversion), plus the conversions, the HEVC SPS parser and
+ * the hvcC builder on the raw input. Frames must satisfy the hub's
  * contract: non-empty, valid 4-byte NAL lengths, monotonic dts per kind. */
 #include <libavutil/log.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "media/hevc_config.h"
 #include "media/srt/ts_demux.h"
 
 typedef struct {
@@ -17,6 +19,7 @@ typedef struct {
 static void on_config(void *ud, const media_config_t *cfg) {
   (void)ud;
   if (cfg->video_codec == CODEC_H264 && cfg->video_extradata_len < 7) abort();
+  if (cfg->video_codec == CODEC_HEVC && cfg->video_extradata_len < 23) abort();
 }
 
 static void on_frame(void *ud, media_frame_t *f) {
@@ -43,15 +46,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static int quiet;
   if (!quiet) av_log_set_level(AV_LOG_QUIET), quiet = 1;
   if (size > 1 << 20) return 0;
-  /* the conversions alone */
-  uint8_t *out;
-  size_t len, sl, pl;
-  const uint8_t *sps, *pps;
-  int idr;
-  if (ts_demux_annexb_to_avcc(data, size, &out, &len, &idr, &sps, &sl, &pps, &pl) == 0) {
-    uint8_t *rec;
-    size_t rlen;
-    if (sps && pps && ts_demux_build_avcc(sps, sl, pps, pl, &rec, &rlen) == 0) free(rec);
+  /* the conversions alone, read as H.264 and as HEVC */
+  for (int hevc = 0; hevc < 2; hevc++) {
+    uint8_t *out, *rec;
+    size_t len, rlen;
+    ts_nal_scan_t scan;
+    if (ts_demux_annexb_to_length_prefixed(data, size, hevc ? CODEC_HEVC : CODEC_H264, &out, &len,
+                                           &scan) != 0)
+      continue;
+    if (!hevc && scan.sps && scan.pps &&
+        ts_demux_build_avcc(scan.sps, scan.sps_len, scan.pps, scan.pps_len, &rec, &rlen) == 0)
+      free(rec);
+    if (hevc && scan.sps) {
+      hevc_sps_t sps;
+      hevc_sps_parse(scan.sps, scan.sps_len, &sps);
+      if (scan.vps && scan.pps &&
+          hevc_config_build(scan.vps, scan.vps_len, scan.sps, scan.sps_len, scan.pps,
+                            scan.pps_len, &rec, &rlen) == 0)
+        free(rec);
+    }
     free(out);
   }
   ts_adts_t a;

@@ -1,117 +1,65 @@
 #include "media/h264_sps.h"
 
 #include "core/err.h"
+#include "media/rbsp.h"
 
-/* A bit reader over the RBSP (emulation prevention bytes 00 00 03 skipped). */
-typedef struct {
-  const uint8_t *p;
-  size_t len, byte;
-  int bit;   /* next bit within p[byte], 7 = most significant */
-  int zeros; /* consecutive zero bytes seen, for 00 00 03 */
-  int error;
-} bits_t;
-
-static int read_bit(bits_t *b) {
-  if (b->byte >= b->len) {
-    b->error = 1;
-    return 0;
-  }
-  if (b->bit == 7 && b->zeros >= 2 && b->p[b->byte] == 3) { /* emulation prevention */
-    b->byte++;
-    b->zeros = 0;
-    if (b->byte >= b->len) {
-      b->error = 1;
-      return 0;
-    }
-  }
-  int v = (b->p[b->byte] >> b->bit) & 1;
-  if (--b->bit < 0) {
-    b->zeros = b->p[b->byte] == 0 ? b->zeros + 1 : 0;
-    b->bit = 7;
-    b->byte++;
-  }
-  return v;
-}
-
-static uint32_t read_bits(bits_t *b, int n) {
-  uint32_t v = 0;
-  while (n-- > 0) v = (v << 1) | (uint32_t)read_bit(b);
-  return v;
-}
-
-/* Exp-Golomb ue(v); values over 2^31 are treated as errors. */
-static uint32_t read_ue(bits_t *b) {
-  int zeros = 0;
-  while (!read_bit(b) && !b->error)
-    if (++zeros > 31) {
-      b->error = 1;
-      return 0;
-    }
-  return ((1u << zeros) - 1) + read_bits(b, zeros);
-}
-
-static int32_t read_se(bits_t *b) {
-  uint32_t k = read_ue(b);
-  return (k & 1) ? (int32_t)((k + 1) / 2) : -(int32_t)(k / 2);
-}
-
-static void skip_scaling_list(bits_t *b, int size) {
+static void skip_scaling_list(rbsp_bits_t *b, int size) {
   int last = 8, next = 8;
   for (int j = 0; j < size && !b->error; j++) {
-    if (next != 0) next = (last + read_se(b) + 256) % 256;
+    if (next != 0) next = (last + rbsp_se(b) + 256) % 256;
     last = next == 0 ? last : next;
   }
 }
 
 int h264_sps_dimensions(const uint8_t *sps, size_t len, int *width, int *height) {
   if (len < 4 || (sps[0] & 0x1f) != 7) return ERR_PROTOCOL;
-  bits_t b = {.p = sps + 1, .len = len - 1, .bit = 7};
-  uint32_t profile = read_bits(&b, 8);
-  read_bits(&b, 16); /* constraint flags, level */
-  read_ue(&b);       /* seq_parameter_set_id */
+  rbsp_bits_t b = {.p = sps + 1, .len = len - 1, .bit = 7};
+  uint32_t profile = rbsp_bits(&b, 8);
+  rbsp_bits(&b, 16); /* constraint flags, level */
+  rbsp_ue(&b);       /* seq_parameter_set_id */
   uint32_t chroma_format = 1;
   int separate_colour = 0;
   if (profile == 100 || profile == 110 || profile == 122 || profile == 244 || profile == 44 ||
       profile == 83 || profile == 86 || profile == 118 || profile == 128 || profile == 138 ||
       profile == 139 || profile == 134 || profile == 135) {
-    chroma_format = read_ue(&b);
+    chroma_format = rbsp_ue(&b);
     if (chroma_format > 3) return ERR_PROTOCOL;
-    if (chroma_format == 3) separate_colour = read_bit(&b);
-    read_ue(&b);   /* bit_depth_luma_minus8 */
-    read_ue(&b);   /* bit_depth_chroma_minus8 */
-    read_bit(&b);  /* qpprime_y_zero_transform_bypass_flag */
-    if (read_bit(&b)) { /* seq_scaling_matrix_present_flag */
+    if (chroma_format == 3) separate_colour = rbsp_bit(&b);
+    rbsp_ue(&b);   /* bit_depth_luma_minus8 */
+    rbsp_ue(&b);   /* bit_depth_chroma_minus8 */
+    rbsp_bit(&b);  /* qpprime_y_zero_transform_bypass_flag */
+    if (rbsp_bit(&b)) { /* seq_scaling_matrix_present_flag */
       for (int i = 0; i < (chroma_format != 3 ? 8 : 12) && !b.error; i++)
-        if (read_bit(&b)) skip_scaling_list(&b, i < 6 ? 16 : 64);
+        if (rbsp_bit(&b)) skip_scaling_list(&b, i < 6 ? 16 : 64);
     }
   }
-  read_ue(&b); /* log2_max_frame_num_minus4 */
-  uint32_t poc_type = read_ue(&b);
+  rbsp_ue(&b); /* log2_max_frame_num_minus4 */
+  uint32_t poc_type = rbsp_ue(&b);
   if (poc_type == 0) {
-    read_ue(&b);
+    rbsp_ue(&b);
   } else if (poc_type == 1) {
-    read_bit(&b);
-    read_se(&b);
-    read_se(&b);
-    uint32_t n = read_ue(&b);
+    rbsp_bit(&b);
+    rbsp_se(&b);
+    rbsp_se(&b);
+    uint32_t n = rbsp_ue(&b);
     if (n > 255) return ERR_PROTOCOL;
-    for (uint32_t i = 0; i < n && !b.error; i++) read_se(&b);
+    for (uint32_t i = 0; i < n && !b.error; i++) rbsp_se(&b);
   } else if (poc_type != 2) {
     return ERR_PROTOCOL;
   }
-  read_ue(&b);  /* max_num_ref_frames */
-  read_bit(&b); /* gaps_in_frame_num_value_allowed_flag */
-  uint32_t w_mbs = read_ue(&b) + 1;
-  uint32_t h_units = read_ue(&b) + 1;
-  int frame_mbs_only = read_bit(&b);
-  if (!frame_mbs_only) read_bit(&b); /* mb_adaptive_frame_field_flag */
-  read_bit(&b);                      /* direct_8x8_inference_flag */
+  rbsp_ue(&b);  /* max_num_ref_frames */
+  rbsp_bit(&b); /* gaps_in_frame_num_value_allowed_flag */
+  uint32_t w_mbs = rbsp_ue(&b) + 1;
+  uint32_t h_units = rbsp_ue(&b) + 1;
+  int frame_mbs_only = rbsp_bit(&b);
+  if (!frame_mbs_only) rbsp_bit(&b); /* mb_adaptive_frame_field_flag */
+  rbsp_bit(&b);                      /* direct_8x8_inference_flag */
   uint32_t crop_l = 0, crop_r = 0, crop_t = 0, crop_b = 0;
-  if (read_bit(&b)) {
-    crop_l = read_ue(&b);
-    crop_r = read_ue(&b);
-    crop_t = read_ue(&b);
-    crop_b = read_ue(&b);
+  if (rbsp_bit(&b)) {
+    crop_l = rbsp_ue(&b);
+    crop_r = rbsp_ue(&b);
+    crop_t = rbsp_ue(&b);
+    crop_b = rbsp_ue(&b);
   }
   if (b.error || w_mbs > 1024 || h_units > 1024) return ERR_PROTOCOL;
   /* crop units depend on chroma subsampling (Table 6-1) */

@@ -390,13 +390,13 @@ def ffprobe_packets(path):
     return out
 
 
-def assert_av_streams(streams, what, width=640, height=360):
-    """h264 video of the given size plus aac audio, as a player sees them."""
+def assert_av_streams(streams, what, width=640, height=360, vcodec="h264"):
+    """vcodec (h264) video of the given size plus aac audio, as a player sees them."""
     v = [s for s in streams if s.get("codec_type") == "video"]
     a = [s for s in streams if s.get("codec_type") == "audio"]
     assert v, f"{what}: no video stream: {streams}"
     assert a, f"{what}: no audio stream: {streams}"
-    assert v[0]["codec_name"] == "h264", f"{what}: video codec {v[0]['codec_name']}"
+    assert v[0]["codec_name"] == vcodec, f"{what}: video codec {v[0]['codec_name']}"
     assert (v[0]["width"], v[0]["height"]) == (width, height), (
         f"{what}: video is {v[0]['width']}x{v[0]['height']}")
     assert a[0]["codec_name"] == "aac", f"{what}: audio codec {a[0]['codec_name']}"

@@ -198,47 +198,86 @@ static void test_annexb(void **state) {
                         0, 0, 1, 0x65, 0x88, 0x00, 0x01, 0x02,    /* IDR, 00 inside */
                         0, 0, 0};                                 /* trailing zeros */
   uint8_t *out;
-  size_t len, sps_len, pps_len;
-  const uint8_t *sps, *pps;
-  int idr;
-  assert_int_equal(ts_demux_annexb_to_avcc(in, sizeof(in), &out, &len, &idr, &sps, &sps_len, &pps,
-                                           &pps_len),
-                   0);
+  size_t len;
+  ts_nal_scan_t scan;
+  assert_int_equal(
+      ts_demux_annexb_to_length_prefixed(in, sizeof(in), CODEC_H264, &out, &len, &scan), 0);
   const uint8_t want[] = {0, 0, 0, 5, 0x67, 0x64, 0x00, 0x1f, 0xac, 0, 0, 0, 4, 0x68, 0xee, 0x3c,
                           0x80, 0, 0, 0, 5, 0x65, 0x88, 0x00, 0x01, 0x02};
   assert_int_equal(len, sizeof(want));
   assert_memory_equal(out, want, sizeof(want));
-  assert_true(idr);
-  assert_int_equal(sps_len, 5);
-  assert_int_equal(sps[0], 0x67);
-  assert_int_equal(pps_len, 4);
+  assert_true(scan.key);
+  assert_null(scan.vps);
+  assert_int_equal(scan.sps_len, 5);
+  assert_int_equal(scan.sps[0], 0x67);
+  assert_int_equal(scan.pps_len, 4);
   free(out);
 
   uint8_t *rec;
   size_t rlen;
-  assert_int_equal(ts_demux_build_avcc(sps, sps_len, pps, pps_len, &rec, &rlen), 0);
+  assert_int_equal(ts_demux_build_avcc(scan.sps, scan.sps_len, scan.pps, scan.pps_len, &rec, &rlen),
+                   0);
   const uint8_t avcc[] = {1, 0x64, 0x00, 0x1f, 0xff, 0xe1, 0, 5, 0x67, 0x64, 0x00,
                           0x1f, 0xac, 1, 0, 4, 0x68, 0xee, 0x3c, 0x80};
   assert_int_equal(rlen, sizeof(avcc));
   assert_memory_equal(rec, avcc, sizeof(avcc));
   free(rec);
-  assert_int_equal(ts_demux_build_avcc(sps, 3, pps, pps_len, &rec, &rlen), ERR_INVALID);
-  assert_int_equal(ts_demux_build_avcc(sps, sps_len, NULL, 0, &rec, &rlen), ERR_INVALID);
+  assert_int_equal(ts_demux_build_avcc(scan.sps, 3, scan.pps, scan.pps_len, &rec, &rlen),
+                   ERR_INVALID);
+  assert_int_equal(ts_demux_build_avcc(scan.sps, scan.sps_len, NULL, 0, &rec, &rlen), ERR_INVALID);
 
   /* no start code; only an AUD; empty */
   const uint8_t none[] = {1, 2, 3, 4, 5};
-  assert_int_equal(ts_demux_annexb_to_avcc(none, sizeof(none), &out, &len, &idr, &sps, &sps_len,
-                                           &pps, &pps_len),
-                   ERR_INVALID);
+  assert_int_equal(
+      ts_demux_annexb_to_length_prefixed(none, sizeof(none), CODEC_H264, &out, &len, &scan),
+      ERR_INVALID);
   const uint8_t aud[] = {0, 0, 1, 0x09, 0xf0};
-  assert_int_equal(ts_demux_annexb_to_avcc(aud, sizeof(aud), &out, &len, &idr, &sps, &sps_len,
-                                           &pps, &pps_len),
-                   0);
+  assert_int_equal(
+      ts_demux_annexb_to_length_prefixed(aud, sizeof(aud), CODEC_H264, &out, &len, &scan), 0);
   assert_int_equal(len, 0);
   assert_null(out);
-  assert_int_equal(ts_demux_annexb_to_avcc(aud, 0, &out, &len, &idr, &sps, &sps_len, &pps,
-                                           &pps_len),
+  assert_int_equal(ts_demux_annexb_to_length_prefixed(aud, 0, CODEC_H264, &out, &len, &scan),
                    ERR_INVALID);
+}
+
+/* HEVC: two-byte NAL headers; VPS/SPS/PPS found, AUD (35) dropped, an
+ * IDR_W_RADL (19) is a keyframe and a TRAIL_R (1) is not. */
+static void test_annexb_hevc(void **state) {
+  (void)state;
+  const uint8_t in[] = {0, 0, 0, 1, 0x46, 0x01, 0x50,       /* AUD (dropped) */
+                        0, 0, 0, 1, 0x40, 0x01, 0x0c,       /* VPS */
+                        0, 0, 1, 0x42, 0x01, 0x01, 0x01,    /* SPS */
+                        0, 0, 1, 0x44, 0x01, 0xc1,          /* PPS */
+                        0, 0, 1, 0x26, 0x01, 0xaf, 0x00, 0x3f}; /* IDR_W_RADL */
+  uint8_t *out;
+  size_t len;
+  ts_nal_scan_t scan;
+  assert_int_equal(
+      ts_demux_annexb_to_length_prefixed(in, sizeof(in), CODEC_HEVC, &out, &len, &scan), 0);
+  const uint8_t want[] = {0, 0, 0, 3, 0x40, 0x01, 0x0c, 0, 0, 0, 4, 0x42, 0x01, 0x01, 0x01,
+                          0, 0, 0, 3, 0x44, 0x01, 0xc1, 0, 0, 0, 5, 0x26, 0x01, 0xaf, 0x00, 0x3f};
+  assert_int_equal(len, sizeof(want));
+  assert_memory_equal(out, want, sizeof(want));
+  assert_true(scan.key);
+  assert_int_equal(scan.vps_len, 3);
+  assert_int_equal(scan.vps[0], 0x40);
+  assert_int_equal(scan.sps_len, 4);
+  assert_int_equal(scan.pps_len, 3);
+  free(out);
+  /* a TRAIL_R picture alone */
+  const uint8_t trail[] = {0, 0, 1, 0x02, 0x01, 0xd0, 0x11};
+  assert_int_equal(
+      ts_demux_annexb_to_length_prefixed(trail, sizeof(trail), CODEC_HEVC, &out, &len, &scan), 0);
+  assert_false(scan.key);
+  assert_null(scan.sps);
+  assert_int_equal(len, 8);
+  free(out);
+  /* a one-byte unit has no HEVC header: skipped */
+  const uint8_t tiny[] = {0, 0, 1, 0x26};
+  assert_int_equal(
+      ts_demux_annexb_to_length_prefixed(tiny, sizeof(tiny), CODEC_HEVC, &out, &len, &scan), 0);
+  assert_int_equal(len, 0);
+  assert_null(out);
 }
 
 static void test_adts(void **state) {
@@ -304,6 +343,7 @@ static int teardown(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_annexb),
+      cmocka_unit_test(test_annexb_hevc),
       cmocka_unit_test(test_adts),
       cmocka_unit_test(test_buffer),
       cmocka_unit_test(test_push_chunks),

@@ -344,6 +344,10 @@ int remux_files(const char *const *in_paths, size_t n, const char *out_path,
           goto done;
         }
         st->codecpar->codec_tag = 0;
+        /* Safari plays HEVC in MP4 only as hvc1 (parameter sets in the
+         * sample entry); libavformat's default tag is hev1. */
+        if (strcmp(out_format, "mp4") == 0 && st->codecpar->codec_id == AV_CODEC_ID_HEVC)
+          st->codecpar->codec_tag = MKTAG('h', 'v', 'c', '1');
         st->time_base = TL;
         out_index[k] = st->index;
       }

@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "media/flv/flv.h"
 #include "media/h264_sps.h"
+#include "media/hevc_config.h"
 #include "media/rtmp/amf0.h"
 #include "media/rtmp/chunk.h"
 #include "media/rtmp/handshake.h"
@@ -221,6 +222,28 @@ static int64_t unwrap_ts(session_t *s, int kind, uint32_t ts) {
   return s->ts_base[kind];
 }
 
+/* Checks a video sequence header (avcC / hvcC) and reads the coded picture
+ * size from its first SPS; *w and *h stay 0 when no SPS parses.
+ * ERR_PROTOCOL when the record itself is broken. */
+static int video_config_size(media_codec_t codec, const uint8_t *p, size_t len, int *w, int *h) {
+  *w = *h = 0;
+  if (codec == CODEC_H264) {
+    flv_avc_config_t avc;
+    if (flv_parse_avc_config(p, len, &avc) != 0) return ERR_PROTOCOL;
+    if (avc.sps_count > 0 && h264_sps_dimensions(avc.sps[0].data, avc.sps[0].len, w, h) != 0)
+      *w = *h = 0;
+  } else if (codec == CODEC_HEVC) {
+    flv_hevc_config_t hvc;
+    hevc_sps_t sps;
+    if (flv_parse_hevc_config(p, len, &hvc) != 0) return ERR_PROTOCOL;
+    if (hvc.sps_count > 0 && hevc_sps_parse(hvc.sps[0].data, hvc.sps[0].len, &sps) == 0) {
+      *w = sps.width;
+      *h = sps.height;
+    }
+  }
+  return 0;
+}
+
 static int on_media(session_t *s, const rtmp_message_t *m) {
   if (!s->ls) return 0; /* media before publish (or after a kick): ignore */
   int is_video = m->type_id == RTMP_MSG_VIDEO;
@@ -242,8 +265,8 @@ static int on_media(session_t *s, const rtmp_message_t *m) {
      * the real one) is skipped, not fatal: frames stay unusable until a
      * valid one arrives, and the connection carries on. */
     if (is_video) {
-      flv_avc_config_t avc;
-      if (codec == CODEC_H264 && flv_parse_avc_config(f.data, f.len, &avc) != 0) {
+      int w, h;
+      if (video_config_size(codec, f.data, f.len, &w, &h) != 0) {
         log_warn("rtmp_bad_sequence_header stream=%s kind=video len=%zu", live_stream_id(s->ls),
                  f.len);
         hub_count_dropped(live_stream_hub(s->ls));
@@ -252,10 +275,7 @@ static int on_media(session_t *s, const rtmp_message_t *m) {
       rc = set_extradata(&s->cfg.video_extradata, &s->cfg.video_extradata_len, f.data, f.len);
       s->cfg.video_codec = codec;
       /* The coded size wins over onMetaData (absent, zero or stale there). */
-      int w, h;
-      if (codec == CODEC_H264 && avc.sps_count > 0 &&
-          h264_sps_dimensions(avc.sps[0].data, avc.sps[0].len, &w, &h) == 0 &&
-          (w != s->cfg.width || h != s->cfg.height)) {
+      if (w > 0 && h > 0 && (w != s->cfg.width || h != s->cfg.height)) {
         s->cfg.width = w;
         s->cfg.height = h;
         if (rc == 0) rc = 1; /* the config changed */

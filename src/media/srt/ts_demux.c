@@ -9,6 +9,7 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "media/hevc_config.h"
 
 #define AVIO_BUF_SIZE (64 * 1024)
 #define DEFAULT_MAX_BUFFER (4u * 1024 * 1024)
@@ -42,8 +43,8 @@ struct ts_demux {
   int warned[16];      /* unsupported stream indexes already logged */
   media_config_t cfg;  /* what the sink was last told */
   int cfg_dirty;
-  uint8_t *sps, *pps;
-  size_t sps_len, pps_len;
+  uint8_t *vps, *sps, *pps; /* the latest in-band parameter sets (vps: HEVC) */
+  size_t vps_len, sps_len, pps_len;
   int have_base;
   int64_t offset;      /* out_ms = src_ms + offset */
   int64_t last_out;    /* latest emitted dts, any kind */
@@ -66,14 +67,12 @@ static size_t next_start_code(const uint8_t *p, size_t len, size_t i) {
   return len;
 }
 
-int ts_demux_annexb_to_avcc(const uint8_t *in, size_t len, uint8_t **out, size_t *outlen,
-                            int *idr, const uint8_t **sps, size_t *sps_len, const uint8_t **pps,
-                            size_t *pps_len) {
+int ts_demux_annexb_to_length_prefixed(const uint8_t *in, size_t len, media_codec_t codec,
+                                       uint8_t **out, size_t *outlen, ts_nal_scan_t *scan) {
   *out = NULL;
   *outlen = 0;
-  *idr = 0;
-  *sps = *pps = NULL;
-  *sps_len = *pps_len = 0;
+  memset(scan, 0, sizeof(*scan));
+  const int hevc = codec == CODEC_HEVC;
   size_t sc = next_start_code(in, len, 0);
   if (sc == len) return ERR_INVALID;
   /* Two passes: size, then copy (one allocation per frame). */
@@ -86,22 +85,30 @@ int ts_demux_annexb_to_avcc(const uint8_t *in, size_t len, uint8_t **out, size_t
       size_t e = end;
       while (e > start && in[e - 1] == 0) e--; /* trailing_zero_8bits / 4-byte start codes */
       i = end;
-      if (e == start) continue;
+      if (e - start < (hevc ? 2u : 1u)) continue; /* not even a NAL unit header */
       size_t n = e - start;
-      int type = in[start] & 0x1f;
-      if (type == 9) continue; /* AUD: the packager writes its own */
+      const uint8_t *nal = in + start;
+      int type = hevc ? hevc_nal_type(nal) : nal[0] & 0x1f;
+      if (type == (hevc ? HEVC_NAL_AUD : 9)) continue; /* the packager writes its own */
       if (pass == 0) {
         if (n > UINT32_MAX) return ERR_INVALID;
-        if (type == 5) *idr = 1;
-        if (type == 7) *sps = in + start, *sps_len = n;
-        if (type == 8) *pps = in + start, *pps_len = n;
+        if (hevc) {
+          if (type >= HEVC_NAL_IRAP_FIRST && type <= HEVC_NAL_IRAP_LAST) scan->key = 1;
+          if (type == HEVC_NAL_VPS) scan->vps = nal, scan->vps_len = n;
+          if (type == HEVC_NAL_SPS) scan->sps = nal, scan->sps_len = n;
+          if (type == HEVC_NAL_PPS) scan->pps = nal, scan->pps_len = n;
+        } else {
+          if (type == 5) scan->key = 1;
+          if (type == 7) scan->sps = nal, scan->sps_len = n;
+          if (type == 8) scan->pps = nal, scan->pps_len = n;
+        }
         total += 4 + n;
       } else {
         buf[o] = (uint8_t)(n >> 24);
         buf[o + 1] = (uint8_t)(n >> 16);
         buf[o + 2] = (uint8_t)(n >> 8);
         buf[o + 3] = (uint8_t)n;
-        memcpy(buf + o + 4, in + start, n);
+        memcpy(buf + o + 4, nal, n);
         o += 4 + n;
       }
     }
@@ -279,11 +286,17 @@ static void audio_from_codecpar(ts_demux_t *d, AVCodecParameters *par) {
   d->cfg_dirty = 1;
 }
 
+/* The hub's codec for a TS video stream; CODEC_NONE when it is not carried. */
+static media_codec_t video_codec_of(const AVCodecParameters *par) {
+  if (par->codec_type != AVMEDIA_TYPE_VIDEO) return CODEC_NONE;
+  if (par->codec_id == AV_CODEC_ID_H264) return CODEC_H264;
+  if (par->codec_id == AV_CODEC_ID_HEVC) return CODEC_HEVC;
+  return CODEC_NONE;
+}
+
 static int has_video_stream(ts_demux_t *d) {
-  for (unsigned i = 0; i < d->fmt->nb_streams; i++) {
-    AVCodecParameters *par = d->fmt->streams[i]->codecpar;
-    if (par->codec_type == AVMEDIA_TYPE_VIDEO && par->codec_id == AV_CODEC_ID_H264) return 1;
-  }
+  for (unsigned i = 0; i < d->fmt->nb_streams; i++)
+    if (video_codec_of(d->fmt->streams[i]->codecpar) != CODEC_NONE) return 1;
   return 0;
 }
 
@@ -292,42 +305,49 @@ static int64_t pkt_ms(const AVPacket *pkt, const AVStream *st, int64_t v) {
   return av_rescale_q(v, st->time_base, (AVRational){1, 1000});
 }
 
+/* Keeps the newest copy of a parameter set; 1 when it changed. */
+static int keep_param_set(uint8_t **dst, size_t *dlen, const uint8_t *p, size_t n) {
+  return p && set_bytes(dst, dlen, p, n) > 0;
+}
+
+/* The decoder configuration (avcC / hvcC) from the parameter sets seen so
+ * far, once all of them are there. */
+static void update_video_config(ts_demux_t *d, media_codec_t codec, AVStream *st) {
+  uint8_t *rec;
+  size_t rlen;
+  int rc = codec == CODEC_HEVC
+               ? hevc_config_build(d->vps, d->vps_len, d->sps, d->sps_len, d->pps, d->pps_len,
+                                   &rec, &rlen)
+               : ts_demux_build_avcc(d->sps, d->sps_len, d->pps, d->pps_len, &rec, &rlen);
+  if (rc != 0) return;
+  if (set_bytes(&d->cfg.video_extradata, &d->cfg.video_extradata_len, rec, rlen) > 0 ||
+      d->cfg.video_codec != codec)
+    d->cfg_dirty = 1;
+  free(rec);
+  d->cfg.video_codec = codec;
+  d->cfg.width = st->codecpar->width;
+  d->cfg.height = st->codecpar->height;
+  AVRational fr = st->avg_frame_rate.num > 0 ? st->avg_frame_rate : st->r_frame_rate;
+  d->cfg.framerate = fr.num > 0 && fr.den > 0 ? av_q2d(fr) : 0;
+  if (d->cfg.framerate > 1000) d->cfg.framerate = 0;
+}
+
 static void on_video(ts_demux_t *d, AVPacket *pkt, AVStream *st) {
-  uint8_t *avcc;
-  size_t alen, sps_len, pps_len;
-  const uint8_t *sps, *pps;
-  int idr;
-  if (ts_demux_annexb_to_avcc(pkt->data, (size_t)pkt->size, &avcc, &alen, &idr, &sps, &sps_len,
-                              &pps, &pps_len) != 0 ||
-      alen == 0)
+  media_codec_t codec = video_codec_of(st->codecpar);
+  uint8_t *lp;
+  size_t lplen;
+  ts_nal_scan_t scan;
+  if (ts_demux_annexb_to_length_prefixed(pkt->data, (size_t)pkt->size, codec, &lp, &lplen,
+                                         &scan) != 0 ||
+      lplen == 0)
     return;
-  int changed = 0;
-  if (sps && sps_len >= 4) {
-    int r = set_bytes(&d->sps, &d->sps_len, sps, sps_len);
-    if (r > 0) changed = 1;
-  }
-  if (pps) {
-    int r = set_bytes(&d->pps, &d->pps_len, pps, pps_len);
-    if (r > 0) changed = 1;
-  }
-  if (changed && d->sps && d->pps) {
-    uint8_t *rec;
-    size_t rlen;
-    if (ts_demux_build_avcc(d->sps, d->sps_len, d->pps, d->pps_len, &rec, &rlen) == 0) {
-      if (set_bytes(&d->cfg.video_extradata, &d->cfg.video_extradata_len, rec, rlen) > 0)
-        d->cfg_dirty = 1;
-      free(rec);
-      d->cfg.video_codec = CODEC_H264;
-      d->cfg.width = st->codecpar->width;
-      d->cfg.height = st->codecpar->height;
-      AVRational fr = st->avg_frame_rate.num > 0 ? st->avg_frame_rate : st->r_frame_rate;
-      d->cfg.framerate = fr.num > 0 && fr.den > 0 ? av_q2d(fr) : 0;
-      if (d->cfg.framerate > 1000) d->cfg.framerate = 0;
-    }
-  }
-  int key = idr || (pkt->flags & AV_PKT_FLAG_KEY);
-  if (d->cfg.video_codec != CODEC_H264 || (!d->started && !key)) {
-    free(avcc); /* not decodable yet: wait for a keyframe with its parameter sets */
+  int changed = keep_param_set(&d->vps, &d->vps_len, scan.vps, scan.vps_len);
+  changed |= keep_param_set(&d->sps, &d->sps_len, scan.sps, scan.sps_len);
+  changed |= keep_param_set(&d->pps, &d->pps_len, scan.pps, scan.pps_len);
+  if (changed) update_video_config(d, codec, st);
+  int key = scan.key || (pkt->flags & AV_PKT_FLAG_KEY);
+  if (d->cfg.video_codec != codec || (!d->started && !key)) {
+    free(lp); /* not decodable yet: wait for a keyframe with its parameter sets */
     return;
   }
   if (!d->started) {
@@ -343,12 +363,12 @@ static void on_video(ts_demux_t *d, AVPacket *pkt, AVStream *st) {
   }
   int64_t dts = pkt->dts != AV_NOPTS_VALUE ? pkt->dts : pkt->pts;
   if (dts == AV_NOPTS_VALUE) {
-    free(avcc);
+    free(lp);
     return;
   }
   int64_t delta = pkt->pts != AV_NOPTS_VALUE ? pkt_ms(pkt, st, pkt->pts) - pkt_ms(pkt, st, dts) : 0;
-  emit(d, MEDIA_VIDEO, avcc, alen, key, pkt_ms(pkt, st, dts), delta);
-  free(avcc);
+  emit(d, MEDIA_VIDEO, lp, lplen, key, pkt_ms(pkt, st, dts), delta);
+  free(lp);
 }
 
 static void on_audio(ts_demux_t *d, AVPacket *pkt, AVStream *st) {
@@ -383,8 +403,7 @@ static void on_packet(ts_demux_t *d, AVPacket *pkt) {
     return;
   AVStream *st = d->fmt->streams[pkt->stream_index];
   AVCodecParameters *par = st->codecpar;
-  if (par->codec_type == AVMEDIA_TYPE_VIDEO && par->codec_id == AV_CODEC_ID_H264 &&
-      (d->vidx < 0 || d->vidx == pkt->stream_index)) {
+  if (video_codec_of(par) != CODEC_NONE && (d->vidx < 0 || d->vidx == pkt->stream_index)) {
     d->vidx = pkt->stream_index;
     on_video(d, pkt, st);
   } else if (par->codec_type == AVMEDIA_TYPE_AUDIO && par->codec_id == AV_CODEC_ID_AAC &&
@@ -451,6 +470,7 @@ out:
 
 static void state_clear(ts_demux_t *d) {
   media_config_clear(&d->cfg);
+  free(d->vps);
   free(d->sps);
   free(d->pps);
 }

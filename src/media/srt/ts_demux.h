@@ -2,13 +2,14 @@
  *
  * libavformat's mpegts demuxer reads through a custom AVIOContext; what it
  * returns is converted to what the hub carries (media/hub/frame.h):
- *   H.264 Annex B  → 4-byte length-prefixed NAL units (AUDs dropped), the
- *                    AVCDecoderConfigurationRecord built from the SPS/PPS
+ *   H.264 / HEVC   → 4-byte length-prefixed NAL units (AUDs dropped), the
+ *   Annex B          AVCDecoderConfigurationRecord built from the SPS/PPS
+ *                    (HEVC: the hvcC record from the VPS/SPS/PPS)
  *   AAC in ADTS    → raw AAC frames, the AudioSpecificConfig built from
  *                    the ADTS header
  * Timestamps become milliseconds starting near 0 at the first video
  * keyframe, monotonic per kind. Nothing is emitted before the first video
- * keyframe that comes with its SPS and PPS (audio before it is dropped), so
+ * keyframe that comes with its parameter sets (audio before it is dropped), so
  * consumers start decodable. Other codecs are ignored (logged once).
  *
  * Two ways to run it:
@@ -65,13 +66,20 @@ int ts_demux_buffer(const uint8_t *buf, size_t len, const ts_demux_sink_t *sink,
 
 /* ---- conversions, exposed for unit tests ---- */
 
-/* Annex B (start-code separated) NAL units → 4-byte length-prefixed, AUDs
- * dropped. *out is malloc'd (free()); *idr is set when an IDR slice is
- * present; *sps and *pps point into in (NULL when absent; the last one wins).
- * ERR_INVALID when no start code is found. */
-int ts_demux_annexb_to_avcc(const uint8_t *in, size_t len, uint8_t **out, size_t *outlen,
-                            int *idr, const uint8_t **sps, size_t *sps_len, const uint8_t **pps,
-                            size_t *pps_len);
+/* What ts_demux_annexb_to_length_prefixed() found in one access unit. */
+typedef struct {
+  int key; /* an IDR (H.264) or IRAP (HEVC) picture */
+  /* Parameter sets, pointing into the input (NULL when absent; the last
+   * one wins); vps only for HEVC. */
+  const uint8_t *vps, *sps, *pps;
+  size_t vps_len, sps_len, pps_len;
+} ts_nal_scan_t;
+
+/* Annex B (start-code separated) H.264 or HEVC NAL units → 4-byte
+ * length-prefixed, access unit delimiters dropped. *out is malloc'd
+ * (free()). ERR_INVALID when no start code is found. */
+int ts_demux_annexb_to_length_prefixed(const uint8_t *in, size_t len, media_codec_t codec,
+                                       uint8_t **out, size_t *outlen, ts_nal_scan_t *scan);
 /* AVCDecoderConfigurationRecord (version 1, 4-byte lengths) for one SPS and
  * one PPS; *out malloc'd. ERR_INVALID for an SPS shorter than 4 bytes. */
 int ts_demux_build_avcc(const uint8_t *sps, size_t sps_len, const uint8_t *pps, size_t pps_len,

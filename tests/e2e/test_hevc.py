@@ -1,0 +1,161 @@
+"""HEVC ingest -> live HLS in both forms.
+
+Debian 12's ffmpeg (5.1) and GStreamer (1.22) cannot write HEVC into FLV,
+so the two real routes in are:
+  - SRT: ffmpeg encodes libx265 + AAC into MPEG-TS (the usual HEVC ingest);
+  - Enhanced RTMP ('hvc1' FourCC, as OBS 29.1+ sends it): an HEVC stream
+    fed by SRT is simulcast to a second stream's RTMP URL on the same
+    server, so the second stream's ingest reads Enhanced RTMP video tags.
+ffprobe then reads what a player gets: TS segments, and the fMP4 init
+segment + media segment (codec tag hvc1, the form Safari plays).
+"""
+import shutil
+import time
+
+import pytest
+
+from media import (SLOW, Pusher, assert_av_streams, fetch, ffprobe_json, ffprobe_streams, get_playlist, hls_url,
+                   log_offset, playback_id, segment_url, server_log, start_live_server,
+                   wait_log, wait_playlist, wait_status)
+from test_simulcast import add_target, wait_target
+from test_srt import free_udp_port, srt_url
+
+pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")
+
+
+@pytest.fixture(scope="module")
+def hevc_server(tmp_path_factory):
+    port = free_udp_port()
+    srv = start_live_server(tmp_path_factory, window=6,
+                            extra_args=["--srt", f"127.0.0.1:{port}", "--health-interval-ms", "500"])
+    srv.srt_port = port
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def hapi(hevc_server):
+    c = hevc_server.new_project("hevc")
+    yield c
+    c.close()
+
+
+def ffmpeg_hevc_srt_argv(url):
+    return ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "warning", "-re",
+            "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30",
+            "-f", "lavfi", "-i", "sine",
+            "-c:v", "libx265", "-preset", "ultrafast", "-tune", "zerolatency",
+            "-x265-params", "keyint=30:min-keyint=30:scenecut=0:log-level=error",
+            "-c:a", "aac", "-f", "mpegts", url]
+
+
+@pytest.fixture(scope="module")
+def hevc_source(hevc_server, hapi, tmp_path_factory):
+    """One stream pushed with HEVC over SRT for the whole module."""
+    s = hapi.create({"name": "hevc-source"})
+    log = tmp_path_factory.mktemp("hevc-push") / "ffmpeg.log"
+    p = Pusher(ffmpeg_hevc_srt_argv(srt_url(hevc_server, s["stream_key"])), log, "ffmpeg-hevc")
+    try:
+        wait_status(hapi, s["id"], "live", timeout=30)
+        url = hls_url(hevc_server, playback_id(s))
+        wait_playlist(url, lambda pl: len(pl.segments) >= 2, timeout=20)
+    except AssertionError as e:
+        p.kill()
+        raise AssertionError(f"{e}\npusher: {p!r}\n{hevc_server.logs(30)}")
+    yield {"stream": s, "url": url, "pusher": p}
+    p.kill()
+
+
+def assert_hevc_forms(url, tmp_path, what):
+    """The TS playlist's newest segment and the fMP4 playlist's (init +
+    segment) both read as HEVC 640x360 + AAC; the fMP4 sample entry is hvc1."""
+    pl = wait_playlist(url, lambda pl: len(pl.segments) >= 2, timeout=20)
+    assert all(x.uri.endswith(".ts") for x in pl.segments), pl.text
+    seg = segment_url(url, pl.segments[-1].uri)
+    assert_av_streams(ffprobe_streams(seg), f"{what}, TS segment", vcodec="hevc")
+
+    mp4 = get_playlist(url, params={"format": "fmp4"})
+    assert mp4.maps and mp4.segments, mp4.text
+    last = mp4.segments[-1]
+    joined = tmp_path / "joined.mp4"
+    joined.write_bytes(fetch(segment_url(url, last.map_uri)).content +
+                       fetch(segment_url(url, last.uri)).content)
+    streams = ffprobe_streams(joined)
+    assert_av_streams(streams, f"{what}, fMP4 init + segment", vcodec="hevc")
+    v = next(x for x in streams if x["codec_type"] == "video")
+    assert v["codec_tag_string"] == "hvc1", f"{what}: fMP4 sample entry {v['codec_tag_string']}"
+
+
+def test_srt_hevc_plays_as_ts_and_fmp4(hevc_source, hapi, tmp_path):
+    assert_hevc_forms(hevc_source["url"], tmp_path, "HEVC over SRT")
+    live = hapi.get_stream(hevc_source["stream"]["id"])
+    assert live["params"]["input_format"] == "srt"
+
+
+def newest_health_sample(api, sid):
+    """The newest ingest health sample, once there are two (the first may
+    predate the stream's configuration)."""
+    deadline = time.time() + 10 * SLOW
+    while True:
+        r = api.get(f"/v1/live-streams/{sid}/health")
+        assert r.status_code == 200, r.text
+        samples = r.json()["metrics"]
+        if len(samples) >= 2:
+            return samples[0]  # newest first
+        assert time.time() < deadline, f"no health samples: {r.text[:600]}"
+        time.sleep(0.2)
+
+
+def test_srt_hevc_health_names_the_codec(hevc_source, hapi):
+    last = newest_health_sample(hapi, hevc_source["stream"]["id"])
+    assert (last["video_codec"], last["audio_codec"]) == ("hevc", "aac"), last
+    assert last["resolution"] == "640x360", last
+
+
+def test_enhanced_rtmp_hevc_ingest(hevc_server, hapi, hevc_source, tmp_path):
+    """The HEVC source is restreamed to B's RTMP URL: B's ingest reads
+    Enhanced RTMP ('hvc1' sequence start + coded frames) and B plays HEVC
+    in both forms."""
+    b = hapi.create({"name": "enhanced-rtmp-receiver"})
+    since = log_offset(hevc_server)
+    a = hevc_source["stream"]
+    tid = add_target(hapi, a["id"], f"rtmp://127.0.0.1:{hevc_server.rtmp_port}/live",
+                     b["stream_key"])
+    try:
+        wait_target(hapi, a["id"], tid, "live")
+        wait_status(hapi, b["id"], "live", timeout=20)
+        assert_hevc_forms(hls_url(hevc_server, playback_id(b)), tmp_path, "Enhanced RTMP HEVC")
+        assert hapi.get_stream(b["id"])["params"]["input_format"] == "rtmp"
+        # the picture size comes from the hvcC's SPS
+        last = newest_health_sample(hapi, b["id"])
+        assert (last["video_codec"], last["resolution"]) == ("hevc", "640x360"), last
+        assert "rtmp_unsupported_codec" not in server_log(hevc_server)[since:]
+    finally:
+        hapi.delete(f"/v1/live-streams/{a['id']}/simulcast-targets/{tid}")
+
+
+def test_hevc_recording_remuxes_to_mp4_and_ts(hevc_server, hapi, tmp_path):
+    """DVR of an HEVC broadcast: the MP4 (hvc1, Safari's form) and the TS
+    hold HEVC + AAC for about as long as was pushed."""
+    s = hapi.create({"name": "hevc-dvr", "dvr": {"enabled": 1, "format": ["mp4", "ts"]}})
+    argv = ffmpeg_hevc_srt_argv(srt_url(hevc_server, s["stream_key"]))
+    argv[argv.index("-c:v"):argv.index("-c:v")] = ["-t", "5"]
+    p = Pusher(argv, tmp_path / "ffmpeg.log", "ffmpeg-hevc")
+    assert p.wait(60) == 0, f"the pusher failed: {p!r}"
+    r = hapi.post(f"/v1/live-streams/{s['id']}/stop")
+    assert r.status_code == 200, r.text
+    deadline = time.time() + 40 * SLOW
+    while True:
+        recs = hapi.get(f"/v1/live-streams/{s['id']}/recordings").json()["recordings"]
+        if recs and recs[0]["status"] in ("ready", "failed") or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    assert recs and recs[0]["status"] == "ready", recs
+    base = recs[0]["playback_url"].rsplit("/", 1)[0]
+    for name in ("source.mp4", "source.ts"):
+        streams = ffprobe_streams(f"{base}/{name}")
+        assert_av_streams(streams, f"HEVC recording {name}", vcodec="hevc")
+        dur = float(ffprobe_json("-show_format", f"{base}/{name}")["format"]["duration"])
+        assert 3.5 <= dur <= 6.5, f"{name}: {dur} s of a 5 s push"
+    v = next(x for x in ffprobe_streams(f"{base}/source.mp4") if x["codec_type"] == "video")
+    assert v["codec_tag_string"] == "hvc1", v["codec_tag_string"]
