@@ -354,8 +354,8 @@ static void hls_get(void *ud, http_request_t *req, http_response_t *res,
     }
     snprintf(etag, sizeof(etag), "\"%llu-%zu\"", (unsigned long long)n, b->len);
     send_buf(req, res, b, ts ? "video/mp2t" : "video/iso.segment", SEGMENT_CACHE, etag);
-  } else if (parse_numbered(file, "init-", ".mp4", &n) && n < 1000000) {
-    hls_buf_t *b = hls_init_get(hls, (unsigned)n);
+  } else if (parse_numbered(file, "init-", ".mp4", &n)) {
+    hls_buf_t *b = hls_init_get(hls, n);
     if (!b) {
       api_error(res, ERR_NOT_FOUND, "no such init segment", NULL);
       return;

@@ -8,6 +8,8 @@
 
 /* Seconds since the Unix epoch (wall clock). */
 int64_t util_now(void);
+/* Milliseconds since the Unix epoch (wall clock). */
+int64_t util_now_ms(void);
 /* Milliseconds from a monotonic clock. */
 uint64_t util_mono_ms(void);
 /* "YYYY-MM-DD HH:MM:SS" in UTC into out (>= 20 bytes), as seed 003 formats. */

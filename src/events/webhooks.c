@@ -249,12 +249,6 @@ struct webhooks {
 static webhooks_t *active;
 static int listening;
 
-static int64_t wall_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* callback_url gets the status events of its stream. */
 static int callback_wants(const char *type) {
   return strncmp(type, "live_stream.", 12) == 0 && strcmp(type, "live_stream.updated") != 0;
@@ -345,7 +339,7 @@ static void on_event(void *ud, const char *type, const char *project_id, const c
     if (!rc && !text) rc = ERR_NOMEM;
     if (!rc) {
       ev.body = text;
-      rc = store_webhook_enqueue(wh->store, &ev, t, nt, wall_ms());
+      rc = store_webhook_enqueue(wh->store, &ev, t, nt, util_now_ms());
       if (!rc) atomic_fetch_add(&wh->n_queued, nt);
     }
     free(text);
@@ -472,7 +466,7 @@ static int xfer_start(webhooks_t *wh, transfer_t *x, store_delivery_t *d) {
 static void xfer_finish(webhooks_t *wh, transfer_t *x, CURLcode res) {
   long code = 0;
   curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
-  int64_t now_ms = wall_ms();
+  int64_t now_ms = util_now_ms();
   int attempts = x->d.attempts + 1;
   char err[CURL_ERROR_SIZE + 64] = "";
   int delivered = res == CURLE_OK && code >= 200 && code < 300;
@@ -528,7 +522,7 @@ static transfer_t *xfer_free_slot(webhooks_t *wh) {
 
 /* Starts what is due; returns ms until the next head falls due. */
 static long look(webhooks_t *wh) {
-  int64_t now = wall_ms();
+  int64_t now = util_now_ms();
   long wait = IDLE_LOOK_MS;
   store_delivery_t *heads = NULL;
   size_t n = 0;
@@ -556,7 +550,7 @@ static void worker(void *arg) {
   int64_t next_look = 0;
   int finished = 1;
   while (!atomic_load(&wh->stopping)) {
-    int64_t now = wall_ms();
+    int64_t now = util_now_ms();
     if (now / 1000 - last_prune >= PRUNE_EVERY_S) {
       last_prune = now / 1000;
       int rc = store_delivery_prune(wh->wstore, last_prune - KEEP_FINISHED_S);
@@ -568,7 +562,7 @@ static void worker(void *arg) {
     }
     int running = 0;
     curl_multi_perform(wh->multi, &running);
-    long wait = (long)(next_look - wall_ms());
+    long wait = (long)(next_look - util_now_ms());
     if (wait < 0) wait = 0;
     if (!atomic_load(&wh->dirty)) curl_multi_poll(wh->multi, NULL, 0, (int)wait, NULL);
     curl_multi_perform(wh->multi, &running);

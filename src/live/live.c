@@ -193,7 +193,13 @@ live_rendition_t *live_rendition_add(live_stream_t *ls, const char *name, int wi
     r = &ls->rend[i];
     hls_opts_t ho = {.target_ms = ls->lv->opts.hls_target_ms,
                      .window = ls->lv->opts.hls_window,
-                     .fmp4_on_demand = ls->lv->opts.hls_fmp4_on_demand};
+                     .fmp4_on_demand = ls->lv->opts.hls_fmp4_on_demand,
+                     /* Segment URLs are cached as immutable, so a broadcast
+                      * must not reuse an earlier one's numbers (after a stop
+                      * or a restart): it counts from its start time in ms,
+                      * which no earlier broadcast of this stream reached
+                      * (it would need a segment per ms). */
+                     .first_seq = (uint64_t)util_now_ms()};
     ls->rend_ctx[i] = (struct rend_ctx){.ls = ls, .index = i};
     r->hub = hub_new(ls->id);
     r->hls = r->hub ? hls_packager_new(r->hub, &ho, on_segment, &ls->rend_ctx[i]) : NULL;

@@ -86,12 +86,6 @@ struct uploader {
   int64_t pruned_ms;        /* when told rows were last pruned */
 };
 
-static int64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void job_free(job_t *j) {
   if (!j) return;
   free(j->local_path);
@@ -203,7 +197,7 @@ static void worker_main(void *arg) {
 /* ---- loop side ---- */
 
 static void finish(uploader_t *up, job_t *j, int ok) {
-  int64_t now = now_ms();
+  int64_t now = util_now_ms();
   char where[1200];
   job_log_url(j, where, sizeof(where));
   int attempts = j->attempts + 1;
@@ -230,7 +224,7 @@ static void finish(uploader_t *up, job_t *j, int ok) {
 /* Forgets rows told to their owner more than UPLOADER_KEEP_DAYS ago, at
  * most once an hour (owners keep their own record of what was uploaded). */
 static void prune(uploader_t *up) {
-  int64_t now = now_ms();
+  int64_t now = util_now_ms();
   if (up->pruned_ms && now - up->pruned_ms < 3600 * 1000) return;
   up->pruned_ms = now;
   int n = 0;
@@ -263,7 +257,7 @@ static void on_async(uv_async_t *h) {
       /* UPLOAD_RETRY (UPLOAD_ABORTED only happens while stopping) */
       j->attempts++;
       uint64_t wait = webhooks_backoff_ms(up->retry_base_ms, j->attempts);
-      int64_t now = now_ms();
+      int64_t now = util_now_ms();
       j->next_ms = now + (int64_t)wait;
       j->state = J_WAITING;
       atomic_store(&j->abort, 0);
@@ -284,7 +278,7 @@ static void on_async(uv_async_t *h) {
 
 static void on_timer(uv_timer_t *h) {
   uploader_t *up = h->data;
-  int64_t now = now_ms(), next = INT64_MAX;
+  int64_t now = util_now_ms(), next = INT64_MAX;
   job_t *to_tell = NULL;
   int queued = 0;
   uv_mutex_lock(&up->mu);
@@ -330,7 +324,7 @@ static void on_timer(uv_timer_t *h) {
     job_free(j);
   }
   if (next != INT64_MAX && !uv_is_closing((uv_handle_t *)h)) {
-    int64_t wait = next - now_ms();
+    int64_t wait = next - util_now_ms();
     uv_timer_start(h, on_timer, wait > 0 ? (uint64_t)wait : 0, 0);
   }
 }
@@ -495,7 +489,7 @@ int uploader_enqueue(uploader_t *up, const char *owner_kind, const char *owner_i
   }
   snprintf(j->owner_kind, sizeof(j->owner_kind), "%s", owner_kind);
   snprintf(j->owner_id, sizeof(j->owner_id), "%s", owner_id);
-  j->next_ms = now_ms();
+  j->next_ms = util_now_ms();
   j->state = J_WAITING;
   store_upload_t row = {.local_path = j->local_path,
                         .object_name = j->object_name,

@@ -10,6 +10,7 @@ the whole module and must keep producing segments throughout.
 import time
 
 import pytest
+import requests
 
 from helpers import ORIGIN_STATUSES, assert_error
 from media import (SLOW, Pusher, fetch, ffmpeg_argv, get_playlist, log_offset,
@@ -184,7 +185,9 @@ def test_publish_to_stopped_stream_starts_new_broadcast(live_server, live_api, p
     r = live_api.post(f"/v1/live-streams/{s['id']}/stop")
     assert r.status_code == 200, r.text
     p.wait(8 * SLOW)
-    assert get_playlist(url).endlist
+    old = get_playlist(url)
+    assert old.endlist
+    old_mp4 = get_playlist(url, params={"format": "fmp4"})
     history = ["stopped"]
     p2 = pusher(live_server, s["stream_key"])
     live = wait_status(live_api, s["id"], "live", timeout=15, history=history)
@@ -194,6 +197,16 @@ def test_publish_to_stopped_stream_starts_new_broadcast(live_server, live_api, p
     pl = wait_playlist(url, lambda pl: not pl.endlist and pl.segments, timeout=8)
     assert not pl.endlist, pl.text
     assert p2.alive(), p2
+    # Segments are served as immutable: no URL of the first broadcast may
+    # name a segment of the second (a cache would serve the old one), and
+    # the old URLs are gone rather than answered with new bytes.
+    new_mp4 = get_playlist(url, params={"format": "fmp4"})
+    assert pl.media_seq > old.last_seq, f"{old.text}\n---\n{pl.text}"
+    assert not {x.uri for x in old.segments} & {x.uri for x in pl.segments}
+    assert not set(old_mp4.maps) & set(new_mp4.maps), (old_mp4.maps, new_mp4.maps)
+    for uri in [old.segments[-1].uri, old_mp4.maps[-1]]:
+        r = requests.get(segment_url(url, uri), timeout=10)
+        assert r.status_code == 404, f"{uri} of the first broadcast -> {r.status_code}"
 
 
 def test_publish_to_created_stream_without_start(live_server, live_api, pusher):
@@ -222,6 +235,21 @@ def test_publish_to_started_stream(live_server, live_api, pusher):
     history = ["waiting"]
     wait_status(live_api, s["id"], "live", timeout=15, history=history)
     assert history == ["waiting", "launching", "live"], history
+
+
+def test_started_stream_without_encoder_stops_after_stream_timeout(live_server, live_api):
+    """Seed 003: a stream waiting for input is stopped once stream_timeout
+    passes without a publish; it then has no origin_host."""
+    s = live_api.create({"stream_timeout": 10})
+    r = live_api.post(f"/v1/live-streams/{s['id']}/start")
+    assert r.status_code == 200, r.text
+    t0 = time.time()
+    history = ["waiting"]
+    stopped = wait_status(live_api, s["id"], "stopped", timeout=20, history=history)
+    waited = time.time() - t0
+    assert history == ["waiting", "stopped"], history
+    assert waited >= 9, f"stopped after {waited:.1f} s, before the 10 s stream_timeout"
+    assert stopped.get("origin_host") in (None, ""), stopped
 
 
 # ------------------------------------------------------------------ refusals

@@ -235,7 +235,8 @@ def test_dvr_toggled_while_live(rec_server, rec_api, pusher):
     p = pusher(rec_server, s["stream_key"])
     url = s["playback_ids"][0]["playback_url"]
     wait_status(rec_api, s["id"], "live", timeout=20)
-    wait_playlist(url, lambda pl: pl.last_seq is not None and pl.last_seq >= 3, timeout=20)
+    first = wait_playlist(url, lambda pl: pl.segments, timeout=20).segments[0].seq
+    wait_playlist(url, lambda pl: pl.last_seq >= first + 3, timeout=20)
     assert recordings_of(rec_api, s["id"])["total"] == 0
 
     r = rec_api.put(f"/v1/live-streams/{s['id']}", json={"dvr": {"enabled": 1}})
@@ -278,8 +279,11 @@ def test_kill9_mid_recording_recovers(fresh_server, pusher, tmp_path):
     p = pusher(srv, s["stream_key"])
     url = s["playback_ids"][0]["playback_url"]
     wait_status(api, s["id"], "live", timeout=20)
-    pl = wait_playlist(url, lambda pl: pl.last_seq is not None and pl.last_seq >= 7, timeout=30)
-    published = sum(seg.duration for seg in pl.segments) + (pl.segments[0].seq) * 1.0
+    # segments are numbered from the broadcast's start (in ms): count from
+    # the first one listed
+    first = wait_playlist(url, lambda pl: pl.segments, timeout=20).segments[0].seq
+    pl = wait_playlist(url, lambda pl: pl.last_seq >= first + 7, timeout=30)
+    published = sum(seg.duration for seg in pl.segments) + (pl.segments[0].seq - first) * 1.0
     rec_id = recordings_of(api, s["id"])["recordings"][0]["id"]
     srv.kill()  # SIGKILL: no chance to finish anything
     p.kill()

@@ -8,16 +8,11 @@
 #include <time.h>
 
 #include "core/err.h"
+#include "core/util.h"
 #include "media/record/recorder.h"
 #include "store/recordings.h"
 
 #define SOURCE_RENDITION "source"
-
-static int64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void clip_sources_free(clip_source_t *s, size_t n) {
   for (size_t i = 0; s && i < n; i++) {
@@ -130,7 +125,7 @@ int clip_sources_load(store_t *st, const config_t *cfg, const char *project_id,
       continue; /* nothing readable here */
     }
     s->first_ms = s->n_spans ? s->span_wall[0] : r->start_ms;
-    s->last_ms = s->recording ? now_ms() : end;
+    s->last_ms = s->recording ? util_now_ms() : end;
     if (s->last_ms > s->first_ms) k++;
     else {
       free(s->span_wall);

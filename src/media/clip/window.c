@@ -87,12 +87,6 @@ struct clip_window {
   wstream_t *streams;
 };
 
-static int64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 unsigned clip_window_seconds(const clip_window_t *w) { return w->window_s; }
 
 void clip_window_path(const clip_window_t *w, const char *stream_id, uint64_t n, char *buf,
@@ -369,7 +363,7 @@ static void on_segment(void *ud, live_stream_t *ls, int index, uint64_t seq, dou
   if (!r || !r->hls) return;
   int64_t wall = 0, dur = (int64_t)(duration_s * 1000.0 + 0.5);
   int discont = 0;
-  if (hls_segment_timing(r->hls, seq, &wall, &dur, &discont)) wall = now_ms() - dur;
+  if (hls_segment_timing(r->hls, seq, &wall, &dur, &discont)) wall = util_now_ms() - dur;
   wstream_t *ws = ws_get(w, live_stream_id(ls));
   hls_buf_t *buf = hls_segment_get(r->hls, HLS_TS, seq);
   wjob_t *j = calloc(1, sizeof(*j));
@@ -389,7 +383,7 @@ static void on_segment(void *ud, live_stream_t *ls, int index, uint64_t seq, dou
   e->seg.broadcast = ws->next_broadcast;
   e->seg.gap = ws->next_broadcast || ws->next_gap || discont;
   ws->next_broadcast = ws->next_gap = 0;
-  ws_evict(ws, now_ms() - (int64_t)w->window_s * 1000);
+  ws_evict(ws, util_now_ms() - (int64_t)w->window_s * 1000);
   j->n = e->seg.n;
   j->buf = buf;
   job_queue(ws, j);
@@ -414,7 +408,7 @@ static void ws_remove_all(wstream_t *ws) {
 
 static void on_sweep(uv_timer_t *t) {
   clip_window_t *w = t->data;
-  int64_t before = now_ms() - (int64_t)w->window_s * 1000;
+  int64_t before = util_now_ms() - (int64_t)w->window_s * 1000;
   for (wstream_t *ws = w->streams, *nx; ws; ws = nx) {
     nx = ws->next;
     if (ws->gone) continue;
@@ -504,7 +498,7 @@ static int load_stream(clip_window_t *w, const char *id, int64_t before) {
 }
 
 int clip_window_start(clip_window_t *w) {
-  int64_t before = now_ms() - (int64_t)w->window_s * 1000;
+  int64_t before = util_now_ms() - (int64_t)w->window_s * 1000;
   DIR *d = opendir(w->dir);
   if (d) {
     struct dirent *de;
@@ -582,7 +576,7 @@ void clip_window_unpin(clip_window_t *w, const char *stream_id) {
   wstream_t *ws = ws_find(w, stream_id);
   if (!ws || ws->pins == 0) return;
   if (--ws->pins == 0) {
-    ws_evict(ws, now_ms() - (int64_t)w->window_s * 1000);
+    ws_evict(ws, util_now_ms() - (int64_t)w->window_s * 1000);
     job_start(ws);
   }
 }

@@ -28,6 +28,7 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "core/util.h"
 #include "media/hls/hls_int.h"
 
 #define DEFAULT_TARGET_MS 2000
@@ -126,12 +127,6 @@ static void waiters_notify(hls_packager_t *p, int ok) {
 static int drop_should_log(hls_packager_t *p) {
   p->drops++;
   return p->drops <= 10 || p->drops % 1000 == 0;
-}
-
-static int64_t wall_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- ring ------------------------------------------------------------------- */
@@ -259,7 +254,7 @@ static void start_segment(hls_packager_t *p, int64_t dts) {
   p->seg_frames = 0;
   p->seg_has_video = 0;
   p->fmp4_on = p->fmp4_wanted;
-  p->wall_base = wall_ms() - dts;
+  p->wall_base = util_now_ms() - dts;
 }
 
 /* Ends the publisher session: the open segment is published, muxers go. */
@@ -488,6 +483,7 @@ hls_packager_t *hls_packager_new(hub_t *hub, const hls_opts_t *opts, hls_segment
   if (!p->o.ring) p->o.ring = p->o.window + 4;
   if (p->o.ring < p->o.window + 2) p->o.ring = p->o.window + 2;
   p->fmp4_wanted = !p->o.fmp4_on_demand;
+  p->next_seq = p->o.first_seq;
   p->hub = hub;
   p->cb = cb;
   p->ud = ud;
@@ -576,7 +572,8 @@ int hls_playlist(hls_packager_t *p, hls_format_t fmt, const char *uri_suffix, ch
     if (outlen) *outlen = p->pl_cache_len[fmt];
     return 0;
   }
-  hls__window_t w = {.ring = p->ring, .ring_cap = p->o.ring, .ended = p->ended};
+  hls__window_t w = {.ring = p->ring, .ring_cap = p->o.ring, .ended = p->ended,
+                   .init_base = p->o.first_seq};
   w.n = p->count < p->o.window ? p->count : p->o.window;
   if (fmt == HLS_FMP4) { /* fMP4 segments are the ones from fmp4_first_seq on */
     uint64_t newest = p->ring[p->head].seq + p->count - 1;
@@ -613,13 +610,13 @@ hls_buf_t *hls_segment_get(hls_packager_t *p, hls_format_t fmt, uint64_t seq) {
   return s->buf[fmt] ? hls_buf_ref(s->buf[fmt]) : NULL;
 }
 
-hls_buf_t *hls_init_get(hls_packager_t *p, unsigned n) {
+hls_buf_t *hls_init_get(hls_packager_t *p, uint64_t n) {
   for (size_t i = 0; i < p->n_inits; i++)
-    if (p->inits[i].session == n) return hls_buf_ref(p->inits[i].buf);
+    if (p->o.first_seq + p->inits[i].session == n) return hls_buf_ref(p->inits[i].buf);
   return NULL;
 }
 
-uint64_t hls_segments_published(const hls_packager_t *p) { return p->next_seq; }
+uint64_t hls_segments_published(const hls_packager_t *p) { return p->next_seq - p->o.first_seq; }
 
 int hls_segment_timing(hls_packager_t *p, uint64_t seq, int64_t *wall_ms, int64_t *dur_ms,
                        int *discont) {

@@ -53,6 +53,11 @@ typedef struct {
   unsigned window;          /* segments listed in the playlist; default 6 */
   unsigned ring;            /* segments kept in memory (>= window + 2); default window + 4 */
   int fmp4_on_demand;       /* 0: both forms from the start; 1: see the top of this file */
+  /* Media sequence number of the first segment (default 0). fMP4 init
+   * segments are numbered from first_seq + 1. Segments are served as
+   * immutable, so a caller that makes several packagers for the same URL
+   * (one per broadcast) gives each a base no earlier one reached. */
+  uint64_t first_seq;
 } hls_opts_t;
 
 typedef struct hls_packager hls_packager_t;
@@ -92,7 +97,7 @@ void hls_fmp4_unwait(hls_packager_t *p, void *ud);
 /* A segment by media sequence number (reference taken), or NULL. */
 hls_buf_t *hls_segment_get(hls_packager_t *p, hls_format_t fmt, uint64_t seq);
 /* The fMP4 init segment of session n (reference taken), or NULL. */
-hls_buf_t *hls_init_get(hls_packager_t *p, unsigned n);
+hls_buf_t *hls_init_get(hls_packager_t *p, uint64_t n);
 /* Number of segments published so far (0 before the first). */
 uint64_t hls_segments_published(const hls_packager_t *p);
 /* Timing of a segment still in the ring (what EXT-X-PROGRAM-DATE-TIME,

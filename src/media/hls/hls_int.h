@@ -71,6 +71,7 @@ typedef struct {
   size_t ring_cap, first, n; /* window starts at ring[first], wraps at ring_cap */
   uint64_t disc_seq;         /* EXT-X-DISCONTINUITY-SEQUENCE */
   unsigned target_s;         /* EXT-X-TARGETDURATION */
+  uint64_t init_base;        /* session n's init segment is init-(init_base + n).mp4 */
   int ended;
 } hls__window_t;
 

@@ -58,7 +58,7 @@ int hls__playlist_render(const hls__window_t *w, hls_format_t fmt, const char *u
     const hls__seg_t *s = &w->ring[(w->first + i) % w->ring_cap];
     if (s->discont) put(&o, "#EXT-X-DISCONTINUITY\n");
     if (fmp4 && (!prev || prev->session != s->session))
-      put(&o, "#EXT-X-MAP:URI=\"init-%u.mp4%s\"\n", s->session, sfx);
+      put(&o, "#EXT-X-MAP:URI=\"init-%" PRIu64 ".mp4%s\"\n", w->init_base + s->session, sfx);
     put_date(&o, s->wall_ms);
     put(&o, "#EXTINF:%" PRId64 ".%03" PRId64 ",\n%" PRIu64 ".%s%s\n", s->dur_ms / 1000,
         s->dur_ms % 1000, s->seq, fmp4 ? "m4s" : "ts", sfx);

@@ -123,12 +123,6 @@ void recorder_strip_url(const char *url, char *out, size_t outlen) {
 
 static int64_t now_s(void) { return util_now(); }
 
-static int64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* 1 for a lowercase-hex 8-4-4-4-12 UUID: safe as a directory name. */
 static int is_uuid(const char *s) {
   for (int i = 0; i < 36; i++) {
@@ -1033,7 +1027,7 @@ static void on_segment(void *ud, live_stream_t *ls, int index, uint64_t seq, dou
   int64_t dur_ms = (int64_t)(duration_s * 1000.0 + 0.5), wall_ms = 0;
   int discont = 0;
   if (hls_segment_timing(lr->hls, seq, &wall_ms, &dur_ms, &discont) != 0 || wall_ms <= 0)
-    wall_ms = now_ms() - dur_ms;
+    wall_ms = util_now_ms() - dur_ms;
   if (!b) {
     if (!(b = calloc(1, sizeof(*b)))) {
       hls_buf_unref(buf);
