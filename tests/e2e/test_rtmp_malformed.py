@@ -153,7 +153,7 @@ class RawRtmp:
         self.send(chunks(3, 20, connect_payload()))
         assert self.read_until(b"NetConnection.Connect.Success"), self.received[-300:]
 
-    def publish(self, key):
+    def publish(self, key, expect=b"NetStream.Publish.Start"):
         self.send(chunks(3, 20, amf_str("createStream") + amf_num(2) + AMF_NULL))
         deadline = time.time() + 5 * SLOW
         while self.received.count(b"_result") < 2:
@@ -161,7 +161,40 @@ class RawRtmp:
             self.read_until(b"\x00" * 70000, timeout=0.1)  # just reads a while
         self.send(chunks(8, 20, amf_str("publish") + amf_num(3) + AMF_NULL + amf_str(key)
                          + amf_str("live"), stream_id=1))
-        assert self.read_until(b"NetStream.Publish.Start"), self.received[-300:]
+        assert self.read_until(expect), self.received[-300:]
+
+
+def server_messages(data):
+    """The messages in what the server sent after the handshake (RawRtmp's
+    `received`; handshake() keeps S0 S1 S2 out of it): a minimal chunk-stream reader (fmt 0-3, Set
+    Chunk Size honoured, no extended timestamps). Returns [(type_id, payload)]."""
+    out, prev, partial, chunk_size, i = [], {}, {}, 128, 0
+    while i < len(data):
+        fmt, csid = data[i] >> 6, data[i] & 0x3F
+        i += 1
+        assert csid >= 2, "two- and three-byte basic headers are not used by onair"
+        h = dict(prev.get(csid, {}))
+        if fmt <= 2:
+            i += 3
+        if fmt <= 1:
+            h["len"] = int.from_bytes(data[i:i + 3], "big")
+            h["type"] = data[i + 3]
+            i += 4
+        if fmt == 0:
+            i += 4
+        prev[csid] = h
+        buf = partial.get(csid, b"")
+        take = min(chunk_size, h["len"] - len(buf))
+        buf += data[i:i + take]
+        i += take
+        if len(buf) < h["len"]:
+            partial[csid] = buf
+            continue
+        partial[csid] = b""
+        out.append((h["type"], buf))
+        if h["type"] == 1:
+            chunk_size = int.from_bytes(buf[:4], "big") & 0x7FFFFFFF
+    return out
 
 
 # ------------------------------------------------------------------ fixtures
@@ -440,6 +473,61 @@ def test_play_refused(raw, live_server, bystander, live_api):
     assert c.closed_by_server()
     assert b"NetStream.Play.Failed" in c.received
     wait_log(live_server, "rtmp_close", since=off)
+    assert_unharmed(live_server, bystander, live_api)
+
+
+# ------------------------------------------------------------------ refusals and acks
+
+
+@pytest.mark.parametrize("case", ["unknown", "busy", "disabled", "deleted"])
+def test_refused_publish_answers_badname_and_closes(raw, live_server, bystander, live_api, case):
+    """A refused publish gets NetStream.Publish.BadName, then the server
+    closes that connection and logs why; the stream's publisher (busy)
+    goes on."""
+    reason = {"unknown": "unknown_key", "busy": "busy", "disabled": "disabled",
+              "deleted": "unknown_key"}[case]
+    if case == "unknown":
+        key = "nosuchkey" + os.urandom(8).hex()
+    elif case == "busy":
+        key = bystander["stream"]["stream_key"]
+    else:
+        s = live_api.create({"name": f"refused-{case}"})
+        r = (live_api.post(f"/v1/live-streams/{s['id']}/disable") if case == "disabled"
+             else live_api.delete(f"/v1/live-streams/{s['id']}"))
+        assert r.status_code == 200, r.text
+        key = s["stream_key"]
+    off = log_offset(live_server)
+    c = raw()
+    c.handshake()
+    c.connect()
+    c.publish(key, expect=b"NetStream.Publish.BadName")
+    assert_closed_and_logged(c, live_server, off, "publish_refused")
+    wait_log(live_server, ("rtmp_publish_refused", f"reason={reason}"), since=off)
+    assert key not in server_log(live_server)[off:], "the stream key was logged in full"
+    assert_unharmed(live_server, bystander, live_api)
+
+
+def test_server_acknowledges_each_window(raw, live_server, bystander, live_api):
+    """After the peer sets a 4096-byte acknowledgement window, the server
+    sends an Acknowledgement (type 3) carrying the bytes received so far
+    for every window's worth of input."""
+    c = raw()
+    c.handshake()
+    c.connect()
+    c.send(chunks(2, 5, struct.pack(">I", 4096)))  # Window Acknowledgement Size
+    # 20 audio messages before publish: read and ignored, but counted
+    for _ in range(20):
+        c.send(chunks(4, 8, b"\xaf\x01" + os.urandom(998)))
+    deadline = time.time() + 5 * SLOW
+    while True:
+        c.read_until(b"\xff" * 70000, timeout=0.2)  # just reads a while
+        acks = [int.from_bytes(p[:4], "big")
+                for t, p in server_messages(c.received) if t == 3]
+        if len(acks) >= 4 or time.time() > deadline:
+            break
+    assert len(acks) >= 4, f"acks {acks} for ~20 KB at a 4096-byte window"
+    assert acks == sorted(acks) and all(b - a >= 4096 for a, b in zip(acks, acks[1:])), acks
+    assert not c.closed_by_server(timeout=0.3)
     assert_unharmed(live_server, bystander, live_api)
 
 

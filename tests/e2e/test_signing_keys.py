@@ -7,6 +7,7 @@ import base64
 import json
 import subprocess
 import time
+from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -185,6 +186,26 @@ def test_keys_survive_a_restart(fresh_server):
     assert r.json()["signing_key"]["public_key"] == k["public_key"]
     c.close()
     c2.close()
+
+
+def test_private_key_is_not_kept(fresh_server):
+    """Only the public key is stored: the private key's bytes appear in no
+    file of the data dir (SQLite database, WAL, anything else) and not in
+    the server log, neither as PEM text nor as DER."""
+    srv = fresh_server()
+    c = srv.new_project()
+    k = create_key(c)
+    body = "".join(k["private_key"].strip().splitlines()[1:-1])
+    der = base64.b64decode(body)
+    needles = [body[200:260].encode(), der[100:160]]
+    srv.stop()  # SQLite checkpoints and closes: every byte is on disk
+    files = [f for f in srv.data_dir.rglob("*") if f.is_file()]
+    assert any(f.suffix == ".db" for f in files), f"no database in {files}"
+    for f in files + [Path(srv.log_path)]:
+        data = f.read_bytes()
+        for n in needles:
+            assert n not in data, f"the private key is in {f}"
+    c.close()
 
 
 # ---- onair token sign ----

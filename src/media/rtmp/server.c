@@ -344,6 +344,8 @@ static void on_kick(void *ud, const char *reason) {
   session_close(s, reason);
 }
 
+/* A refused publish answers NetStream.Publish.BadName, then closes the
+ * connection (reason=publish_refused): encoders retry on a new one. */
 static int cmd_publish(session_t *s, json_t *args, double txn) {
   (void)txn;
   const char *name = json_string_value(json_array_get(args, 3));
@@ -351,6 +353,7 @@ static int cmd_publish(session_t *s, json_t *args, double txn) {
   if (!name || !*name || strlen(name) >= sizeof(key)) {
     send_status(s, "error", "NetStream.Publish.BadName", "a stream key is required");
     session_flush(s);
+    session_close(s, "publish_refused");
     return ERR_INVALID;
   }
   /* OBS/ffmpeg may append "?query" to the key; the key is before it. */
@@ -360,6 +363,7 @@ static int cmd_publish(session_t *s, json_t *args, double txn) {
   if (s->ls || s->publish_seen) {
     send_status(s, "error", "NetStream.Publish.BadName", "already publishing");
     session_flush(s);
+    session_close(s, "publish_refused");
     return ERR_CONFLICT;
   }
   s->publish_seen = 1;
@@ -379,6 +383,7 @@ static int cmd_publish(session_t *s, json_t *args, double txn) {
                 : rc == ERR_FORBIDDEN ? "the stream is disabled"
                                       : "unknown stream key");
     session_flush(s);
+    session_close(s, "publish_refused");
     return rc;
   }
   s->ls = ls;
