@@ -19,6 +19,9 @@ PKGS=(
   wrk nginx libnginx-mod-rtmp
   # browser playback test (tests/browser): hls.js in headless Chromium
   chromium nodejs
+  # VLC playback test (tests/e2e/test_vlc_playback.py): libvlc's own HLS
+  # client, through its Python binding (the vlc binary refuses to run as root)
+  python3-vlc vlc-plugin-base
   # upload tests (tests/e2e/test_upload.py): real FTP and SFTP servers, run by
   # the tests on loopback ports (s3rver and azurite come from tests/storage, npm)
   vsftpd openssh-server openssh-client python3-paramiko
