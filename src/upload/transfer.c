@@ -220,8 +220,7 @@ static int on_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_
   return atomic_load((atomic_int *)ud) ? 1 : 0;
 }
 
-/* The text of <tag>…</tag> in an XML error body (S3 and Azure use <Code>). */
-static void xml_tag(const char *body, const char *tag, char *out, size_t cap) {
+void transfer__xml_tag(const char *body, const char *tag, char *out, size_t cap) {
   char open[32];
   snprintf(open, sizeof(open), "<%s>", tag);
   out[0] = '\0';
@@ -317,18 +316,32 @@ static int host_key_check(CURL *easy, const struct curl_khkey *known,
 
 /* ---- Azure Shared Key ---- */
 
-static int cmp_str(const void *a, const void *b) {
-  return strcmp(*(const char *const *)a, *(const char *const *)b);
+/* Orders "name<sep>value" strings by name, then by the whole string: a
+ * name that is a prefix of another sorts first ("x-ms-a" before
+ * "x-ms-a-b"), which comparing the whole strings gets wrong (':' and '='
+ * sort after '-'). */
+static int cmp_by_name(const char *a, const char *b, const char *sep) {
+  size_t la = strcspn(a, sep), lb = strcspn(b, sep);
+  int c = memcmp(a, b, la < lb ? la : lb);
+  if (c) return c;
+  if (la != lb) return la < lb ? -1 : 1;
+  return strcmp(a, b);
 }
 
-/* The canonicalized headers: every x-ms-* header sent, "name:value\n",
- * sorted by name (the names we send are lowercase already). */
-static int azure_canonical_headers(const struct curl_slist *headers, char *out, size_t cap) {
+static int cmp_header(const void *a, const void *b) {
+  return cmp_by_name(*(const char *const *)a, *(const char *const *)b, ":");
+}
+
+static int cmp_param(const void *a, const void *b) {
+  return cmp_by_name(*(const char *const *)a, *(const char *const *)b, "=");
+}
+
+int transfer__azure_canonical_headers(const struct curl_slist *headers, char *out, size_t cap) {
   const char *ms[16];
   size_t n = 0, len = 0;
   for (const struct curl_slist *h = headers; h; h = h->next)
     if (strncmp(h->data, "x-ms-", 5) == 0 && n < sizeof(ms) / sizeof(ms[0])) ms[n++] = h->data;
-  qsort(ms, n, sizeof(ms[0]), cmp_str);
+  qsort(ms, n, sizeof(ms[0]), cmp_header);
   out[0] = '\0';
   for (size_t i = 0; i < n; i++) {
     const char *colon = strchr(ms[i], ':');
@@ -341,18 +354,15 @@ static int azure_canonical_headers(const struct curl_slist *headers, char *out, 
   return 0;
 }
 
-/* The canonicalized resource: "/account/path", then each query parameter
- * as "\nname:value" (value decoded), sorted by name. query has no SAS
- * (Shared Key requests carry none). */
-static int azure_canonical_resource(const upload_dest_t *d, const char *path, const char *query,
-                                    char *out, size_t cap) {
+int transfer__azure_canonical_resource(const upload_dest_t *d, const char *path,
+                                       const char *query, char *out, size_t cap) {
   char q[1024];
   if ((size_t)snprintf(q, sizeof(q), "%s", query) >= sizeof(q)) return -1;
   const char *param[8];
   size_t n = 0;
   for (char *save = NULL, *p = strtok_r(q, "&", &save); p; p = strtok_r(NULL, "&", &save))
     if (n < sizeof(param) / sizeof(param[0])) param[n++] = p;
-  qsort(param, n, sizeof(param[0]), cmp_str);
+  qsort(param, n, sizeof(param[0]), cmp_param);
   size_t len = (size_t)snprintf(out, cap, "/%s%s", d->account, path);
   if (len >= cap) return -1;
   for (size_t i = 0; i < n; i++) {
@@ -394,8 +404,9 @@ static int azure_authorization(const upload_dest_t *d, const char *method, const
       ctype = h->data + 13 + strspn(h->data + 13, " ");
   /* Content-Length is "" when zero (versions 2015-02-21 and later). */
   if (len) snprintf(length, sizeof(length), "%llu", (unsigned long long)len);
-  if (azure_canonical_headers(headers, canon_headers, sizeof(canon_headers)) ||
-      azure_canonical_resource(d, p, path[pl] ? path + pl + 1 : "", resource, sizeof(resource)))
+  if (transfer__azure_canonical_headers(headers, canon_headers, sizeof(canon_headers)) ||
+      transfer__azure_canonical_resource(d, p, path[pl] ? path + pl + 1 : "", resource,
+                                         sizeof(resource)))
     return -1;
   char sts[8192];
   int m = snprintf(sts, sizeof(sts), "%s\n\n\n%s\n\n%s\n\n\n\n\n\n\n%s%s", method, length, ctype,
@@ -507,8 +518,8 @@ static upload_result_t request_perform(request_t *r, const upload_dest_t *d, ato
     curl_easy_getinfo(r->e, CURLINFO_RESPONSE_CODE, &code);
     if (code < 200 || code > 299) {
       char ecode[96], emsg[160];
-      xml_tag(r->resp.body, "Code", ecode, sizeof(ecode));
-      xml_tag(r->resp.body, "Message", emsg, sizeof(emsg));
+      transfer__xml_tag(r->resp.body, "Code", ecode, sizeof(ecode));
+      transfer__xml_tag(r->resp.body, "Message", emsg, sizeof(emsg));
       set_err(err, errlen, "HTTP %ld%s%s%s%s", code, ecode[0] ? " " : "", ecode,
               emsg[0] ? ": " : "", emsg);
       return UPLOAD_RETRY;
@@ -592,7 +603,7 @@ out:
 
 /* ---- object stores (S3, B2, Azure): one object, one or several requests ---- */
 
-#define ETAG_MAX 256
+#define ETAG_MAX TRANSFER_ETAG_MAX
 
 typedef struct {
   const upload_dest_t *d;
@@ -632,11 +643,8 @@ static size_t on_read(char *p, size_t size, size_t n, void *ud) {
   return want;
 }
 
-/* Keeps the value of an ETag response header (ETAG_MAX bytes). */
-static size_t on_header(char *p, size_t size, size_t n, void *ud) {
-  size_t len = size * n;
+int transfer__etag_header(const char *p, size_t len, char *etag) {
   if (len > 5 && strncasecmp(p, "ETag:", 5) == 0) {
-    char *etag = ud;
     size_t i = 5;
     while (i < len && (p[i] == ' ' || p[i] == '\t')) i++;
     size_t vl = 0;
@@ -644,8 +652,15 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
     if (vl >= ETAG_MAX) vl = ETAG_MAX - 1;
     memcpy(etag, p + i, vl);
     etag[vl] = '\0';
+    return 1;
   }
-  return len;
+  return 0;
+}
+
+/* libcurl's header callback: keeps the value of an ETag header. */
+static size_t on_header(char *p, size_t size, size_t n, void *ud) {
+  transfer__etag_header(p, size * n, ud);
+  return size * n;
 }
 
 /* Which of the object's own headers a request carries. */
@@ -782,8 +797,8 @@ static upload_result_t s3_complete(const object_t *o, const char *query,
                                        NULL, &resp, err, errlen);
   if (res != UPLOAD_OK || !strstr(resp.body, "<Error>")) return res;
   char ecode[96], emsg[160];
-  xml_tag(resp.body, "Code", ecode, sizeof(ecode));
-  xml_tag(resp.body, "Message", emsg, sizeof(emsg));
+  transfer__xml_tag(resp.body, "Code", ecode, sizeof(ecode));
+  transfer__xml_tag(resp.body, "Message", emsg, sizeof(emsg));
   set_err(err, errlen, "CompleteMultipartUpload: %s%s%s", ecode[0] ? ecode : "Error",
           emsg[0] ? ": " : "", emsg);
   return UPLOAD_RETRY;
@@ -844,7 +859,7 @@ static upload_result_t s3_multipart(const object_t *o, uint64_t part_bytes, char
                                        &resp, err, errlen);
   if (res != UPLOAD_OK) return res;
   char id[1024];
-  xml_tag(resp.body, "UploadId", id, sizeof(id));
+  transfer__xml_tag(resp.body, "UploadId", id, sizeof(id));
   if (!id[0]) {
     set_err(err, errlen, "CreateMultipartUpload: no UploadId in the answer");
     return UPLOAD_RETRY;

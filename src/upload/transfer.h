@@ -49,4 +49,26 @@ upload_result_t upload_transfer(const upload_dest_t *d, const char *local_path,
                                 const char *object_name, const upload_env_t *env,
                                 atomic_int *abort, char *err, size_t errlen, uint64_t *bytes);
 
+/* ---- parsers of storage servers' answers, exposed for fuzzing ---- */
+#define TRANSFER_ETAG_MAX 256
+/* One response header line p[0..len) (not NUL-terminated): when it is
+ * "ETag: value", the value (cut to TRANSFER_ETAG_MAX - 1 bytes) goes to
+ * etag and 1 is returned; else 0. */
+int transfer__etag_header(const char *p, size_t len, char *etag);
+/* The text of the first <tag>…</tag> in a NUL-terminated XML body (S3 and
+ * Azure error Code and Message, S3 UploadId), up to the next '<' or line
+ * end, non-printable bytes as '?'; "" when absent. cap >= 1. */
+void transfer__xml_tag(const char *body, const char *tag, char *out, size_t cap);
+
+/* ---- Azure Shared Key canonicalization, exposed for unit tests ---- */
+struct curl_slist;
+/* Every x-ms-* header of the list as "name:value\n", sorted by name. 0 or
+ * -1 (does not fit in cap). */
+int transfer__azure_canonical_headers(const struct curl_slist *headers, char *out, size_t cap);
+/* "/account/path", then each query parameter as "\nname:value" (value
+ * decoded), sorted by name. query has no SAS (Shared Key requests carry
+ * none). 0 or -1. */
+int transfer__azure_canonical_resource(const upload_dest_t *d, const char *path,
+                                       const char *query, char *out, size_t cap);
+
 #endif

@@ -1,16 +1,19 @@
 /* test_multipart.c — the names and bodies of multi-request uploads
  * (upload/multipart.h): part counts, Azure block ids, the S3
- * CompleteMultipartUpload and Azure block list XML. */
+ * CompleteMultipartUpload and Azure block list XML; and the Azure Shared
+ * Key canonical headers and resource those requests are signed over. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 /* cmocka needs the includes above first */
 #include <cmocka.h>
+#include <curl/curl.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "upload/multipart.h"
+#include "upload/transfer.h"
 
 #define MIB (1ull << 20)
 
@@ -87,8 +90,33 @@ static void test_azure_block_list(void **state) {
   multipart_xml_free(&x);
 }
 
+/* Sorted by name, not by "name:value" (':' and '=' sort after '-', so a
+ * name that is a prefix of another must still come first), values kept. */
+static void test_azure_canonical_order(void **state) {
+  (void)state;
+  struct curl_slist *h = NULL;
+  h = curl_slist_append(h, "x-ms-meta-a-b: 2");
+  h = curl_slist_append(h, "Content-Type: video/mp4");
+  h = curl_slist_append(h, "x-ms-version: 2021-08-06");
+  h = curl_slist_append(h, "x-ms-meta-a: 1");
+  char out[512];
+  assert_int_equal(transfer__azure_canonical_headers(h, out, sizeof(out)), 0);
+  assert_string_equal(out, "x-ms-meta-a:1\nx-ms-meta-a-b:2\nx-ms-version:2021-08-06\n");
+  assert_int_equal(transfer__azure_canonical_headers(h, out, 20), -1); /* does not fit */
+  curl_slist_free_all(h);
+
+  upload_dest_t d;
+  memset(&d, 0, sizeof(d));
+  snprintf(d.account, sizeof(d.account), "acct");
+  assert_int_equal(transfer__azure_canonical_resource(&d, "/c/blob", "comp=block&blockid=YQ%3D%3D&comp-x=1",
+                                                      out, sizeof(out)),
+                   0);
+  assert_string_equal(out, "/acct/c/blob\nblockid:YQ==\ncomp:block\ncomp-x:1");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_azure_canonical_order),
       cmocka_unit_test(test_count),
       cmocka_unit_test(test_block_id),
       cmocka_unit_test(test_s3_complete),

@@ -1,5 +1,5 @@
-/* test_ts_demux.c — MPEG-TS (made by ffmpeg: H.264 with B-frames + AAC)
- * into hub frames, whole-buffer and pushed through the demux thread in
+/* test_ts_demux.c — MPEG-TS (made by ffmpeg: H.264 with B-frames + AAC,
+ * and HEVC + AAC) into hub frames, whole-buffer and pushed through the demux thread in
  * SRT-sized chunks; the Annex B / ADTS conversions on crafted input. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -73,7 +73,9 @@ static void on_frame(void *ud, media_frame_t *f) {
     while (o + 4 <= f->len) {
       size_t n = (size_t)f->data[o] << 24 | (size_t)f->data[o + 1] << 16 |
                  (size_t)f->data[o + 2] << 8 | f->data[o + 3];
-      if (n == 0 || (f->data[o + 4] & 0x1f) == 9) r->avcc_ok = 0; /* no empty NALs, no AUDs */
+      int aud = f->codec == CODEC_HEVC ? ((f->data[o + 4] >> 1) & 0x3f) == 35
+                                       : (f->data[o + 4] & 0x1f) == 9;
+      if (n == 0 || aud) r->avcc_ok = 0; /* no empty NALs, no AUDs */
       o += 4 + n;
     }
     if (o != f->len) r->avcc_ok = 0;
@@ -310,6 +312,47 @@ static void test_adts(void **state) {
   assert_int_equal(ts_demux_adts_parse(bad, sizeof(bad), &a), ERR_INVALID);
 }
 
+/* ---- HEVC ---------------------------------------------------------------------- */
+
+/* libx265 in MPEG-TS (what an SRT encoder sends): the config is HEVC with
+ * an hvcC built from the in-band VPS/SPS/PPS, and the size is the cropped
+ * one (426 is coded as 432). */
+static void test_buffer_hevc(void **state) {
+  (void)state;
+  char dir[] = "/tmp/onair-tsdemux-XXXXXX", cmd[1024], path[128];
+  assert_non_null(mkdtemp(dir));
+  snprintf(path, sizeof(path), "%s/hevc.ts", dir);
+  snprintf(cmd, sizeof(cmd),
+           "ffmpeg -nostdin -v error -f lavfi -i testsrc=size=426x240:rate=25 -f lavfi -i "
+           "sine=sample_rate=44100 -t 1 -c:v libx265 -x265-params log-level=error:keyint=25 "
+           "-pix_fmt yuv420p -c:a aac -f mpegts %s",
+           path);
+  assert_int_equal(system(cmd), 0);
+  char *data;
+  size_t len;
+  assert_int_equal(util_read_file(path, &data, &len), 0);
+  unlink(path);
+  rmdir(dir);
+  rec_t r;
+  rec_init(&r);
+  assert_int_equal(ts_demux_buffer((uint8_t *)data, len, &sink, &r), 0);
+  assert_int_equal(r.cfg.video_codec, CODEC_HEVC);
+  assert_int_equal(r.cfg.width, 426);
+  assert_int_equal(r.cfg.height, 240);
+  assert_true(r.cfg.video_extradata_len > 23);
+  assert_int_equal(r.cfg.video_extradata[0], 1);  /* configurationVersion */
+  assert_int_equal(r.cfg.video_extradata[22], 3); /* VPS, SPS, PPS arrays */
+  assert_int_equal(r.cfg.audio_codec, CODEC_AAC);
+  assert_true(r.first_is_video_key);
+  assert_int_equal(r.nframes[MEDIA_VIDEO], 25);
+  assert_true(r.nframes[MEDIA_AUDIO] > 30);
+  assert_true(r.monotonic);
+  assert_true(r.pts_ok);
+  assert_true(r.avcc_ok);
+  rec_clear(&r);
+  free(data);
+}
+
 /* ---- fixture ------------------------------------------------------------------ */
 
 static int setup(void **state) {
@@ -346,6 +389,7 @@ int main(void) {
       cmocka_unit_test(test_annexb_hevc),
       cmocka_unit_test(test_adts),
       cmocka_unit_test(test_buffer),
+      cmocka_unit_test(test_buffer_hevc),
       cmocka_unit_test(test_push_chunks),
       cmocka_unit_test(test_push_overflow_and_abort),
       cmocka_unit_test(test_truncated),
