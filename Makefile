@@ -79,7 +79,7 @@ e2e-asan: build/asan/onair
 # libFuzzer: clang-14 instruments every library source once, then each
 # target links against those objects.
 FUZZ_CC    := clang-14
-FUZZ_FLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -Isrc -fsanitize=address,undefined \
+FUZZ_FLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -Isrc -fsanitize=address,undefined -fno-sanitize-recover=undefined \
               $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 FUZZ_OBJS  := $(LIB_SRCS:%.c=build/fuzz-obj/%.o)
 FUZZ_SECONDS ?= 15

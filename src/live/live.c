@@ -31,6 +31,8 @@ struct live_stream {
   uv_timer_t timer;
   int timer_is_drop; /* the timer frees the media (ended) rather than stops */
   uint64_t connected_at; /* wall ms of the current publisher's arrival */
+  uint64_t hls_floor;    /* segment and init numbers below this were used by
+                          * earlier packagers of this stream (this process) */
   live_stream_t *next;
 };
 
@@ -81,7 +83,11 @@ static void media_free(live_stream_t *ls) {
   /* Rungs first: their feeders (the transcoder) let go in on_forget /
    * on_publish_end, before the source goes. */
   for (int i = ls->nrend - 1; i >= 0; i--) {
-    if (ls->rend[i].hls) hls_packager_free(ls->rend[i].hls);
+    if (ls->rend[i].hls) {
+      uint64_t used = hls_numbers_end(ls->rend[i].hls);
+      if (used > ls->hls_floor) ls->hls_floor = used;
+      hls_packager_free(ls->rend[i].hls);
+    }
     if (ls->rend[i].hub) hub_free(ls->rend[i].hub);
   }
   memset(ls->rend, 0, sizeof(ls->rend));
@@ -191,6 +197,7 @@ live_rendition_t *live_rendition_add(live_stream_t *ls, const char *name, int wi
     if (ls->nrend == LIVE_MAX_RENDITIONS || strlen(name) >= sizeof(r->name)) return NULL;
     int i = ls->nrend;
     r = &ls->rend[i];
+    uint64_t now_ms = (uint64_t)util_now_ms();
     hls_opts_t ho = {.target_ms = ls->lv->opts.hls_target_ms,
                      .window = ls->lv->opts.hls_window,
                      .fmp4_on_demand = ls->lv->opts.hls_fmp4_on_demand,
@@ -198,8 +205,10 @@ live_rendition_t *live_rendition_add(live_stream_t *ls, const char *name, int wi
                       * must not reuse an earlier one's numbers (after a stop
                       * or a restart): it counts from its start time in ms,
                       * which no earlier broadcast of this stream reached
-                      * (it would need a segment per ms). */
-                     .first_seq = (uint64_t)util_now_ms()};
+                      * (it would need a segment per ms), and in this
+                      * process at least from where the last one ended (in
+                      * case the clock was set back). */
+                     .first_seq = now_ms > ls->hls_floor ? now_ms : ls->hls_floor};
     ls->rend_ctx[i] = (struct rend_ctx){.ls = ls, .index = i};
     r->hub = hub_new(ls->id);
     r->hls = r->hub ? hls_packager_new(r->hub, &ho, on_segment, &ls->rend_ctx[i]) : NULL;

@@ -6,7 +6,14 @@
 static void skip_scaling_list(rbsp_bits_t *b, int size) {
   int last = 8, next = 8;
   for (int j = 0; j < size && !b->error; j++) {
-    if (next != 0) next = (last + rbsp_se(b) + 256) % 256;
+    if (next != 0) {
+      int32_t delta = rbsp_se(b); /* delta_scale: -128..127 (7.4.2.1.1.1) */
+      if (delta < -128 || delta > 127) {
+        b->error = 1;
+        return;
+      }
+      next = (last + delta + 256) % 256;
+    }
     last = next == 0 ? last : next;
   }
 }

@@ -82,6 +82,8 @@ int hevc_config_build(const uint8_t *vps, size_t vps_len, const uint8_t *sps, si
   }
   hevc_sps_t s;
   if (hevc_sps_parse(sps, sps_len, &s) != 0) return ERR_PROTOCOL;
+  /* hvcC holds bit depths 8..15 in 3 bits; H.265 allows 16 (Main 16 RExt) */
+  if (s.bit_depth_luma > 15 || s.bit_depth_chroma > 15) return ERR_PROTOCOL;
   uint8_t *r = malloc(n);
   if (!r) return ERR_NOMEM;
   r[0] = 1; /* configurationVersion */

@@ -20,8 +20,10 @@ enum {
   HEVC_NAL_AUD = 35,
 };
 
-/* The type of the NAL unit whose 2-byte header starts at nal[0]. */
+/* The type and the layer (nuh_layer_id; 0 = base) of the NAL unit whose
+ * 2-byte header starts at nal[0]. */
 static inline int hevc_nal_type(const uint8_t *nal) { return (nal[0] >> 1) & 0x3f; }
+static inline int hevc_nal_layer(const uint8_t *nal) { return (nal[0] & 1) << 5 | nal[1] >> 3; }
 
 typedef struct {
   int profile_space, tier, profile_idc;
@@ -41,8 +43,9 @@ int hevc_sps_parse(const uint8_t *sps, size_t len, hevc_sps_t *out);
 
 /* An HEVCDecoderConfigurationRecord (4-byte NAL lengths, one VPS, SPS and
  * PPS, each array marked complete) from the three NAL units; *out is
- * malloc'd. 0, ERR_PROTOCOL (a unit of the wrong type, too long, or an SPS
- * that does not parse) or ERR_NOMEM. */
+ * malloc'd. 0, ERR_PROTOCOL (a unit of the wrong type, too long, an SPS
+ * that does not parse, or 16-bit samples, which hvcC cannot describe) or
+ * ERR_NOMEM. */
 int hevc_config_build(const uint8_t *vps, size_t vps_len, const uint8_t *sps, size_t sps_len,
                       const uint8_t *pps, size_t pps_len, uint8_t **out, size_t *outlen);
 

@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 import uuid
@@ -33,12 +34,26 @@ SEGMENT_MS = 1000
 HTTP_TIMEOUT = 10 * SLOW
 
 
-def start_live_server(tmp_path_factory, window=6, extra_args=(), ladders=False):
+def free_udp_port():
+    """A UDP port that was free a moment ago on 127.0.0.1."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def start_live_server(tmp_path_factory, window=6, extra_args=(), ladders=False, srt=False):
     """A started OnairServer with --hls-segment-ms 1000 and --hls-window N
-    (ladders: see OnairServer)."""
+    (ladders: see OnairServer); srt: with an SRT listener on a free UDP
+    port, kept in srv.srt_port."""
     srv = OnairServer(tmp_path_factory.mktemp("onair-live"), ladders=ladders)
-    return srv.start(extra_args=["--hls-segment-ms", str(SEGMENT_MS), "--hls-window", str(window),
-                                 *extra_args])
+    args = ["--hls-segment-ms", str(SEGMENT_MS), "--hls-window", str(window), *extra_args]
+    if srt:
+        srv.srt_port = free_udp_port()
+        args += ["--srt", f"127.0.0.1:{srv.srt_port}"]
+    return srv.start(extra_args=args)
 
 
 # ---------------------------------------------------------------- pushers

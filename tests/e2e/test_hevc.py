@@ -10,25 +10,24 @@ ffprobe then reads what a player gets: TS segments, and the fMP4 init
 segment + media segment (codec tag hvc1, the form Safari plays).
 """
 import shutil
+import subprocess
 import time
 
 import pytest
 
-from media import (SLOW, Pusher, assert_av_streams, fetch, ffprobe_json, ffprobe_streams, get_playlist, hls_url,
-                   log_offset, playback_id, segment_url, server_log, start_live_server,
-                   wait_log, wait_playlist, wait_status)
+from media import (SLOW, Pusher, assert_av_streams, fetch, ffprobe_json, ffprobe_streams,
+                   get_playlist, hls_url, log_offset, playback_id, segment_url, server_log,
+                   start_live_server, wait_playlist, wait_status)
 from test_simulcast import add_target, wait_target
-from test_srt import free_udp_port, srt_url
+from test_srt import srt_url
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")
 
 
 @pytest.fixture(scope="module")
 def hevc_server(tmp_path_factory):
-    port = free_udp_port()
-    srv = start_live_server(tmp_path_factory, window=6,
-                            extra_args=["--srt", f"127.0.0.1:{port}", "--health-interval-ms", "500"])
-    srv.srt_port = port
+    srv = start_live_server(tmp_path_factory, window=6, srt=True,
+                            extra_args=["--health-interval-ms", "500"])
     yield srv
     srv.stop()
 
@@ -159,3 +158,106 @@ def test_hevc_recording_remuxes_to_mp4_and_ts(hevc_server, hapi, tmp_path):
         assert 3.5 <= dur <= 6.5, f"{name}: {dur} s of a 5 s push"
     v = next(x for x in ffprobe_streams(f"{base}/source.mp4") if x["codec_type"] == "video")
     assert v["codec_tag_string"] == "hvc1", v["codec_tag_string"]
+
+
+# ---------------------------------------------------- Enhanced RTMP, by hand
+
+
+def annexb_nals(data):
+    """The NAL units of an Annex B byte stream (start codes stripped)."""
+    out, i = [], data.find(b"\x00\x00\x01")
+    while i >= 0:
+        j = data.find(b"\x00\x00\x01", i + 3)
+        nal = data[i + 3:j if j >= 0 else len(data)]
+        out.append(nal.rstrip(b"\x00") if j >= 0 else nal)
+        i = j
+    return [n for n in out if len(n) >= 2]
+
+
+def rbsp(nal):
+    """A NAL unit's payload with the emulation prevention bytes removed."""
+    out, zeros = bytearray(), 0
+    for b in nal:
+        if zeros >= 2 and b == 3:
+            zeros = 0
+            continue
+        out.append(b)
+        zeros = zeros + 1 if b == 0 else 0
+    return bytes(out)
+
+
+def hvcc(vps, sps, pps):
+    """HEVCDecoderConfigurationRecord (ISO/IEC 14496-15 8.3.3.1) for an
+    8-bit 4:2:0 single-layer stream, written from the spec, independently
+    of onair's builder."""
+    r = rbsp(sps)
+    ptl = r[3:15]  # general profile/tier/level: after the NAL header and 1 byte
+    sub_layers = ((r[2] >> 1) & 7) + 1
+    nesting = r[2] & 1
+    head = bytes([1]) + ptl[:12] + bytes([0xF0, 0x00, 0xFC, 0xFD, 0xF8, 0xF8, 0, 0,
+                                         (sub_layers << 3) | (nesting << 2) | 3, 3])
+    arrays = b"".join(bytes([0x80 | t, 0, 1]) + len(n).to_bytes(2, "big") + n
+                      for t, n in ((32, vps), (33, sps), (34, pps)))
+    return head + arrays
+
+
+def test_enhanced_rtmp_hevc_without_metadata(hevc_server, hapi, tmp_path):
+    """A hand-written Enhanced RTMP publisher (no onMetaData at all): an
+    'hvc1' SequenceStart with the hvcC, then CodedFrames (keyframes, with a
+    composition time) and CodedFramesX (the others). onair packages it, and
+    takes the picture size (426x240, coded as 432x240) from the SPS."""
+    from test_rtmp_malformed import RawRtmp, chunks
+    src = tmp_path / "in.hevc"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i",
+                    "testsrc2=size=426x240:rate=25", "-t", "4", "-c:v", "libx265", "-x265-params",
+                    "keyint=25:min-keyint=25:scenecut=0:bframes=0:aud=1:log-level=error",
+                    "-f", "hevc", str(src)], check=True, timeout=120)
+    nals = annexb_nals(src.read_bytes())
+    ps = {}
+    for n in nals:
+        ps.setdefault((n[0] >> 1) & 0x3F, n)
+    aus, cur = [], []
+    for n in nals:
+        t = (n[0] >> 1) & 0x3F
+        if t == 35:  # access unit delimiter: a new picture (dropped)
+            if cur:
+                aus.append(cur)
+            cur = []
+        else:
+            cur.append(n)
+    aus.append(cur)
+    assert len(aus) == 100, len(aus)
+
+    s = hapi.create({"name": "enhanced-rtmp-by-hand"})
+    since = log_offset(hevc_server)
+    c = RawRtmp(hevc_server.rtmp_port)
+    try:
+        c.handshake()
+        c.connect()
+        c.publish(s["stream_key"])
+        start = bytes([0x80 | 0x10 | 0]) + b"hvc1" + hvcc(ps[32], ps[33], ps[34])
+        c.send(chunks(6, 9, start, stream_id=1))
+        t0 = time.time()
+        for i, au in enumerate(aus):
+            key = any(16 <= ((n[0] >> 1) & 0x3F) <= 23 for n in au)
+            body = b"".join(len(n).to_bytes(4, "big") + n for n in au)
+            if key:  # CodedFrames: SI24 composition time 0
+                tag = bytes([0x80 | 0x10 | 1]) + b"hvc1" + b"\x00\x00\x00" + body
+            else:  # CodedFramesX
+                tag = bytes([0x80 | 0x20 | 3]) + b"hvc1" + body
+            c.send(chunks(6, 9, tag, stream_id=1, ts=i * 40, chunk_size=128))
+            time.sleep(max(0, t0 + (i + 1) * 0.04 - time.time()))  # real time, 25 fps
+        wait_status(hapi, s["id"], "live", timeout=10)
+        url = hls_url(hevc_server, playback_id(s))
+        pl = wait_playlist(url, lambda pl: len(pl.segments) >= 2, timeout=15)
+        for target, what in ((segment_url(url, pl.segments[-1].uri), "TS"),
+                             (url + "?format=fmp4", "fMP4 playlist")):
+            v = [x for x in ffprobe_streams(target) if x["codec_type"] == "video"]
+            assert v and v[0]["codec_name"] == "hevc", f"{what}: {v}"
+            assert (v[0]["width"], v[0]["height"]) == (426, 240), f"{what}: {v[0]}"
+        last = newest_health_sample(hapi, s["id"])
+        assert (last["video_codec"], last["resolution"]) == ("hevc", "426x240"), last
+        assert "rtmp_unsupported_codec" not in server_log(hevc_server)[since:]
+        assert "rtmp_bad_sequence_header" not in server_log(hevc_server)[since:]
+    finally:
+        c.close()

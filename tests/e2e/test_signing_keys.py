@@ -197,7 +197,11 @@ def test_private_key_is_not_kept(fresh_server):
     k = create_key(c)
     body = "".join(k["private_key"].strip().splitlines()[1:-1])
     der = base64.b64decode(body)
-    needles = [body[200:260].encode(), der[100:160]]
+    # from the end of the PKCS#8 structure: the CRT values (p, q, dP, dQ,
+    # qInv) are private; the start holds the modulus, which is public
+    needles = [body[-200:-140].encode(), der[-300:-240]]
+    pub = base64.b64decode("".join(k["public_key"].strip().splitlines()[1:-1]))
+    assert not any(n in pub or n in k["public_key"].encode() for n in needles)
     srv.stop()  # SQLite checkpoints and closes: every byte is on disk
     files = [f for f in srv.data_dir.rglob("*") if f.is_file()]
     assert any(f.suffix == ".db" for f in files), f"no database in {files}"

@@ -22,20 +22,9 @@ from media import (Pusher, assert_av_streams, ffmpeg_argv, ffprobe_streams, log_
 PASS = "correct-horse-battery"
 
 
-def free_udp_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
-
-
 @pytest.fixture(scope="module")
 def srt_server(tmp_path_factory):
-    port = free_udp_port()
-    srv = start_live_server(tmp_path_factory, window=6, extra_args=["--srt", f"127.0.0.1:{port}"])
-    srv.srt_port = port
+    srv = start_live_server(tmp_path_factory, window=6, srt=True)
     yield srv
     srv.stop()
 

@@ -16,7 +16,7 @@ import pytest
 from media import (SLOW, Pusher, ffmpeg_argv, hls_url, playback_id, start_live_server,
                    wait_playlist, wait_status)
 from test_hevc import ffmpeg_hevc_srt_argv
-from test_srt import free_udp_port, srt_url
+from test_srt import srt_url
 
 vlc = pytest.importorskip("vlc", reason="python3-vlc (scripts/install-deps.sh installs it)")
 
@@ -26,9 +26,7 @@ WATCH_S = 3       # then pictures must keep coming for this long
 
 @pytest.fixture(scope="module")
 def vlc_server(tmp_path_factory):
-    port = free_udp_port()
-    srv = start_live_server(tmp_path_factory, window=6, extra_args=["--srt", f"127.0.0.1:{port}"])
-    srv.srt_port = port
+    srv = start_live_server(tmp_path_factory, window=6, srt=True)
     yield srv
     srv.stop()
 

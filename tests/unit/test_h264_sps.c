@@ -53,6 +53,11 @@ static void test_broken_sps(void **state) {
   /* a long run of zero bits: an Exp-Golomb code that never ends */
   uint8_t zeros[40] = {0x67, 0x42, 0xc0, 0x1f};
   assert_int_equal(h264_sps_dimensions(zeros, sizeof(zeros), &w, &h), ERR_PROTOCOL);
+  /* High profile with a scaling list whose delta_scale is 2^31 - 1 (the
+   * spec allows -128..127): refused, with no int overflow on the way */
+  const uint8_t huge_delta[] = {0x67, 0x64, 0x00, 0x1f, 0xad, 0x80, 0x00, 0x00,
+                                0x03, 0x00, 0xff, 0xff, 0xff, 0xfe, 0xff};
+  assert_int_equal(h264_sps_dimensions(huge_delta, sizeof(huge_delta), &w, &h), ERR_PROTOCOL);
 }
 
 int main(void) {

@@ -600,6 +600,44 @@ static void test_discontinuity(void **state) {
   hub_free(hub);
 }
 
+/* A packager numbering from first_seq (a new broadcast of a stream that
+ * had others): segments, the media sequence and init segments all count
+ * from there, and nothing answers to the small numbers. */
+static void test_first_seq(void **state) {
+  (void)state;
+  hub_t *hub = hub_new("s-first");
+  cbstate_t cb = {.next_seq = 5000};
+  hls_opts_t o = {.target_ms = 1000, .window = 10, .first_seq = 5000};
+  hls_packager_t *p = hls_packager_new(hub, &o, on_segment, &cb);
+  assert_non_null(p);
+  assert_int_equal(hls_numbers_end(p), 5001); /* init-5001 may exist before any segment */
+  assert_int_equal(hub_publish_config(hub, &g_cfg), 0);
+  feed(hub, 0, 2500, 3);
+  hub_unpublish(hub);
+  assert_int_equal(hub_publish_config(hub, &g_cfg), 0);
+  feed(hub, 0, 3000, 3);
+  hub_unpublish(hub);
+  assert_int_equal(hls_segments_published(p), 6);
+  assert_int_equal(hls_numbers_end(p), 5006);
+  playlist_t pl;
+  get_playlist(p, HLS_FMP4, NULL, &pl);
+  assert_int_equal(pl.media_seq, 5000);
+  assert_int_equal(pl.nmap, 2);
+  assert_string_equal(pl.map[0], "init-5001.mp4");
+  assert_string_equal(pl.map[1], "init-5002.mp4");
+  hls_buf_t *b = hls_init_get(p, 5002);
+  assert_non_null(b);
+  hls_buf_unref(b);
+  assert_null(hls_init_get(p, 2));
+  b = hls_segment_get(p, HLS_TS, 5000);
+  assert_non_null(b);
+  hls_buf_unref(b);
+  assert_null(hls_segment_get(p, HLS_TS, 0));
+  assert_null(hls_segment_get(p, HLS_TS, 5006));
+  hls_packager_free(p);
+  hub_free(hub);
+}
+
 static void test_ring_bound(void **state) {
   hub_t *hub = hub_new("s3");
   cbstate_t cb = {0};
@@ -1020,7 +1058,7 @@ int main(void) {
       cmocka_unit_test(test_join_midstream), cmocka_unit_test(test_audio_only),
       cmocka_unit_test(test_bad_input),     cmocka_unit_test(test_target_duration),
       cmocka_unit_test(test_predicted_close), cmocka_unit_test(test_misprediction),
-      cmocka_unit_test(test_fmp4_on_demand),
+      cmocka_unit_test(test_fmp4_on_demand), cmocka_unit_test(test_first_seq),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -314,25 +314,31 @@ static void test_adts(void **state) {
 
 /* ---- HEVC ---------------------------------------------------------------------- */
 
+/* Runs `ffmpeg -nostdin -v error ARGS -f mpegts FILE` and reads FILE into
+ * *data (malloc'd). 0 or -1. */
+static int ffmpeg_ts(const char *args, char **data, size_t *len) {
+  char dir[] = "/tmp/onair-tsdemux-XXXXXX", cmd[1024], path[128];
+  if (!mkdtemp(dir)) return -1;
+  snprintf(path, sizeof(path), "%s/in.ts", dir);
+  snprintf(cmd, sizeof(cmd), "ffmpeg -nostdin -v error %s -f mpegts %s", args, path);
+  int rc = system(cmd) == 0 && util_read_file(path, data, len) == 0 ? 0 : -1;
+  unlink(path);
+  rmdir(dir);
+  return rc;
+}
+
 /* libx265 in MPEG-TS (what an SRT encoder sends): the config is HEVC with
  * an hvcC built from the in-band VPS/SPS/PPS, and the size is the cropped
  * one (426 is coded as 432). */
 static void test_buffer_hevc(void **state) {
   (void)state;
-  char dir[] = "/tmp/onair-tsdemux-XXXXXX", cmd[1024], path[128];
-  assert_non_null(mkdtemp(dir));
-  snprintf(path, sizeof(path), "%s/hevc.ts", dir);
-  snprintf(cmd, sizeof(cmd),
-           "ffmpeg -nostdin -v error -f lavfi -i testsrc=size=426x240:rate=25 -f lavfi -i "
-           "sine=sample_rate=44100 -t 1 -c:v libx265 -x265-params log-level=error:keyint=25 "
-           "-pix_fmt yuv420p -c:a aac -f mpegts %s",
-           path);
-  assert_int_equal(system(cmd), 0);
   char *data;
   size_t len;
-  assert_int_equal(util_read_file(path, &data, &len), 0);
-  unlink(path);
-  rmdir(dir);
+  assert_int_equal(ffmpeg_ts("-f lavfi -i testsrc=size=426x240:rate=25 -f lavfi -i "
+                             "sine=sample_rate=44100 -t 1 -c:v libx265 -x265-params "
+                             "log-level=error:keyint=25 -pix_fmt yuv420p -c:a aac",
+                             &data, &len),
+                   0);
   rec_t r;
   rec_init(&r);
   assert_int_equal(ts_demux_buffer((uint8_t *)data, len, &sink, &r), 0);
@@ -357,23 +363,16 @@ static void test_buffer_hevc(void **state) {
 
 static int setup(void **state) {
   (void)state;
-  char dir[] = "/tmp/onair-tsdemux-XXXXXX", cmd[1024], path[128];
-  if (!mkdtemp(dir)) return -1;
-  snprintf(path, sizeof(path), "%s/in.ts", dir);
-  /* 2 s, keyframe every second, B-frames on (dts != pts), AAC LC stereo */
-  snprintf(cmd, sizeof(cmd),
-           "ffmpeg -nostdin -v error -f lavfi -i testsrc=size=320x240:rate=25 -f lavfi -i "
-           "sine=frequency=440:sample_rate=44100 -ac 2 -t 2 -c:v libx264 -preset veryfast -g 25 "
-           "-bf 2 -pix_fmt yuv420p -c:a aac -b:a 64k -f mpegts %s",
-           path);
-  if (system(cmd) != 0) return -1;
   char *data;
   size_t len;
-  if (util_read_file(path, &data, &len)) return -1;
+  /* 2 s, keyframe every second, B-frames on (dts != pts), AAC LC stereo */
+  if (ffmpeg_ts("-f lavfi -i testsrc=size=320x240:rate=25 -f lavfi -i "
+                "sine=frequency=440:sample_rate=44100 -ac 2 -t 2 -c:v libx264 -preset veryfast "
+                "-g 25 -bf 2 -pix_fmt yuv420p -c:a aac -b:a 64k",
+                &data, &len))
+    return -1;
   g_ts = (uint8_t *)data;
   g_ts_len = len;
-  unlink(path);
-  rmdir(dir);
   return 0;
 }
 

@@ -618,6 +618,11 @@ hls_buf_t *hls_init_get(hls_packager_t *p, uint64_t n) {
 
 uint64_t hls_segments_published(const hls_packager_t *p) { return p->next_seq - p->o.first_seq; }
 
+uint64_t hls_numbers_end(const hls_packager_t *p) {
+  uint64_t inits = p->o.first_seq + p->session + 1; /* session n is init-(first_seq + n) */
+  return p->next_seq > inits ? p->next_seq : inits;
+}
+
 int hls_segment_timing(hls_packager_t *p, uint64_t seq, int64_t *wall_ms, int64_t *dur_ms,
                        int *discont) {
   if (!p->count || seq < p->ring[p->head].seq || seq - p->ring[p->head].seq >= p->count)

@@ -98,6 +98,10 @@ void hls_fmp4_unwait(hls_packager_t *p, void *ud);
 hls_buf_t *hls_segment_get(hls_packager_t *p, hls_format_t fmt, uint64_t seq);
 /* The fMP4 init segment of session n (reference taken), or NULL. */
 hls_buf_t *hls_init_get(hls_packager_t *p, uint64_t n);
+/* One past the largest segment or init segment number this packager has
+ * used (first_seq when none): a later packager for the same URLs starts
+ * here or above. */
+uint64_t hls_numbers_end(const hls_packager_t *p);
 /* Number of segments published so far (0 before the first). */
 uint64_t hls_segments_published(const hls_packager_t *p);
 /* Timing of a segment still in the ring (what EXT-X-PROGRAM-DATE-TIME,

@@ -351,6 +351,7 @@ static int cmd_publish(session_t *s, json_t *args, double txn) {
   const char *name = json_string_value(json_array_get(args, 3));
   char key[256];
   if (!name || !*name || strlen(name) >= sizeof(key)) {
+    log_warn("rtmp_publish_refused ip=%s reason=no_key", s->ip);
     send_status(s, "error", "NetStream.Publish.BadName", "a stream key is required");
     session_flush(s);
     session_close(s, "publish_refused");
@@ -361,6 +362,7 @@ static int cmd_publish(session_t *s, json_t *args, double txn) {
   memcpy(key, name, kl);
   key[kl] = '\0';
   if (s->ls || s->publish_seen) {
+    log_warn("rtmp_publish_refused ip=%s reason=already_publishing", s->ip);
     send_status(s, "error", "NetStream.Publish.BadName", "already publishing");
     session_flush(s);
     session_close(s, "publish_refused");

@@ -41,6 +41,7 @@ struct ts_demux {
   int vidx, aidx;      /* chosen streams, -1 until seen */
   int started;         /* first video keyframe emitted (or no video) */
   int warned[16];      /* unsupported stream indexes already logged */
+  int warned_config;   /* parameter sets that make no decoder configuration, logged */
   media_config_t cfg;  /* what the sink was last told */
   int cfg_dirty;
   uint8_t *vps, *sps, *pps; /* the latest in-band parameter sets (vps: HEVC) */
@@ -92,14 +93,14 @@ int ts_demux_annexb_to_length_prefixed(const uint8_t *in, size_t len, media_code
       if (type == (hevc ? HEVC_NAL_AUD : 9)) continue; /* the packager writes its own */
       if (pass == 0) {
         if (n > UINT32_MAX) return ERR_INVALID;
-        if (hevc) {
+        if (hevc && hevc_nal_layer(nal) == 0) { /* the base layer's, which hvcC describes */
           if (type >= HEVC_NAL_IRAP_FIRST && type <= HEVC_NAL_IRAP_LAST) scan->key = 1;
           if (type == HEVC_NAL_VPS) scan->vps = nal, scan->vps_len = n;
           if (type == HEVC_NAL_SPS) scan->sps = nal, scan->sps_len = n;
           if (type == HEVC_NAL_PPS) scan->pps = nal, scan->pps_len = n;
-        } else {
+        } else if (!hevc) {
           if (type == 5) scan->key = 1;
-          if (type == 7) scan->sps = nal, scan->sps_len = n;
+          if (type == 7 && n >= 4) scan->sps = nal, scan->sps_len = n; /* profile, level */
           if (type == 8) scan->pps = nal, scan->pps_len = n;
         }
         total += 4 + n;
@@ -319,7 +320,15 @@ static void update_video_config(ts_demux_t *d, media_codec_t codec, AVStream *st
                ? hevc_config_build(d->vps, d->vps_len, d->sps, d->sps_len, d->pps, d->pps_len,
                                    &rec, &rlen)
                : ts_demux_build_avcc(d->sps, d->sps_len, d->pps, d->pps_len, &rec, &rlen);
-  if (rc != 0) return;
+  int complete = d->sps && d->pps && (codec != CODEC_HEVC || d->vps);
+  if (rc != 0) {
+    if (complete && !d->warned_config) {
+      d->warned_config = 1;
+      log_warn("ts_bad_parameter_sets codec=%s err=%s action=wait_for_valid_ones",
+               codec == CODEC_HEVC ? "hevc" : "h264", err_str(rc));
+    }
+    return;
+  }
   if (set_bytes(&d->cfg.video_extradata, &d->cfg.video_extradata_len, rec, rlen) > 0 ||
       d->cfg.video_codec != codec)
     d->cfg_dirty = 1;
