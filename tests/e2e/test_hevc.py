@@ -261,3 +261,25 @@ def test_enhanced_rtmp_hevc_without_metadata(hevc_server, hapi, tmp_path):
         assert "rtmp_bad_sequence_header" not in server_log(hevc_server)[since:]
     finally:
         c.close()
+
+
+def test_hevc_source_transcodes_to_h264_rungs(hevc_server, hapi, tmp_path):
+    """A custom ladder over an HEVC push: libavcodec decodes the HEVC, the
+    rung is H.264 (for browsers that cannot decode HEVC)."""
+    from test_transcode import child_url, wait_ladder
+    s = hapi.create({"name": "hevc-ladder", "mode": "custom",
+                     "qualities": [{"resolution": "240p", "bitrate": 300}]})
+    p = Pusher(ffmpeg_hevc_srt_argv(srt_url(hevc_server, s["stream_key"])),
+               tmp_path / "ffmpeg.log", "ffmpeg-hevc")
+    try:
+        url = s["playback_ids"][0]["playback_url"]
+        wait_status(hapi, s["id"], "live", timeout=30)
+        variants, text = wait_ladder(url, {"240p"})
+        assert variants[0].attrs["CODECS"].startswith("avc1."), text
+        assert variants[0].attrs["RESOLUTION"] == "426x240", text
+        rung = child_url(url, variants[0].uri)
+        pl = wait_playlist(rung, lambda pl: len(pl.segments) >= 2, timeout=30)
+        assert_av_streams(ffprobe_streams(segment_url(rung, pl.segments[-1].uri)),
+                          "240p rung of an HEVC source", width=426, height=240)
+    finally:
+        p.kill()

@@ -10,6 +10,7 @@
 
 #include "core/err.h"
 #include "media/hevc_config.h"
+#include "media/hls/multivariant.h"
 
 /* From `ffmpeg -f lavfi -i testsrc2=size=426x240 -frames:v 1 -c:v libx265
  * -tag:v hvc1 x.mp4`: the hvcC box, without its SEI array. */
@@ -64,6 +65,25 @@ static void test_record_matches_libavformat(void **state) {
   free(rec);
 }
 
+/* The multivariant playlist's CODECS for that record (RFC 6381 / ISO/IEC
+ * 14496-15 Annex E): Main (1), compatibility flags reversed (6), level 60,
+ * the constraint byte 0x90 (progressive, frame only). */
+static void test_codecs_string(void **state) {
+  (void)state;
+  uint8_t *rec;
+  size_t len;
+  assert_int_equal(
+      hevc_config_build(vps, sizeof(vps), sps, sizeof(sps), pps, sizeof(pps), &rec, &len), 0);
+  static uint8_t asc[] = {0x12, 0x10}; /* AAC LC */
+  media_config_t cfg = {.video_codec = CODEC_HEVC, .video_extradata = rec,
+                        .video_extradata_len = len, .audio_codec = CODEC_AAC,
+                        .audio_extradata = asc, .audio_extradata_len = sizeof(asc)};
+  char codecs[64];
+  assert_true(hls_codecs_string(&cfg, codecs, sizeof(codecs)) > 0);
+  assert_string_equal(codecs, "hvc1.1.6.L60.90,mp4a.40.2");
+  free(rec);
+}
+
 static void test_refuses_broken_input(void **state) {
   (void)state;
   uint8_t *rec = (uint8_t *)1;
@@ -98,6 +118,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_sps_fields),
       cmocka_unit_test(test_record_matches_libavformat),
+      cmocka_unit_test(test_codecs_string),
       cmocka_unit_test(test_refuses_broken_input),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
