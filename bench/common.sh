@@ -231,7 +231,8 @@ master_process on;
 worker_processes 1;
 pid $dir/nginx.pid;
 error_log $dir/logs/error.log warn;
-events { worker_connections 4096; }
+worker_rlimit_nofile 65536;
+events { worker_connections 16384; }
 rtmp {
   server {
     listen 127.0.0.1:$NGINX_RTMP_PORT;

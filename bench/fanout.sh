@@ -9,10 +9,15 @@
 #
 #   bench/fanout.sh                       # N = 200 and 500, 20 s each
 #   VIEWERS="100 1000" DURATION=10 bench/fanout.sh
+#   CLIENT=c VIEWERS="500 1000 2000" bench/fanout.sh
 #
-# The viewers are one Python process on one core: it keeps up with about
-# 500-600 viewers of a 1 Mbps stream here; past that the viewers fall behind
-# (see seg p99 / late) and the load on the servers is no longer equal.
+# CLIENT=py (default): the viewers are one Python (asyncio) process on one
+# core that copies every byte it receives; it keeps up with about 500-600
+# viewers of a 1 Mbps stream here; past that the viewers fall behind (see
+# seg p99 / late) and the load on the servers is no longer equal.
+# CLIENT=c: bench/viewers.c, the same viewer behaviour in C, dropping
+# segment bodies with recv(MSG_TRUNC) (no copy, as bench/hget.c does):
+# thousands of viewers on one core. Both print the same JSON.
 . "$(dirname "$0")/common.sh"
 bench_require ffmpeg nginx curl taskset
 
@@ -113,6 +118,14 @@ async def main():
 asyncio.run(main())
 EOF
 
+CLIENT=${CLIENT:-py}
+case $CLIENT in
+  py) VIEWER_CMD=("$PY" "$BENCH_TMP/viewers.py") ;;
+  c) cc -O2 -o "$BENCH_TMP/viewers" "$BENCH_DIR/viewers.c" || die "cannot build bench/viewers.c"
+     VIEWER_CMD=("$BENCH_TMP/viewers") ;;
+  *) die "CLIENT is py or c" ;;
+esac
+
 onair_start
 nginx_start
 read -r _ SKEY O_PL < <(onair_create_stream)
@@ -129,7 +142,7 @@ measure() {
   c0=$(proc_ticks "$pid"); sleep 3; c1=$(proc_ticks "$pid")
   printf -v "M_${name}_IDLE" '%s' "$(awk -v a="$c0" -v b="$c1" -v hz="$CLK_TCK" 'BEGIN{printf "%.1f", 100*(b-a)/hz/3}')"
   c0=$(proc_ticks "$pid"); t0=$(date +%s.%N)
-  js=$(taskset -c "$LOAD_CPU" $PY "$BENCH_TMP/viewers.py" "$pl" "$n" "$DURATION")
+  js=$(taskset -c "$LOAD_CPU" "${VIEWER_CMD[@]}" "$pl" "$n" "$DURATION")
   c1=$(proc_ticks "$pid"); t1=$(date +%s.%N)
   printf -v "M_${name}_JSON" '%s' "$js"
   local bytes; bytes=$($PY -c 'import json,sys; print(json.loads(sys.argv[1])["bytes"])' "$js")
@@ -161,7 +174,7 @@ done
 
 cat <<EOF
 
-== fanout.sh summary (${DURATION}s per run; servers on cpu $SERVER_CPU, viewers + pushers on cpu $LOAD_CPU; 1 Mbps stream, 1 s segments) ==
+== fanout.sh summary (${DURATION}s per run; servers on cpu $SERVER_CPU, viewers ($CLIENT) + pushers on cpu $LOAD_CPU; 1 Mbps stream, 1 s segments) ==
 $(printf '%-11s %5s %7s %7s %5s %6s %8s %8s %7s %9s %6s %9s  %s' server viewers GB cpu_s "cpu%" "idle%" "cpu-s/GB" "net/GB" segs "seg p99ms" late "err h/t/c" "load avg after")
 $SUMMARY
 (idle% = server CPU with the pusher alone, no viewers, measured just before each run; net/GB =
