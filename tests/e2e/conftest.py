@@ -27,9 +27,10 @@ SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer
 HTTP_TIMEOUT = 10 if not ASAN else 30
 
 
-def free_port():
-    """A TCP port that was free a moment ago on 127.0.0.1."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+def free_port(kind=socket.SOCK_STREAM):
+    """A TCP (or, with kind=socket.SOCK_DGRAM, UDP) port that was free a
+    moment ago on 127.0.0.1."""
+    s = socket.socket(socket.AF_INET, kind)
     try:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

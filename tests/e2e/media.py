@@ -26,22 +26,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import ASAN, OnairServer
+from conftest import ASAN, OnairServer, free_port
 
 # Everything on the server side is slower under ASan; client side is not.
 SLOW = 3 if ASAN else 1
 SEGMENT_MS = 1000
 HTTP_TIMEOUT = 10 * SLOW
-
-
-def free_udp_port():
-    """A UDP port that was free a moment ago on 127.0.0.1."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
 
 
 def start_live_server(tmp_path_factory, window=6, extra_args=(), ladders=False, srt=False):
@@ -51,7 +41,7 @@ def start_live_server(tmp_path_factory, window=6, extra_args=(), ladders=False, 
     srv = OnairServer(tmp_path_factory.mktemp("onair-live"), ladders=ladders)
     args = ["--hls-segment-ms", str(SEGMENT_MS), "--hls-window", str(window), *extra_args]
     if srt:
-        srv.srt_port = free_udp_port()
+        srv.srt_port = free_port(socket.SOCK_DGRAM)
         args += ["--srt", f"127.0.0.1:{srv.srt_port}"]
     return srv.start(extra_args=args)
 
