@@ -1,13 +1,17 @@
-"""HEVC ingest -> live HLS in both forms.
+"""HEVC ingest -> live HLS in both forms, recordings and ladders.
 
 Debian 12's ffmpeg (5.1) and GStreamer (1.22) cannot write HEVC into FLV,
-so the two real routes in are:
+so the routes in are:
   - SRT: ffmpeg encodes libx265 + AAC into MPEG-TS (the usual HEVC ingest);
   - Enhanced RTMP ('hvc1' FourCC, as OBS 29.1+ sends it): an HEVC stream
     fed by SRT is simulcast to a second stream's RTMP URL on the same
-    server, so the second stream's ingest reads Enhanced RTMP video tags.
+    server, so the second stream's ingest reads Enhanced RTMP video tags;
+  - Enhanced RTMP written here by hand from the spec (libx265's Annex B
+    output as SequenceStart + CodedFrames/CodedFramesX, no onMetaData), so
+    the ingest is not only checked against onair's own RTMP client.
 ffprobe then reads what a player gets: TS segments, and the fMP4 init
-segment + media segment (codec tag hvc1, the form Safari plays).
+segment + media segment (codec tag hvc1, the form Safari plays); also the
+DVR files and the H.264 rung of a ladder over an HEVC source.
 """
 import shutil
 import subprocess
