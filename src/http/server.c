@@ -759,30 +759,23 @@ static void conn_resume(conn_t *c) {
   if (!c->closed && !c->closing && c->in.len < IN_HIGH_WATER) conn_read_start(c);
 }
 
-static void on_resume(uv_idle_t *h) {
-  http_server_t *srv = h->data;
+/* Empties the resume queue, releasing each connection's ref; resume 0
+ * only drops them (shutdown: every connection is closed). */
+static void resume_queue_flush(http_server_t *srv, int resume) {
   conn_t *c = srv->resume_head;
   srv->resume_head = NULL;
-  uv_idle_stop(h);
   while (c) {
     conn_t *next = c->resume_next;
     c->resume_queued = 0;
-    if (!c->closed) conn_resume(c);
+    if (resume && !c->closed) conn_resume(c);
     conn_unref(c);
     c = next;
   }
 }
 
-/* Drops the queue without resuming (shutdown: every connection is closed). */
-static void resume_queue_drop(http_server_t *srv) {
-  conn_t *c = srv->resume_head;
-  srv->resume_head = NULL;
-  while (c) {
-    conn_t *next = c->resume_next;
-    c->resume_queued = 0;
-    conn_unref(c);
-    c = next;
-  }
+static void on_resume(uv_idle_t *h) {
+  uv_idle_stop(h);
+  resume_queue_flush(h->data, 1);
 }
 
 void http_response_finish(http_response_t *res) {
@@ -1033,7 +1026,7 @@ static void on_server_handle_closed(uv_handle_t *h) {
 static void server_check_done(http_server_t *srv) {
   if (!srv->shutting_down || srv->nconns > 0 || srv->timers_closing) return;
   srv->timers_closing = 1;
-  resume_queue_drop(srv);
+  resume_queue_flush(srv, 0);
   uv_close((uv_handle_t *)&srv->sweep, on_server_handle_closed);
   uv_close((uv_handle_t *)&srv->grace, on_server_handle_closed);
   uv_close((uv_handle_t *)&srv->resume, on_server_handle_closed);
