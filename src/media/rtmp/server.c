@@ -11,8 +11,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "media/flv/flv.h"
-#include "media/h264_sps.h"
-#include "media/hevc_config.h"
+#include "media/sps_size.h"
 #include "media/rtmp/amf0.h"
 #include "media/rtmp/chunk.h"
 #include "media/rtmp/handshake.h"
@@ -227,20 +226,17 @@ static int64_t unwrap_ts(session_t *s, int kind, uint32_t ts) {
  * ERR_PROTOCOL when the record itself is broken. */
 static int video_config_size(media_codec_t codec, const uint8_t *p, size_t len, int *w, int *h) {
   *w = *h = 0;
+  flv_avc_config_t avc;
+  flv_hevc_config_t hvc;
+  const flv_nalu_t *sps = NULL;
   if (codec == CODEC_H264) {
-    flv_avc_config_t avc;
     if (flv_parse_avc_config(p, len, &avc) != 0) return ERR_PROTOCOL;
-    if (avc.sps_count > 0 && h264_sps_dimensions(avc.sps[0].data, avc.sps[0].len, w, h) != 0)
-      *w = *h = 0;
+    if (avc.sps_count > 0) sps = &avc.sps[0];
   } else if (codec == CODEC_HEVC) {
-    flv_hevc_config_t hvc;
-    hevc_sps_t sps;
     if (flv_parse_hevc_config(p, len, &hvc) != 0) return ERR_PROTOCOL;
-    if (hvc.sps_count > 0 && hevc_sps_parse(hvc.sps[0].data, hvc.sps[0].len, &sps) == 0) {
-      *w = sps.width;
-      *h = sps.height;
-    }
+    if (hvc.sps_count > 0) sps = &hvc.sps[0];
   }
+  if (sps && media_sps_size(codec, sps->data, sps->len, w, h) != 0) *w = *h = 0;
   return 0;
 }
 
@@ -345,17 +341,22 @@ static void on_kick(void *ud, const char *reason) {
 }
 
 /* A refused publish answers NetStream.Publish.BadName, then closes the
- * connection (reason=publish_refused): encoders retry on a new one. */
+ * connection (reason=publish_refused): encoders retry on a new one. The
+ * caller has logged why. Returns rc. */
+static int refuse_publish(session_t *s, const char *description, int rc) {
+  send_status(s, "error", "NetStream.Publish.BadName", description);
+  session_flush(s);
+  session_close(s, "publish_refused");
+  return rc;
+}
+
 static int cmd_publish(session_t *s, json_t *args, double txn) {
   (void)txn;
   const char *name = json_string_value(json_array_get(args, 3));
   char key[256];
   if (!name || !*name || strlen(name) >= sizeof(key)) {
     log_warn("rtmp_publish_refused ip=%s reason=no_key", s->ip);
-    send_status(s, "error", "NetStream.Publish.BadName", "a stream key is required");
-    session_flush(s);
-    session_close(s, "publish_refused");
-    return ERR_INVALID;
+    return refuse_publish(s, "a stream key is required", ERR_INVALID);
   }
   /* OBS/ffmpeg may append "?query" to the key; the key is before it. */
   size_t kl = strcspn(name, "?");
@@ -363,10 +364,7 @@ static int cmd_publish(session_t *s, json_t *args, double txn) {
   key[kl] = '\0';
   if (s->ls || s->publish_seen) {
     log_warn("rtmp_publish_refused ip=%s reason=already_publishing", s->ip);
-    send_status(s, "error", "NetStream.Publish.BadName", "already publishing");
-    session_flush(s);
-    session_close(s, "publish_refused");
-    return ERR_CONFLICT;
+    return refuse_publish(s, "already publishing", ERR_CONFLICT);
   }
   s->publish_seen = 1;
   live_publisher_t pub = {.kick = on_kick, .ud = s};
@@ -380,13 +378,11 @@ static int cmd_publish(session_t *s, json_t *args, double txn) {
              : rc == ERR_CONFLICT  ? "busy"
              : rc == ERR_FORBIDDEN ? "disabled"
                                    : err_str(rc));
-    send_status(s, "error", "NetStream.Publish.BadName",
-                rc == ERR_CONFLICT    ? "the stream already has a publisher"
-                : rc == ERR_FORBIDDEN ? "the stream is disabled"
-                                      : "unknown stream key");
-    session_flush(s);
-    session_close(s, "publish_refused");
-    return rc;
+    return refuse_publish(s,
+                          rc == ERR_CONFLICT    ? "the stream already has a publisher"
+                          : rc == ERR_FORBIDDEN ? "the stream is disabled"
+                                                : "unknown stream key",
+                          rc);
   }
   s->ls = ls;
   hub_set_source(live_stream_hub(ls), NULL, s->ssl ? "rtmps" : "rtmp");

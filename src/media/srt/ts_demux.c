@@ -9,8 +9,8 @@
 
 #include "core/err.h"
 #include "core/log.h"
-#include "media/h264_sps.h"
 #include "media/hevc_config.h"
+#include "media/sps_size.h"
 
 #define AVIO_BUF_SIZE (64 * 1024)
 #define DEFAULT_MAX_BUFFER (4u * 1024 * 1024)
@@ -338,11 +338,7 @@ static void update_video_config(ts_demux_t *d, media_codec_t codec, AVStream *st
   /* The SPS's picture size, as the RTMP ingest does; the prober's when the
    * SPS does not parse. */
   int w = 0, h = 0;
-  hevc_sps_t hs;
-  if (codec == CODEC_HEVC && hevc_sps_parse(d->sps, d->sps_len, &hs) == 0)
-    w = hs.width, h = hs.height;
-  else if (codec == CODEC_H264 && h264_sps_dimensions(d->sps, d->sps_len, &w, &h) != 0)
-    w = h = 0;
+  if (media_sps_size(codec, d->sps, d->sps_len, &w, &h) != 0) w = h = 0;
   d->cfg.width = w > 0 ? w : st->codecpar->width;
   d->cfg.height = h > 0 ? h : st->codecpar->height;
   AVRational fr = st->avg_frame_rate.num > 0 ? st->avg_frame_rate : st->r_frame_rate;
