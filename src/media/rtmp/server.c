@@ -10,6 +10,8 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "media/audio/aac_worker.h"
+#include "media/audio/flv_audio.h"
 #include "media/flv/flv.h"
 #include "media/sps_size.h"
 #include "media/rtmp/amf0.h"
@@ -65,6 +67,13 @@ struct session {
   uint32_t ts_last[2];
   int ts_started[2];
   int warned_codec[2];
+  /* Audio that is not AAC goes through a converter (aac_worker.h); its
+   * output stays as first chosen, so a decoder restart keeps the config. */
+  aac_worker_t *aconv;
+  aac_conv_input_t aconv_in;
+  aac_conv_output_t aconv_out;
+  int aconv_chosen; /* aconv_out is set */
+  int aconv_failed_codec; /* a converter for this codec could not start: not retried */
 };
 
 /* ---------- closing ---------- */
@@ -100,6 +109,8 @@ static void session_close(session_t *s, const char *reason) {
   rtmp_server_t *srv = s->srv;
   log_info("rtmp_close ip=%s port=%d reason=%s%s%s", s->ip, s->port, reason, s->ls ? " stream=" : "",
            s->ls ? live_stream_id(s->ls) : "");
+  aac_worker_stop(s->aconv); /* no converted frame arrives after this */
+  s->aconv = NULL;
   if (s->ls) {
     live_stream_t *ls = s->ls;
     s->ls = NULL;
@@ -240,6 +251,67 @@ static int video_config_size(media_codec_t codec, const uint8_t *p, size_t len, 
   return 0;
 }
 
+/* Into the hub, after the configuration if it changed. */
+static int publish_frame(session_t *s, media_frame_t *fr) {
+  hub_t *hub = live_stream_hub(s->ls);
+  int rc;
+  if (s->cfg_dirty || !s->cfg_published) {
+    if ((rc = hub_publish_config(hub, &s->cfg)) != 0) return rc;
+    s->cfg_dirty = 0;
+    s->cfg_published = 1;
+  }
+  return hub_publish_frame(hub, fr);
+}
+
+/* An AAC frame from the converter (loop thread). */
+static void on_converted(void *ud, media_frame_t *fr) {
+  session_t *s = ud;
+  int rc = s->ls && !s->closing ? publish_frame(s, fr) : 0;
+  media_frame_unref(fr);
+  if (rc) session_close(s, "publish_failed");
+}
+
+/* Makes sure a converter for `in` runs (restarting it when the decoder set-up
+ * changed). The first one fixes the output: the stream's audio config. */
+static int converter_for(session_t *s, const aac_conv_input_t *in) {
+  if (s->aconv && flv_audio_same_input(&s->aconv_in, in)) return 0;
+  if (in->codec_id == s->aconv_failed_codec) return ERR_UNSUPPORTED;
+  aac_worker_stop(s->aconv);
+  s->aconv = NULL;
+  if (!s->aconv_chosen) {
+    s->aconv_out = aac_conv_output_for(in->sample_rate, in->channels);
+    s->aconv_chosen = 1;
+  }
+  s->aconv = aac_worker_start(s->srv->loop, in, &s->aconv_out, live_stream_id(s->ls),
+                              on_converted, s);
+  if (!s->aconv) {
+    s->aconv_failed_codec = in->codec_id;
+    return ERR_UNSUPPORTED;
+  }
+  s->aconv_in = *in;
+  s->aconv_in.extradata = NULL;
+  s->aconv_in.extradata_len = 0;
+  if (s->cfg.audio_codec != CODEC_AAC || !s->cfg.audio_extradata) {
+    int rc = aac_worker_fill_config(s->aconv, &s->cfg);
+    if (rc) return rc;
+    s->cfg_dirty = 1;
+  }
+  return 0;
+}
+
+/* Audio the hub does not carry as is (MP3, Speex, …) is converted to AAC.
+ * ERR_UNSUPPORTED when no decoder takes it. */
+static int convert_audio(session_t *s, const flv_frame_t *f, uint32_t timestamp) {
+  aac_conv_input_t in;
+  int rc = flv_audio_input(f, &in);
+  if (rc == 0) rc = converter_for(s, &in);
+  if (rc) return rc;
+  if (f->len == 0 || (f->enhanced && f->packet != FLV_PACKET_FRAME)) return 0;
+  if (aac_worker_push(s->aconv, f->data, f->len, unwrap_ts(s, MEDIA_AUDIO, timestamp)) == ERR_AGAIN)
+    hub_count_dropped(live_stream_hub(s->ls));
+  return 0;
+}
+
 static int on_media(session_t *s, const rtmp_message_t *m) {
   if (!s->ls) return 0; /* media before publish (or after a kick): ignore */
   int is_video = m->type_id == RTMP_MSG_VIDEO;
@@ -248,6 +320,10 @@ static int on_media(session_t *s, const rtmp_message_t *m) {
   if (rc) return rc;
   int kind = is_video ? MEDIA_VIDEO : MEDIA_AUDIO;
   media_codec_t codec = codec_of(f.codec);
+  if (!is_video && f.codec != FLV_CODEC_AAC) {
+    rc = convert_audio(s, &f, m->timestamp);
+    if (rc != ERR_UNSUPPORTED) return rc;
+  }
   if (!f.supported || codec == CODEC_NONE) {
     if (!s->warned_codec[kind]) {
       s->warned_codec[kind] = 1;
@@ -297,12 +373,6 @@ static int on_media(session_t *s, const rtmp_message_t *m) {
   /* A frame of a codec whose configuration never came cannot be decoded. */
   if ((is_video && s->cfg.video_codec != codec) || (!is_video && s->cfg.audio_codec != codec))
     return 0;
-  hub_t *hub = live_stream_hub(s->ls);
-  if (s->cfg_dirty || !s->cfg_published) {
-    if ((rc = hub_publish_config(hub, &s->cfg)) != 0) return rc;
-    s->cfg_dirty = 0;
-    s->cfg_published = 1;
-  }
   media_frame_t *fr = media_frame_new(f.len);
   if (!fr) return ERR_NOMEM;
   memcpy(fr->data, f.data, f.len);
@@ -311,7 +381,7 @@ static int on_media(session_t *s, const rtmp_message_t *m) {
   fr->keyframe = is_video ? f.keyframe : 1;
   fr->dts = unwrap_ts(s, kind, m->timestamp);
   fr->pts = fr->dts + (is_video ? f.cts : 0);
-  rc = hub_publish_frame(hub, fr);
+  rc = publish_frame(s, fr);
   media_frame_unref(fr);
   return rc;
 }
@@ -325,6 +395,14 @@ static void on_metadata(session_t *s, const rtmp_message_t *m) {
     s->cfg.height = (int)md.height;
   if (md.framerate > 0 && md.framerate < 1000) s->cfg.framerate = md.framerate;
   if (s->ls && md.encoder[0]) hub_set_source(live_stream_hub(s->ls), md.encoder, NULL);
+  /* Audio announced in a codec that is converted: the converter starts now,
+   * so the AAC config is in the stream's configuration from its first frame
+   * (MP3 has no sequence header; video usually comes first). */
+  aac_conv_input_t in;
+  if (s->ls && !s->aconv && md.audio_codec[0] &&
+      flv_audio_input_from_metadata(md.audio_codec, md.audio_samplerate, md.audio_channels,
+                                    &in) == 0)
+    (void)converter_for(s, &in); /* on failure the first audio frame says why */
   log_debug("rtmp_metadata ip=%s width=%d height=%d fps=%.2f encoder=%s", s->ip, s->cfg.width,
             s->cfg.height, s->cfg.framerate, md.encoder);
 }
