@@ -1,9 +1,11 @@
 /* libFuzzer target: FLV tag bodies, codec configuration records, AVCC →
- * Annex B and onMetaData. The first byte picks the parser. */
+ * Annex B and onMetaData, and which decoder a non-AAC audio tag or the
+ * metadata's audiocodecid asks for. The first byte picks the parser. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "media/audio/flv_audio.h"
 #include "media/flv/flv.h"
 
 static void annexb(const uint8_t *p, size_t n, unsigned nls) {
@@ -48,6 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   size_t n = size - 1;
   flv_frame_t f;
   flv_metadata_t md;
+  aac_conv_input_t in;
   switch (sel % 8) {
   case 0:
     if (flv_parse_video(p, n, &f) == 0) {
@@ -60,10 +63,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (flv_parse_audio(p, n, &f) == 0) {
       if (f.data + f.len > p + n || f.data < p) abort();
       if (f.packet == FLV_PACKET_SEQUENCE_HEADER) config(&f);
+      if (flv_audio_input(&f, &in) == 0 && (in.sample_rate < 0 || in.channels < 0)) abort();
     }
     break;
   case 2:
-    flv_parse_metadata_amf(p, n, &md);
+    if (flv_parse_metadata_amf(p, n, &md) == 0)
+      flv_audio_input_from_metadata(md.audio_codec, md.audio_samplerate, md.audio_channels, &in);
     break;
   case 3:
     f.codec = FLV_CODEC_H264, f.data = p, f.len = n;

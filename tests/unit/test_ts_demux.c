@@ -359,6 +359,40 @@ static void test_buffer_hevc(void **state) {
   free(data);
 }
 
+/* ---- audio that is not AAC ------------------------------------------------------ */
+
+/* MP2 (ffmpeg's MPEG-TS default) at 48 kHz stereo: the stream's config is
+ * AAC from the first config on, and the converted frames are 1024 samples
+ * apart, monotonic, on the video's clock. */
+static void test_buffer_mp2_becomes_aac(void **state) {
+  (void)state;
+  char *data;
+  size_t len;
+  assert_int_equal(ffmpeg_ts("-f lavfi -i testsrc=size=320x240:rate=25 -f lavfi -i "
+                             "sine=sample_rate=48000 -ac 2 -t 2 -c:v libx264 -preset veryfast "
+                             "-g 25 -pix_fmt yuv420p -c:a mp2",
+                             &data, &len),
+                   0);
+  rec_t r;
+  rec_init(&r);
+  assert_int_equal(ts_demux_buffer((uint8_t *)data, len, &sink, &r), 0);
+  assert_int_equal(r.configs, 1); /* announced with the first config, never changed */
+  assert_int_equal(r.cfg.audio_codec, CODEC_AAC);
+  assert_int_equal(r.cfg.sample_rate, 48000);
+  assert_int_equal(r.cfg.channels, 2);
+  assert_true(r.cfg.audio_extradata_len >= 2); /* libavcodec adds an explicit "no SBR" extension */
+  assert_int_equal(r.cfg.audio_extradata[0], 0x11); /* AAC LC, 48 kHz, stereo */
+  assert_int_equal(r.cfg.audio_extradata[1], 0x90);
+  assert_true(r.first_is_video_key);
+  assert_int_equal(r.nframes[MEDIA_VIDEO], 50);
+  /* 2 s = 93.75 frames of 1024 at 48 kHz; the last one or two stay in the encoder */
+  assert_in_range(r.nframes[MEDIA_AUDIO], 85, 94);
+  assert_in_range(r.last_dts[MEDIA_AUDIO], 1850, 2100);
+  assert_true(r.monotonic);
+  rec_clear(&r);
+  free(data);
+}
+
 /* ---- fixture ------------------------------------------------------------------ */
 
 static int setup(void **state) {
@@ -389,6 +423,7 @@ int main(void) {
       cmocka_unit_test(test_adts),
       cmocka_unit_test(test_buffer),
       cmocka_unit_test(test_buffer_hevc),
+      cmocka_unit_test(test_buffer_mp2_becomes_aac),
       cmocka_unit_test(test_push_chunks),
       cmocka_unit_test(test_push_overflow_and_abort),
       cmocka_unit_test(test_truncated),

@@ -455,7 +455,9 @@ static void accept_one(srt_server_t *srv) {
   memcpy(c->key, id.key, sizeof(c->key));
   srt_setsockflag(s, SRTO_RCVSYN, &no, sizeof(no));
   int events = SRT_EPOLL_IN | SRT_EPOLL_ERR;
-  ts_demux_opts_t dopts = {.max_buffer = srv->opts.max_demux_buffer};
+  char label[80];
+  snprintf(label, sizeof(label), "srt:%s", c->ip);
+  ts_demux_opts_t dopts = {.max_buffer = srv->opts.max_demux_buffer, .label = label};
   c->next = srv->conns;
   srv->conns = c;
   srv->nconns++;

@@ -4,11 +4,13 @@
 #include <libavutil/mathematics.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/err.h"
 #include "core/log.h"
+#include "media/audio/aac_conv.h"
 #include "media/hevc_config.h"
 #include "media/sps_size.h"
 
@@ -52,6 +54,9 @@ struct ts_demux {
   int64_t last_out;    /* latest emitted dts, any kind */
   int64_t last_dts[2]; /* per kind, for monotonic output */
   int emitted[2];
+  char label[64];      /* the source, in logs */
+  aac_conv_t *aconv;   /* audio that is not AAC (MP2, MP3, AC-3, …) becomes AAC */
+  int aconv_failed;    /* no converter could be made: that audio is dropped */
 };
 
 /* ---------------- conversions ---------------- */
@@ -288,6 +293,35 @@ static void audio_from_codecpar(ts_demux_t *d, AVCodecParameters *par) {
   d->cfg_dirty = 1;
 }
 
+/* Audio that is not AAC: a converter from the stream parameters, whose AAC
+ * config goes into the stream's (aac_conv.h). 0 when it runs. */
+static int converter_from_codecpar(ts_demux_t *d, const AVCodecParameters *par) {
+  if (d->aconv) return 0;
+  if (d->aconv_failed) return ERR_UNSUPPORTED;
+  aac_conv_input_t in = {.codec_id = par->codec_id,
+                         .sample_rate = par->sample_rate,
+                         .channels = par->ch_layout.nb_channels,
+                         .bits_per_sample = par->bits_per_coded_sample,
+                         .extradata = par->extradata,
+                         .extradata_len = par->extradata_size > 0 ? (size_t)par->extradata_size : 0};
+  aac_conv_output_t out = aac_conv_output_for(in.sample_rate, in.channels);
+  if (!(d->aconv = aac_conv_new(&in, &out, d->label[0] ? d->label : "ts")) || aac_conv_fill_config(d->aconv, &d->cfg) != 0) {
+    aac_conv_free(d->aconv);
+    d->aconv = NULL;
+    d->aconv_failed = 1;
+    return ERR_UNSUPPORTED;
+  }
+  d->cfg_dirty = 1;
+  return 0;
+}
+
+/* Whether an audio stream is carried: AAC as is, others through a converter
+ * when libavcodec has a decoder for them. */
+static int audio_usable(const AVCodecParameters *par) {
+  return par->codec_type == AVMEDIA_TYPE_AUDIO &&
+         (par->codec_id == AV_CODEC_ID_AAC || avcodec_find_decoder(par->codec_id) != NULL);
+}
+
 /* The hub's codec for a TS video stream; CODEC_NONE when it is not carried. */
 static media_codec_t video_codec_of(const AVCodecParameters *par) {
   if (par->codec_type != AVMEDIA_TYPE_VIDEO) return CODEC_NONE;
@@ -369,10 +403,12 @@ static void on_video(ts_demux_t *d, AVPacket *pkt, AVStream *st) {
     /* Announce the audio track with the first config when there is one. */
     for (unsigned i = 0; i < d->fmt->nb_streams; i++) {
       AVCodecParameters *par = d->fmt->streams[i]->codecpar;
-      if (par->codec_type == AVMEDIA_TYPE_AUDIO && par->codec_id == AV_CODEC_ID_AAC) {
+      if (!audio_usable(par) || (d->aidx >= 0 && d->aidx != (int)i)) continue;
+      if (par->codec_id == AV_CODEC_ID_AAC)
         audio_from_codecpar(d, par);
-        break;
-      }
+      else
+        (void)converter_from_codecpar(d, par); /* on failure the audio is dropped */
+      break;
     }
   }
   int64_t dts = pkt->dts != AV_NOPTS_VALUE ? pkt->dts : pkt->pts;
@@ -385,6 +421,15 @@ static void on_video(ts_demux_t *d, AVPacket *pkt, AVStream *st) {
   free(lp);
 }
 
+/* A converted AAC frame (on its source clock) into the output. */
+static void emit_converted(void *ud, media_frame_t *f) {
+  ts_demux_t *d = ud;
+  int64_t none = 0;
+  f->dts = f->pts = out_ts(d, MEDIA_AUDIO, f->dts, &none);
+  emit_config_if_dirty(d);
+  d->sink.on_frame(d->ud, f);
+}
+
 static void on_audio(ts_demux_t *d, AVPacket *pkt, AVStream *st) {
   if (!d->started) return; /* the timeline starts at the first video keyframe */
   int64_t dts = pkt->dts != AV_NOPTS_VALUE ? pkt->dts : pkt->pts;
@@ -393,6 +438,11 @@ static void on_audio(ts_demux_t *d, AVPacket *pkt, AVStream *st) {
   /* Audio queued before the video start point would land before 0. */
   if (!d->have_base && has_video_stream(d)) return;
   if (d->have_base && d->emitted[MEDIA_VIDEO] && base + d->offset < 0) return;
+  if (st->codecpar->codec_id != AV_CODEC_ID_AAC) {
+    if (converter_from_codecpar(d, st->codecpar) == 0)
+      aac_conv_feed(d->aconv, pkt->data, (size_t)pkt->size, base, emit_converted, d);
+    return;
+  }
   const uint8_t *p = pkt->data;
   size_t left = (size_t)pkt->size;
   for (int i = 0; left > 0; i++) {
@@ -420,8 +470,7 @@ static void on_packet(ts_demux_t *d, AVPacket *pkt) {
   if (video_codec_of(par) != CODEC_NONE && (d->vidx < 0 || d->vidx == pkt->stream_index)) {
     d->vidx = pkt->stream_index;
     on_video(d, pkt, st);
-  } else if (par->codec_type == AVMEDIA_TYPE_AUDIO && par->codec_id == AV_CODEC_ID_AAC &&
-             (d->aidx < 0 || d->aidx == pkt->stream_index)) {
+  } else if (audio_usable(par) && (d->aidx < 0 || d->aidx == pkt->stream_index)) {
     d->aidx = pkt->stream_index;
     if (!d->started && !has_video_stream(d)) d->started = 1; /* audio-only */
     on_audio(d, pkt, st);
@@ -484,6 +533,8 @@ out:
 
 static void state_clear(ts_demux_t *d) {
   media_config_clear(&d->cfg);
+  aac_conv_free(d->aconv);
+  d->aconv = NULL;
   free(d->vps);
   free(d->sps);
   free(d->pps);
@@ -507,6 +558,7 @@ int ts_demux_start(const ts_demux_sink_t *sink, void *ud, const ts_demux_opts_t 
   d->ud = ud;
   d->threaded = 1;
   d->cap = opts && opts->max_buffer ? opts->max_buffer : DEFAULT_MAX_BUFFER;
+  if (opts && opts->label) snprintf(d->label, sizeof(d->label), "%s", opts->label);
   d->ring = malloc(d->cap);
   if (!d->ring) {
     free(d);

@@ -7,6 +7,9 @@
  *                    (HEVC: the hvcC record from the VPS/SPS/PPS)
  *   AAC in ADTS    → raw AAC frames, the AudioSpecificConfig built from
  *                    the ADTS header
+ *   other audio    → AAC through a converter (media/audio/aac_conv.h): MP2
+ *   (MP2, MP3,       (ffmpeg's MPEG-TS default), MP3, AC-3, … whatever
+ *   AC-3, …)         libavcodec decodes; on the demux thread
  * Timestamps become milliseconds starting near 0 at the first video
  * keyframe, monotonic per kind. Nothing is emitted before the first video
  * keyframe that comes with its parameter sets (audio before it is dropped), so
@@ -41,6 +44,7 @@ typedef struct {
 
 typedef struct {
   size_t max_buffer; /* push mode: bytes buffered ahead of the demuxer; default 4 MiB */
+  const char *label; /* names the source in logs (copied); default "ts" */
 } ts_demux_opts_t;
 
 /* Push mode: starts the demux thread. The sink must stay valid until
