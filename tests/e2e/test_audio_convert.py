@@ -18,7 +18,8 @@ from test_srt import srt_url
 
 @pytest.fixture(scope="module")
 def conv_server(tmp_path_factory):
-    srv = start_live_server(tmp_path_factory, window=6, srt=True)
+    srv = start_live_server(tmp_path_factory, window=6, srt=True,
+                            extra_args=("--health-interval-ms", "500"))
     yield srv
     srv.stop()
 
@@ -91,7 +92,8 @@ def assert_continuous_aac(pl_url, tmp_path, what, rate):
 def test_mp3_plays_as_aac_in_both_forms(conv_server, capi, tmp_path):
     """ffmpeg with -c:a libmp3lame (48 kHz stereo): both playlist forms carry
     AAC at 48 kHz stereo from the first segment on (onMetaData announced it),
-    with no discontinuity; the log says what was converted."""
+    with no discontinuity; the log says what was converted, and the health
+    data shows the AAC track."""
     s, pl, p = push(conv_server, capi, tmp_path, ("-c:a", "libmp3lame", "-ar", "48000", "-ac", "2"))
     try:
         assert_continuous_aac(pl, tmp_path, "mp3 ts", 48000)
@@ -101,6 +103,12 @@ def test_mp3_plays_as_aac_in_both_forms(conv_server, capi, tmp_path):
         fm = audio_of(pl + "?format=fmp4", "mp3 fmp4")
         assert fm["codec_name"] == "aac" and int(fm["sample_rate"]) == 48000, fm
         assert f"aac_conv_start stream={s['id']} from=mp3" in conv_server.logs(400)
+        r = capi.get(f"/v1/live-streams/{s['id']}/health")
+        assert r.status_code == 200, r.text
+        m = r.json()["metrics"]
+        assert m, r.text
+        assert (m[0]["audio_codec"], m[0]["audio_sample_rate"], m[0]["audio_channels"]) == (
+            "aac", 48000, 2), m[0]
     finally:
         p.stop()
 
