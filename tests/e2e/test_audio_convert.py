@@ -1,18 +1,21 @@
 """Audio that is not AAC is converted to AAC at the ingest.
 
 ffmpeg's FLV muxer picks MP3 when no audio codec is given, older encoders
-send Speex, Nellymoser, ADPCM or G.711, and SRT encoders send MPEG-1 Layer
-II (ffmpeg's MPEG-TS default) or AC-3. The hub carries AAC only, so such
+send Speex, Nellymoser, ADPCM or G.711, Enhanced RTMP allows Opus, and SRT
+encoders send MPEG-1 Layer II (ffmpeg's MPEG-TS default) or AC-3. The hub carries AAC only, so such
 audio used to be dropped: the stream played silent. Now it is decoded and
 encoded to AAC, and players see an ordinary H.264 + AAC stream in both
 playlist forms.
 """
+import subprocess
+import time
+
 import pytest
 import requests
 
 from media import (Pusher, ffmpeg_argv, ffprobe_packets, ffprobe_streams, get_playlist,
-                   log_about, segment_url, start_live_server, tmpfile, wait_playlist,
-                   wait_status)
+                   log_about, log_offset, segment_url, server_log, start_live_server, tmpfile,
+                   wait_log, wait_playlist, wait_status)
 from test_srt import srt_url
 
 
@@ -169,3 +172,98 @@ def test_srt_audio_plays_as_aac(conv_server, capi, tmp_path, codec, args, rate):
         raise AssertionError(f"{e}\n{p!r}\n{log_about(conv_server, s['id'])}")
     finally:
         p.stop()
+
+
+def flv_tags(data):
+    """(type, timestamp ms, body) of every tag of an FLV file."""
+    assert data[:3] == b"FLV", data[:3]
+    i, out = int.from_bytes(data[5:9], "big") + 4, []
+    while i + 11 <= len(data):
+        size = int.from_bytes(data[i + 1:i + 4], "big")
+        ts = int.from_bytes(data[i + 4:i + 7], "big") | data[i + 7] << 24
+        out.append((data[i], ts, data[i + 11:i + 11 + size]))
+        i += 11 + size + 4
+    return out
+
+
+def ogg_packets(data):
+    """The packets of an Ogg stream (RFC 3533 lacing)."""
+    i, out, cur = 0, [], b""
+    while i + 27 <= len(data):
+        assert data[i:i + 4] == b"OggS", data[i:i + 4]
+        nseg = data[i + 26]
+        lacing = data[i + 27:i + 27 + nseg]
+        j = i + 27 + nseg
+        for n in lacing:
+            cur += data[j:j + n]
+            j += n
+            if n < 255:
+                out.append(cur)
+                cur = b""
+        i = j
+    return out
+
+
+def test_enhanced_rtmp_opus_plays_as_aac(conv_server, capi, tmp_path):
+    """A hand-written Enhanced RTMP publisher (ffmpeg 5.1 cannot put Opus in
+    FLV): H.264 video tags, an 'Opus' SequenceStart carrying the OpusHead,
+    then 20 ms Opus CodedFrames. Players get AAC at 48 kHz stereo."""
+    from test_rtmp_malformed import RawRtmp, chunks
+    secs = 6
+    v, a = tmp_path / "v.flv", tmp_path / "a.ogg"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i",
+                    "testsrc2=size=320x240:rate=25", "-t", str(secs), "-c:v", "libx264",
+                    "-preset", "veryfast", "-g", "25", "-bf", "0", "-an", "-f", "flv", str(v)],
+                   check=True, timeout=60)
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i",
+                    "sine=sample_rate=48000", "-ac", "2", "-t", str(secs), "-c:a", "libopus",
+                    "-b:a", "64k", "-frame_duration", "20", "-f", "ogg", str(a)],
+                   check=True, timeout=60)
+    video = [(ts, body) for t, ts, body in flv_tags(v.read_bytes()) if t == 9]
+    packets = ogg_packets(a.read_bytes())
+    assert packets[0][:8] == b"OpusHead" and packets[1][:8] == b"OpusTags", packets[:2]
+    audio = [(i * 20, bytes([0x90 | 1]) + b"Opus" + p) for i, p in enumerate(packets[2:])]
+    media = sorted([(ts, 9, body) for ts, body in video[1:]] + [(ts, 8, b) for ts, b in audio],
+                   key=lambda x: (x[0], x[1]))
+
+    s = capi.create({"mode": "passthrough"})
+    since = log_offset(conv_server)
+    c = RawRtmp(conv_server.rtmp_port)
+    try:
+        c.handshake()
+        c.connect()
+        c.publish(s["stream_key"])
+        c.send(chunks(6, 9, video[0][1], stream_id=1))  # the AVC sequence header
+        c.send(chunks(4, 8, bytes([0x90 | 0]) + b"Opus" + packets[0], stream_id=1))
+        t0 = time.time()
+        for ts, kind, body in media:
+            time.sleep(max(0, t0 + ts / 1000 - time.time()))  # real time
+            c.send(chunks(6 if kind == 9 else 4, kind, body, stream_id=1, ts=ts, chunk_size=128))
+        pl = s["playback_ids"][0]["playback_url"]
+        wait_playlist(pl, lambda x: len(x.segments) >= 4, timeout=10)
+        assert_continuous_aac(pl, tmp_path, "opus", 48000)
+        fm = audio_of(pl + "?format=fmp4", "opus fmp4")
+        assert (fm["codec_name"], int(fm["channels"])) == ("aac", 2), fm
+        log = server_log(conv_server)[since:]
+        assert f"aac_conv_start stream={s['id']} from=opus" in log, log[-2000:]
+        assert "rtmp_unsupported_codec" not in log and "rtmp_bad_sequence_header" not in log
+    finally:
+        c.close()
+
+
+def test_enhanced_rtmp_opus_bad_opushead_is_skipped(conv_server, capi):
+    """An 'Opus' SequenceStart that is no OpusHead is logged and skipped like
+    a broken AAC sequence header; the connection stays up."""
+    from test_rtmp_malformed import RawRtmp, chunks
+    s = capi.create({"mode": "passthrough"})
+    since = log_offset(conv_server)
+    c = RawRtmp(conv_server.rtmp_port)
+    try:
+        c.handshake()
+        c.connect()
+        c.publish(s["stream_key"])
+        c.send(chunks(4, 8, bytes([0x90 | 0]) + b"Opus" + b"NotAHead" + bytes(11), stream_id=1))
+        wait_log(conv_server, ("rtmp_bad_sequence_header", "kind=audio"), since=since)
+        assert not c.closed_by_server(timeout=0.5)
+    finally:
+        c.close()

@@ -264,6 +264,39 @@ static void test_flv_metadata_and_sameness(void **st) {
   assert_int_equal(flv_audio_input_from_metadata("99", 48000, 2, &a), ERR_UNSUPPORTED);
 }
 
+/* Enhanced RTMP 'Opus': the SequenceStart's OpusHead gives the channels and
+ * is the decoder's extradata; frames fit whatever Opus decoder runs. */
+static void test_flv_opus(void **st) {
+  (void)st;
+  uint8_t head[5 + 19] = {0x90 | 0, 'O', 'p', 'u', 's', 'O', 'p', 'u', 's', 'H', 'e', 'a', 'd',
+                          1, 1 /* channels */, 0x38, 1, 0x80, 0xbb, 0, 0, 0, 0, 0};
+  flv_frame_t f;
+  aac_conv_input_t start, frame, meta;
+  assert_int_equal(flv_parse_audio(head, sizeof(head), &f), 0);
+  assert_int_equal(flv_audio_input(&f, &start), 0);
+  assert_int_equal(start.codec_id, AV_CODEC_ID_OPUS);
+  assert_int_equal(start.sample_rate, 48000);
+  assert_int_equal(start.channels, 1);
+  assert_int_equal(start.extradata_len, 19);
+  assert_memory_equal(start.extradata, "OpusHead", 8);
+  uint8_t coded[8] = {0x90 | 1, 'O', 'p', 'u', 's', 0xfc, 0xff, 0xfe};
+  assert_int_equal(flv_parse_audio(coded, sizeof(coded), &f), 0);
+  assert_int_equal(flv_audio_input(&f, &frame), 0);
+  assert_int_equal(frame.codec_id, AV_CODEC_ID_OPUS);
+  assert_int_equal(frame.extradata_len, 0);
+  assert_true(flv_audio_same_input(&start, &frame)); /* a frame keeps the decoder */
+  assert_int_equal(flv_audio_input_from_metadata("Opus", 48000, 1, &meta), 0);
+  assert_int_equal(meta.codec_id, AV_CODEC_ID_OPUS);
+  assert_false(flv_audio_same_input(&meta, &start)); /* the OpusHead needs a new decoder */
+  assert_true(flv_audio_same_input(&start, &start));
+  /* not an OpusHead */
+  head[5] = 'X';
+  assert_int_equal(flv_parse_audio(head, sizeof(head), &f), 0);
+  assert_int_equal(flv_audio_input(&f, &start), ERR_INVALID);
+  assert_int_equal(flv_parse_audio(head, 10, &f), 0);
+  assert_int_equal(flv_audio_input(&f, &start), ERR_INVALID);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_mp3_to_aac),
@@ -272,6 +305,7 @@ int main(void) {
       cmocka_unit_test(test_unknown_codec_refused),
       cmocka_unit_test(test_flv_sound_formats),
       cmocka_unit_test(test_flv_metadata_and_sameness),
+      cmocka_unit_test(test_flv_opus),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -37,9 +37,25 @@ static int sound_format_input(unsigned sf, int bits, aac_conv_input_t *in) {
 int flv_audio_input(const flv_frame_t *f, aac_conv_input_t *in) {
   if (f->is_video || f->codec == FLV_CODEC_AAC) return ERR_UNSUPPORTED;
   if (f->enhanced) {
-    if (f->codec != FLV_CODEC_MP3) return ERR_UNSUPPORTED;
     memset(in, 0, sizeof(*in));
-    in->codec_id = AV_CODEC_ID_MP3;
+    if (f->codec == FLV_CODEC_MP3) {
+      in->codec_id = AV_CODEC_ID_MP3;
+    } else if (f->codec == FLV_CODEC_OPUS) {
+      /* Opus always decodes at 48 kHz; the SequenceStart's OpusHead (RFC
+       * 7845 §5.1) says the channels and is the decoder's extradata. */
+      in->codec_id = AV_CODEC_ID_OPUS;
+      in->sample_rate = 48000;
+      in->channels = 2;
+      if (f->packet == FLV_PACKET_SEQUENCE_HEADER) {
+        if (f->len < 19 || memcmp(f->data, "OpusHead", 8) != 0 || f->data[9] == 0)
+          return ERR_INVALID;
+        in->channels = f->data[9];
+        in->extradata = f->data;
+        in->extradata_len = f->len;
+      }
+    } else {
+      return ERR_UNSUPPORTED;
+    }
     return 0;
   }
   if (sound_format_input(f->codec_id, f->sound_size ? 16 : 8, in) != 0) return ERR_UNSUPPORTED;
@@ -52,6 +68,13 @@ int flv_audio_input(const flv_frame_t *f, aac_conv_input_t *in) {
 int flv_audio_input_from_metadata(const char *audiocodecid, double samplerate, double channels,
                                   aac_conv_input_t *in) {
   if (strcmp(audiocodecid, ".mp3") == 0) audiocodecid = "2";
+  if (strcmp(audiocodecid, "Opus") == 0) {
+    memset(in, 0, sizeof(*in));
+    in->codec_id = AV_CODEC_ID_OPUS;
+    in->sample_rate = 48000;
+    in->channels = channels > 0 && channels <= 8 ? (int)channels : 2;
+    return 0;
+  }
   char *end;
   long sf = strtol(audiocodecid, &end, 10);
   if (!*audiocodecid || *end || sf < 0 || sf > 15 || sound_format_input((unsigned)sf, 16, in) != 0)
@@ -64,6 +87,9 @@ int flv_audio_input_from_metadata(const char *audiocodecid, double samplerate, d
 int flv_audio_same_input(const aac_conv_input_t *a, const aac_conv_input_t *b) {
   if (a->codec_id != b->codec_id) return 0;
   if (a->codec_id == AV_CODEC_ID_MP3) return 1;
+  /* Opus frames carry no OpusHead: only a SequenceStart (with one) changes the set-up */
+  if (a->codec_id == AV_CODEC_ID_OPUS && (!a->extradata_len || !b->extradata_len))
+    return !b->extradata_len;
   return a->sample_rate == b->sample_rate && a->channels == b->channels &&
          a->bits_per_sample == b->bits_per_sample;
 }

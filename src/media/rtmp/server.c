@@ -289,8 +289,7 @@ static int converter_for(session_t *s, const aac_conv_input_t *in) {
     return ERR_UNSUPPORTED;
   }
   s->aconv_in = *in;
-  s->aconv_in.extradata = NULL;
-  s->aconv_in.extradata_len = 0;
+  s->aconv_in.extradata = NULL; /* pointed into the tag; its length still tells it had one */
   if (s->cfg.audio_codec != CODEC_AAC || !s->cfg.audio_extradata) {
     int rc = aac_worker_fill_config(s->aconv, &s->cfg);
     if (rc) return rc;
@@ -299,11 +298,16 @@ static int converter_for(session_t *s, const aac_conv_input_t *in) {
   return 0;
 }
 
-/* Audio the hub does not carry as is (MP3, Speex, …) is converted to AAC.
+/* Audio the hub does not carry as is (MP3, Opus, Speex, …) is converted to AAC.
  * ERR_UNSUPPORTED when no decoder takes it. */
 static int convert_audio(session_t *s, const flv_frame_t *f, uint32_t timestamp) {
   aac_conv_input_t in;
   int rc = flv_audio_input(f, &in);
+  if (rc == ERR_INVALID) { /* like a broken AAC sequence header: skipped */
+    log_warn("rtmp_bad_sequence_header stream=%s kind=audio len=%zu", live_stream_id(s->ls), f->len);
+    hub_count_dropped(live_stream_hub(s->ls));
+    return 0;
+  }
   if (rc == 0) rc = converter_for(s, &in);
   if (rc) return rc;
   if (f->len == 0 || (f->enhanced && f->packet != FLV_PACKET_FRAME)) return 0;
