@@ -23,12 +23,12 @@ struct aac_conv {
   /* What swr was set up for: a decoded frame of another shape rebuilds it. */
   int swr_rate, swr_fmt;
   AVChannelLayout swr_layout;
-  AVAudioFifo *fifo;  /* converted samples waiting for a whole AAC frame */
+  AVAudioFifo *fifo; /* converted samples waiting for a whole AAC frame */
   AVFrame *decoded, *chunk;
   AVPacket *in, *out;
-  uint8_t **conv;     /* swr output planes, conv_cap samples each */
+  uint8_t **conv; /* swr output planes, conv_cap samples each */
   int conv_cap;
-  int64_t enc_next;   /* pts (samples) of the next frame given to the encoder */
+  int64_t enc_next; /* pts (samples) of the next frame given to the encoder */
   int started;
   int64_t base_ms, base_samples; /* base_ms is the time of sample position base_samples */
   uint64_t errors, resyncs;
@@ -54,7 +54,9 @@ static AVCodecContext *open_decoder(const aac_conv_input_t *in, const char *labe
   AVCodecContext *d = avcodec_alloc_context3(codec);
   if (!d) return NULL;
   d->sample_rate = in->sample_rate > 0 ? in->sample_rate : 44100;
-  av_channel_layout_default(&d->ch_layout, in->channels == 1 ? 1 : in->channels > 0 ? in->channels : 2);
+  av_channel_layout_default(&d->ch_layout, in->channels == 1  ? 1
+                                           : in->channels > 0 ? in->channels
+                                                              : 2);
   if (in->bits_per_sample > 0) d->bits_per_coded_sample = in->bits_per_sample;
   if (in->extradata_len > 0) {
     d->extradata = av_mallocz(in->extradata_len + AV_INPUT_BUFFER_PADDING_SIZE);
@@ -100,7 +102,8 @@ aac_conv_t *aac_conv_new(const aac_conv_input_t *in, const aac_conv_output_t *ou
   snprintf(c->label, sizeof(c->label), "%s", label ? label : "-");
   aac_conv_output_t o = aac_conv_output_for(out->sample_rate, out->channels);
   int channels = o.channels, rate = o.sample_rate;
-  if (!(c->dec = open_decoder(in, c->label)) || !(c->enc = open_encoder(rate, channels, c->label)) ||
+  if (!(c->dec = open_decoder(in, c->label)) ||
+      !(c->enc = open_encoder(rate, channels, c->label)) ||
       !(c->fifo = av_audio_fifo_alloc(AV_SAMPLE_FMT_FLTP, channels, c->enc->frame_size * 4)) ||
       !(c->decoded = av_frame_alloc()) || !(c->chunk = av_frame_alloc()) ||
       !(c->in = av_packet_alloc()) || !(c->out = av_packet_alloc())) {
@@ -136,8 +139,12 @@ void aac_conv_free(aac_conv_t *c) {
   free(c);
 }
 
-int aac_conv_sample_rate(const aac_conv_t *c) { return c->enc->sample_rate; }
-int aac_conv_channels(const aac_conv_t *c) { return c->enc->ch_layout.nb_channels; }
+int aac_conv_sample_rate(const aac_conv_t *c) {
+  return c->enc->sample_rate;
+}
+int aac_conv_channels(const aac_conv_t *c) {
+  return c->enc->ch_layout.nb_channels;
+}
 
 const uint8_t *aac_conv_asc(const aac_conv_t *c, size_t *len) {
   *len = (size_t)c->enc->extradata_size;
@@ -157,7 +164,9 @@ int aac_conv_fill_config(const aac_conv_t *c, media_config_t *cfg) {
   return 0;
 }
 
-uint64_t aac_conv_errors(const aac_conv_t *c) { return c->errors; }
+uint64_t aac_conv_errors(const aac_conv_t *c) {
+  return c->errors;
+}
 
 static int64_t samples_to_ms(const aac_conv_t *c, int64_t pos) {
   return c->base_ms + av_rescale(pos - c->base_samples, 1000, c->enc->sample_rate);
@@ -233,8 +242,8 @@ static int queue_decoded(aac_conv_t *c, const AVFrame *f) {
       return ERR_NOMEM;
     c->conv_cap = want;
   }
-  int got = swr_convert(c->swr, c->conv, c->conv_cap, (const uint8_t **)f->extended_data,
-                        f->nb_samples);
+  int got =
+      swr_convert(c->swr, c->conv, c->conv_cap, (const uint8_t **)f->extended_data, f->nb_samples);
   if (got < 0) return ERR_INVALID;
   if (got > 0 && av_audio_fifo_write(c->fifo, (void **)c->conv, got) < got) return ERR_NOMEM;
   return 0;

@@ -9,8 +9,17 @@
 
 /* FLV SoundFormat values (FLV spec, audio tag header). */
 enum {
-  SF_PCM = 0, SF_ADPCM = 1, SF_MP3 = 2, SF_PCM_LE = 3, SF_NELLY_16K = 4, SF_NELLY_8K = 5,
-  SF_NELLY = 6, SF_ALAW = 7, SF_MULAW = 8, SF_SPEEX = 11, SF_MP3_8K = 14
+  SF_PCM = 0,
+  SF_ADPCM = 1,
+  SF_MP3 = 2,
+  SF_PCM_LE = 3,
+  SF_NELLY_16K = 4,
+  SF_NELLY_8K = 5,
+  SF_NELLY = 6,
+  SF_ALAW = 7,
+  SF_MULAW = 8,
+  SF_SPEEX = 11,
+  SF_MP3_8K = 14
 };
 
 /* The decoder and fixed parameters of a SoundFormat; rate 0: from the tag. */
@@ -19,17 +28,38 @@ static int sound_format_input(unsigned sf, int bits, aac_conv_input_t *in) {
   in->bits_per_sample = bits;
   switch (sf) {
     case SF_PCM: /* "platform endian": little endian on every encoder that ships */
-    case SF_PCM_LE: in->codec_id = bits == 8 ? AV_CODEC_ID_PCM_U8 : AV_CODEC_ID_PCM_S16LE; break;
-    case SF_ADPCM: in->codec_id = AV_CODEC_ID_ADPCM_SWF; break;
-    case SF_MP3: in->codec_id = AV_CODEC_ID_MP3; break;
-    case SF_MP3_8K: in->codec_id = AV_CODEC_ID_MP3, in->sample_rate = 8000; break;
-    case SF_NELLY: in->codec_id = AV_CODEC_ID_NELLYMOSER; break;
-    case SF_NELLY_16K: in->codec_id = AV_CODEC_ID_NELLYMOSER, in->sample_rate = 16000, in->channels = 1; break;
-    case SF_NELLY_8K: in->codec_id = AV_CODEC_ID_NELLYMOSER, in->sample_rate = 8000, in->channels = 1; break;
-    case SF_ALAW: in->codec_id = AV_CODEC_ID_PCM_ALAW, in->sample_rate = 8000; break;
-    case SF_MULAW: in->codec_id = AV_CODEC_ID_PCM_MULAW, in->sample_rate = 8000; break;
-    case SF_SPEEX: in->codec_id = AV_CODEC_ID_SPEEX, in->sample_rate = 16000, in->channels = 1; break;
-    default: return ERR_UNSUPPORTED;
+    case SF_PCM_LE:
+      in->codec_id = bits == 8 ? AV_CODEC_ID_PCM_U8 : AV_CODEC_ID_PCM_S16LE;
+      break;
+    case SF_ADPCM:
+      in->codec_id = AV_CODEC_ID_ADPCM_SWF;
+      break;
+    case SF_MP3:
+      in->codec_id = AV_CODEC_ID_MP3;
+      break;
+    case SF_MP3_8K:
+      in->codec_id = AV_CODEC_ID_MP3, in->sample_rate = 8000;
+      break;
+    case SF_NELLY:
+      in->codec_id = AV_CODEC_ID_NELLYMOSER;
+      break;
+    case SF_NELLY_16K:
+      in->codec_id = AV_CODEC_ID_NELLYMOSER, in->sample_rate = 16000, in->channels = 1;
+      break;
+    case SF_NELLY_8K:
+      in->codec_id = AV_CODEC_ID_NELLYMOSER, in->sample_rate = 8000, in->channels = 1;
+      break;
+    case SF_ALAW:
+      in->codec_id = AV_CODEC_ID_PCM_ALAW, in->sample_rate = 8000;
+      break;
+    case SF_MULAW:
+      in->codec_id = AV_CODEC_ID_PCM_MULAW, in->sample_rate = 8000;
+      break;
+    case SF_SPEEX:
+      in->codec_id = AV_CODEC_ID_SPEEX, in->sample_rate = 16000, in->channels = 1;
+      break;
+    default:
+      return ERR_UNSUPPORTED;
   }
   return 0;
 }

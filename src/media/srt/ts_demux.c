@@ -305,7 +305,8 @@ static int converter_from_codecpar(ts_demux_t *d, const AVCodecParameters *par) 
                          .extradata = par->extradata,
                          .extradata_len = par->extradata_size > 0 ? (size_t)par->extradata_size : 0};
   aac_conv_output_t out = aac_conv_output_for(in.sample_rate, in.channels);
-  if (!(d->aconv = aac_conv_new(&in, &out, d->label[0] ? d->label : "ts")) || aac_conv_fill_config(d->aconv, &d->cfg) != 0) {
+  d->aconv = aac_conv_new(&in, &out, d->label[0] ? d->label : "ts");
+  if (!d->aconv || aac_conv_fill_config(d->aconv, &d->cfg) != 0) {
     aac_conv_free(d->aconv);
     d->aconv = NULL;
     d->aconv_failed = 1;
@@ -404,6 +405,7 @@ static void on_video(ts_demux_t *d, AVPacket *pkt, AVStream *st) {
     for (unsigned i = 0; i < d->fmt->nb_streams; i++) {
       AVCodecParameters *par = d->fmt->streams[i]->codecpar;
       if (!audio_usable(par) || (d->aidx >= 0 && d->aidx != (int)i)) continue;
+      d->aidx = (int)i; /* the announced track is the one carried */
       if (par->codec_id == AV_CODEC_ID_AAC)
         audio_from_codecpar(d, par);
       else
