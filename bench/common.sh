@@ -13,6 +13,8 @@
 #   ONAIR_SERVE_FLAGS  extra flags for `onair serve` (word-split)
 #   WRK_CLIENT     load client for wrk_run: wrk (default) or hget (bench/hget.c,
 #                  discards bodies without copying them; see serve.sh)
+#   BENCH_AUDIO    audio of the pushed media: aac (default) or mp3 (onair
+#                  converts MP3 to AAC; nginx-rtmp packages it as is)
 #   BENCH_NICE     niceness for the servers and wrk (default 0; e.g. -10 on a
 #                  machine shared with other work, so both servers and the
 #                  client get their core instead of time slices of it)
@@ -286,7 +288,12 @@ EOF
 # -c copy and cost almost no CPU themselves.
 BENCH_MEDIA_DIR=${BENCH_MEDIA_DIR:-/tmp/onair-bench-media}
 bench_media() {
-  local f=$BENCH_MEDIA_DIR/test-1mbps-30s.flv
+  local audio=${BENCH_AUDIO:-aac} f acodec
+  case $audio in
+    aac) f=$BENCH_MEDIA_DIR/test-1mbps-30s.flv acodec=aac ;;
+    mp3) f=$BENCH_MEDIA_DIR/test-1mbps-30s-mp3.flv acodec=libmp3lame ;;
+    *) die "BENCH_AUDIO is aac or mp3" ;;
+  esac
   if [ ! -s "$f" ]; then
     mkdir -p "$BENCH_MEDIA_DIR"
     ffmpeg -hide_banner -loglevel error -y \
@@ -294,7 +301,7 @@ bench_media() {
       -f lavfi -i "sine=frequency=440:sample_rate=48000" -t 30 \
       -c:v libx264 -preset veryfast -b:v 1000k -maxrate 1000k -bufsize 1000k \
       -g 30 -keyint_min 30 -sc_threshold 0 -pix_fmt yuv420p \
-      -c:a aac -b:a 96k -f flv "$f.tmp" && mv "$f.tmp" "$f"
+      -c:a "$acodec" -b:a 96k -f flv "$f.tmp" && mv "$f.tmp" "$f"
   fi
   echo "$f"
 }
