@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "media/hevc_config.h"
+#include "media/avc_config.h"
 #include "media/srt/ts_demux.h"
 
 typedef struct {
@@ -55,7 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                                            &scan) != 0)
       continue;
     if (!hevc && scan.sps && scan.pps &&
-        ts_demux_build_avcc(scan.sps, scan.sps_len, scan.pps, scan.pps_len, &rec, &rlen) == 0)
+        avc_config_build(scan.sps, scan.sps_len, scan.pps, scan.pps_len, &rec, &rlen) == 0)
       free(rec);
     if (hevc && scan.sps) {
       hevc_sps_t sps;

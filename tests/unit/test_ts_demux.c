@@ -15,6 +15,7 @@
 
 #include "core/err.h"
 #include "core/util.h"
+#include "media/avc_config.h"
 #include "media/srt/ts_demux.h"
 
 static uint8_t *g_ts;
@@ -217,16 +218,16 @@ static void test_annexb(void **state) {
 
   uint8_t *rec;
   size_t rlen;
-  assert_int_equal(ts_demux_build_avcc(scan.sps, scan.sps_len, scan.pps, scan.pps_len, &rec, &rlen),
+  assert_int_equal(avc_config_build(scan.sps, scan.sps_len, scan.pps, scan.pps_len, &rec, &rlen),
                    0);
   const uint8_t avcc[] = {1, 0x64, 0x00, 0x1f, 0xff, 0xe1, 0, 5, 0x67, 0x64, 0x00,
                           0x1f, 0xac, 1, 0, 4, 0x68, 0xee, 0x3c, 0x80};
   assert_int_equal(rlen, sizeof(avcc));
   assert_memory_equal(rec, avcc, sizeof(avcc));
   free(rec);
-  assert_int_equal(ts_demux_build_avcc(scan.sps, 3, scan.pps, scan.pps_len, &rec, &rlen),
+  assert_int_equal(avc_config_build(scan.sps, 3, scan.pps, scan.pps_len, &rec, &rlen),
                    ERR_INVALID);
-  assert_int_equal(ts_demux_build_avcc(scan.sps, scan.sps_len, NULL, 0, &rec, &rlen), ERR_INVALID);
+  assert_int_equal(avc_config_build(scan.sps, scan.sps_len, NULL, 0, &rec, &rlen), ERR_INVALID);
 
   /* no start code; only an AUD; empty */
   const uint8_t none[] = {1, 2, 3, 4, 5};

@@ -311,10 +311,6 @@ static int conv_reserve(hls__mux_t *m, size_t n) {
   return 0;
 }
 
-static int nal_type(media_codec_t codec, uint8_t b) {
-  return codec == CODEC_HEVC ? (b >> 1) & 0x3f : b & 0x1f;
-}
-
 /* Length-prefixed NAL units to Annex B: AUD, parameter sets before a
  * keyframe that lacks them, then the frame's NAL units (its own AUDs are
  * dropped so ours stays first). */
@@ -332,7 +328,7 @@ static int to_annexb(hls__mux_t *m, const media_frame_t *f, const uint8_t **out,
     off += L;
     if (n > f->len - off) return ERR_PROTOCOL;
     if (n) {
-      int t = nal_type(m->vcodec, f->data[off]);
+      int t = media_nal_type(m->vcodec, f->data[off]);
       if (t == t_sps) has_ps = 1;
       if (t != t_aud) size += 4 + n;
     }
@@ -357,7 +353,7 @@ static int to_annexb(hls__mux_t *m, const media_frame_t *f, const uint8_t **out,
     size_t n = 0;
     for (size_t i = 0; i < L; i++) n = (n << 8) | f->data[off + i];
     off += L;
-    if (n && nal_type(m->vcodec, f->data[off]) != t_aud) {
+    if (n && media_nal_type(m->vcodec, f->data[off]) != t_aud) {
       memcpy(o, "\0\0\0\1", 4);
       memcpy(o + 4, f->data + off, n);
       o += 4 + n;

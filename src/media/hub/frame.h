@@ -39,6 +39,12 @@ typedef struct media_config {
   int sample_rate, channels;
 } media_config_t;
 
+/* The type of the H.264 or HEVC NAL unit whose header starts with byte b
+ * (H.264 nal_unit_type: 5 bits; H.265: 6 bits after the forbidden bit). */
+static inline int media_nal_type(media_codec_t codec, uint8_t b) {
+  return codec == CODEC_HEVC ? (b >> 1) & 0x3f : b & 0x1f;
+}
+
 /* A frame with room for len payload bytes (refcount 1), or NULL. */
 media_frame_t *media_frame_new(size_t len);
 media_frame_t *media_frame_ref(media_frame_t *f);

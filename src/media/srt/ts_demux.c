@@ -11,6 +11,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "media/audio/aac_conv.h"
+#include "media/avc_config.h"
 #include "media/hevc_config.h"
 #include "media/sps_size.h"
 
@@ -95,7 +96,7 @@ int ts_demux_annexb_to_length_prefixed(const uint8_t *in, size_t len, media_code
       if (e - start < (hevc ? 2u : 1u)) continue; /* not even a NAL unit header */
       size_t n = e - start;
       const uint8_t *nal = in + start;
-      int type = hevc ? hevc_nal_type(nal) : nal[0] & 0x1f;
+      int type = media_nal_type(codec, nal[0]);
       if (type == (hevc ? HEVC_NAL_AUD : 9)) continue; /* the packager writes its own */
       if (pass == 0) {
         if (n > UINT32_MAX) return ERR_INVALID;
@@ -126,35 +127,6 @@ int ts_demux_annexb_to_length_prefixed(const uint8_t *in, size_t len, media_code
   }
   *out = buf;
   *outlen = total;
-  return 0;
-}
-
-int ts_demux_build_avcc(const uint8_t *sps, size_t sps_len, const uint8_t *pps, size_t pps_len,
-                        uint8_t **out, size_t *outlen) {
-  *out = NULL;
-  *outlen = 0;
-  if (!sps || sps_len < 4 || sps_len > 0xffff || !pps || pps_len == 0 || pps_len > 0xffff)
-    return ERR_INVALID;
-  size_t n = 6 + 2 + sps_len + 1 + 2 + pps_len;
-  uint8_t *b = malloc(n);
-  if (!b) return ERR_NOMEM;
-  size_t o = 0;
-  b[o++] = 1;      /* configurationVersion */
-  b[o++] = sps[1]; /* AVCProfileIndication */
-  b[o++] = sps[2]; /* profile_compatibility */
-  b[o++] = sps[3]; /* AVCLevelIndication */
-  b[o++] = 0xff;   /* 6 reserved bits + lengthSizeMinusOne = 3 */
-  b[o++] = 0xe1;   /* 3 reserved bits + one SPS */
-  b[o++] = (uint8_t)(sps_len >> 8);
-  b[o++] = (uint8_t)sps_len;
-  memcpy(b + o, sps, sps_len);
-  o += sps_len;
-  b[o++] = 1; /* one PPS */
-  b[o++] = (uint8_t)(pps_len >> 8);
-  b[o++] = (uint8_t)pps_len;
-  memcpy(b + o, pps, pps_len);
-  *out = b;
-  *outlen = n;
   return 0;
 }
 
@@ -355,7 +327,7 @@ static void update_video_config(ts_demux_t *d, media_codec_t codec, AVStream *st
   int rc = codec == CODEC_HEVC
                ? hevc_config_build(d->vps, d->vps_len, d->sps, d->sps_len, d->pps, d->pps_len,
                                    &rec, &rlen)
-               : ts_demux_build_avcc(d->sps, d->sps_len, d->pps, d->pps_len, &rec, &rlen);
+               : avc_config_build(d->sps, d->sps_len, d->pps, d->pps_len, &rec, &rlen);
   int complete = d->sps && d->pps && (codec != CODEC_HEVC || d->vps);
   if (rc != 0) {
     if (complete && !d->warned_config) {

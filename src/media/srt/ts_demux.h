@@ -4,6 +4,7 @@
  * returns is converted to what the hub carries (media/hub/frame.h):
  *   H.264 / HEVC   → 4-byte length-prefixed NAL units (AUDs dropped), the
  *   Annex B          AVCDecoderConfigurationRecord built from the SPS/PPS
+ *                    (avc_config.h)
  *                    (HEVC: the hvcC record from the VPS/SPS/PPS)
  *   AAC in ADTS    → raw AAC frames, the AudioSpecificConfig built from
  *                    the ADTS header
@@ -84,11 +85,6 @@ typedef struct {
  * (free()). ERR_INVALID when no start code is found. */
 int ts_demux_annexb_to_length_prefixed(const uint8_t *in, size_t len, media_codec_t codec,
                                        uint8_t **out, size_t *outlen, ts_nal_scan_t *scan);
-/* AVCDecoderConfigurationRecord (version 1, 4-byte lengths) for one SPS and
- * one PPS; *out malloc'd. ERR_INVALID for an SPS shorter than 4 bytes. */
-int ts_demux_build_avcc(const uint8_t *sps, size_t sps_len, const uint8_t *pps, size_t pps_len,
-                        uint8_t **out, size_t *outlen);
-
 typedef struct {
   unsigned header_len; /* 7, or 9 with CRC */
   unsigned frame_len;  /* header + payload */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "media/avc_config.h"
 
 /* The next NAL unit at or after *pos: its start and length (start codes
  * and trailing zero bytes excluded). 0 when there is none. */
@@ -56,24 +57,5 @@ int avc_config_from_annexb(const uint8_t *annexb, size_t len, uint8_t **out, siz
     if (type == 8 && !pps) pps = nal, pps_len = nlen;
   }
   if (!sps || !pps) return ERR_INVALID;
-  size_t n = 6 + 2 + sps_len + 1 + 2 + pps_len;
-  uint8_t *b = malloc(n), *w = b;
-  if (!b) return ERR_NOMEM;
-  *w++ = 1;      /* configurationVersion */
-  *w++ = sps[1]; /* AVCProfileIndication */
-  *w++ = sps[2]; /* profile_compatibility */
-  *w++ = sps[3]; /* AVCLevelIndication */
-  *w++ = 0xff;   /* 6 reserved bits + lengthSizeMinusOne = 3 */
-  *w++ = 0xe1;   /* 3 reserved bits + one SPS */
-  *w++ = (uint8_t)(sps_len >> 8);
-  *w++ = (uint8_t)sps_len;
-  memcpy(w, sps, sps_len);
-  w += sps_len;
-  *w++ = 1; /* one PPS */
-  *w++ = (uint8_t)(pps_len >> 8);
-  *w++ = (uint8_t)pps_len;
-  memcpy(w, pps, pps_len);
-  *out = b;
-  *outlen = n;
-  return 0;
+  return avc_config_build(sps, sps_len, pps, pps_len, out, outlen);
 }
