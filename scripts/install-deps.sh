@@ -22,6 +22,9 @@ PKGS=(
   # VLC playback test (tests/e2e/test_vlc_playback.py): libvlc's own HLS
   # client, through its Python binding (the vlc binary refuses to run as root)
   python3-vlc vlc-plugin-base
+  # segment-numbering test (tests/e2e/test_segment_numbers.py): a server
+  # restarted with its clock set back, through libfaketime
+  faketime
   # upload tests (tests/e2e/test_upload.py): real FTP and SFTP servers, run by
   # the tests on loopback ports (s3rver and azurite come from tests/storage, npm)
   vsftpd openssh-server openssh-client python3-paramiko

@@ -32,7 +32,9 @@ struct live_stream {
   int timer_is_drop; /* the timer frees the media (ended) rather than stops */
   uint64_t connected_at; /* wall ms of the current publisher's arrival */
   uint64_t hls_floor;    /* segment and init numbers below this were used by
-                          * earlier packagers of this stream (this process) */
+                          * earlier packagers of this stream */
+  uint64_t hls_floor_saved; /* what the database holds (store_stream_hls_floor) */
+  int hls_floor_loaded;
   live_stream_t *next;
 };
 
@@ -79,6 +81,21 @@ static live_stream_t *find(live_t *lv, const char *id) {
   return NULL;
 }
 
+/* The database keeps the numbering floor this far ahead of the numbers the
+ * packagers have used, so it is written about once per 48 segments and a
+ * crash loses nothing: a later broadcast starts above it even if the clock
+ * went back (hls_opts_t.first_seq). */
+#define HLS_FLOOR_AHEAD 64
+
+static void save_hls_floor(live_stream_t *ls, uint64_t end) {
+  if (end <= ls->hls_floor_saved) return;
+  int rc = store_stream_raise_hls_floor(ls->lv->store, ls->id, end);
+  if (rc == 0)
+    ls->hls_floor_saved = end;
+  else
+    log_warn("hls_floor_save_failed id=%s err=%s", ls->id, err_str(rc));
+}
+
 static void media_free(live_stream_t *ls) {
   /* Rungs first: their feeders (the transcoder) let go in on_forget /
    * on_publish_end, before the source goes. */
@@ -90,6 +107,7 @@ static void media_free(live_stream_t *ls) {
     }
     if (ls->rend[i].hub) hub_free(ls->rend[i].hub);
   }
+  save_hls_floor(ls, ls->hls_floor);
   memset(ls->rend, 0, sizeof(ls->rend));
   ls->nrend = 0;
   ls->hls = NULL;
@@ -185,6 +203,8 @@ static void on_segment(void *ud, uint64_t seq, double duration_s) {
   /* seed 003: launching until the output can be played, then live. */
   if (rc->index == 0 && ls->has_pub && ls->status == STREAM_LAUNCHING)
     transition(ls, STREAM_LIVE);
+  uint64_t used = hls_numbers_end(ls->rend[rc->index].hls);
+  if (used + HLS_FLOOR_AHEAD / 4 > ls->hls_floor_saved) save_hls_floor(ls, used + HLS_FLOOR_AHEAD);
   for (int i = 0; i < lv->nobservers; i++)
     if (lv->observers[i].on_segment)
       lv->observers[i].on_segment(lv->observer_ud[i], ls, rc->index, seq, duration_s);
@@ -198,6 +218,14 @@ live_rendition_t *live_rendition_add(live_stream_t *ls, const char *name, int wi
     int i = ls->nrend;
     r = &ls->rend[i];
     uint64_t now_ms = (uint64_t)util_now_ms();
+    if (!ls->hls_floor_loaded) { /* the first broadcast since this process started */
+      uint64_t stored = 0;
+      if (store_stream_hls_floor(ls->lv->store, ls->id, &stored) == 0) {
+        ls->hls_floor_loaded = 1;
+        ls->hls_floor_saved = stored;
+        if (stored > ls->hls_floor) ls->hls_floor = stored;
+      }
+    }
     hls_opts_t ho = {.target_ms = ls->lv->opts.hls_target_ms,
                      .window = ls->lv->opts.hls_window,
                      .fmp4_on_demand = ls->lv->opts.hls_fmp4_on_demand,
@@ -205,9 +233,9 @@ live_rendition_t *live_rendition_add(live_stream_t *ls, const char *name, int wi
                       * must not reuse an earlier one's numbers (after a stop
                       * or a restart): it counts from its start time in ms,
                       * which no earlier broadcast of this stream reached
-                      * (it would need a segment per ms), and in this
-                      * process at least from where the last one ended (in
-                      * case the clock was set back). */
+                      * (it would need a segment per ms), and at least from
+                      * where the earlier ones ended, kept in this process
+                      * and in the database (in case the clock was set back). */
                      .first_seq = now_ms > ls->hls_floor ? now_ms : ls->hls_floor};
     ls->rend_ctx[i] = (struct rend_ctx){.ls = ls, .index = i};
     r->hub = hub_new(ls->id);

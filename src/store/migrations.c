@@ -228,6 +228,11 @@ const char *const store__migrations[] = {
     ");"
     "CREATE INDEX clips_stream ON clips(project_id, stream_id, created_at);"
     "CREATE INDEX clips_status ON clips(status);",
+    /* 8: hls_numbers_end: no HLS segment or init number at or above it was
+     * ever used by one of the stream's broadcasts (live.c keeps it ahead of
+     * what its packagers use), so a broadcast after a restart with the clock
+     * set back still never reuses an immutable segment URL. */
+    "ALTER TABLE streams ADD COLUMN hls_numbers_end INTEGER NOT NULL DEFAULT 0;",
 };
 
 const int store__n_migrations = (int)(sizeof(store__migrations) / sizeof(store__migrations[0]));

@@ -85,6 +85,11 @@ int store_stream_set_status(store_t *st, const char *id, int status, int64_t ts)
  * simulcast targets are removed. ERR_NOT_FOUND if not in project. */
 int store_stream_delete(store_t *st, const char *project_id, const char *id, int deleted_status,
                         int64_t ts);
+/* The stream's HLS numbering floor (migration 8): *out = 0 when none was
+ * stored. raise sets it to end unless it is already higher. Both work on
+ * deleted streams too. ERR_NOT_FOUND for an unknown id. */
+int store_stream_hls_floor(store_t *st, const char *id, uint64_t *out);
+int store_stream_raise_hls_floor(store_t *st, const char *id, uint64_t end);
 typedef int (*store_stream_cb)(void *ud, const store_stream_t *s);
 /* Calls cb for each not-deleted stream of the project, oldest first
  * (created_at, then id). A non-zero return from cb stops and is returned. */

@@ -358,6 +358,25 @@ static void test_stream_status_history(void **state) {
   store_stream_clear(&s);
 }
 
+/* The HLS numbering floor (migration 8) only ever goes up. */
+static void test_stream_hls_floor(void **state) {
+  fx_t *fx = *state;
+  store_stream_t s;
+  make_stream(&s, "proj-a", "floor", 500);
+  assert_int_equal(store_stream_insert(fx->st, &s), 0);
+  uint64_t v = 99;
+  assert_int_equal(store_stream_hls_floor(fx->st, s.id, &v), 0);
+  assert_int_equal(v, 0); /* never broadcast */
+  assert_int_equal(store_stream_raise_hls_floor(fx->st, s.id, 1795713215394ULL), 0);
+  assert_int_equal(store_stream_raise_hls_floor(fx->st, s.id, 1795626818755ULL), 0); /* lower: kept */
+  assert_int_equal(store_stream_hls_floor(fx->st, s.id, &v), 0);
+  assert_int_equal(v, 1795713215394ULL);
+  assert_int_equal(store_stream_hls_floor(fx->st, "no-such-stream", &v), ERR_NOT_FOUND);
+  assert_int_equal(v, 0);
+  assert_int_equal(store_stream_raise_hls_floor(fx->st, "no-such-stream", 5), ERR_NOT_FOUND);
+  store_stream_clear(&s);
+}
+
 static void add_children(fx_t *fx, const char *stream_id, const char *tag) {
   store_playback_t p = {0};
   snprintf(p.id, sizeof(p.id), "pb%s", tag);
@@ -764,6 +783,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_schema_too_new, setup, teardown),
       cmocka_unit_test_setup_teardown(test_apikeys, setup, teardown),
       cmocka_unit_test_setup_teardown(test_stream_crud, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_stream_hls_floor, setup, teardown),
       cmocka_unit_test_setup_teardown(test_stream_status_history, setup, teardown),
       cmocka_unit_test_setup_teardown(test_stream_delete, setup, teardown),
       cmocka_unit_test_setup_teardown(test_stream_list, setup, teardown),
