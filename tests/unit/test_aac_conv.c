@@ -17,6 +17,7 @@
 
 #include "core/err.h"
 #include "media/audio/aac_conv.h"
+#include "media/audio/aac_worker.h"
 #include "media/audio/flv_audio.h"
 
 #define MAX_PKTS 200
@@ -174,6 +175,136 @@ static void test_pcm_resampled_to_the_output(void **st) {
   aac_conv_free(c);
 }
 
+/* Output frames kept whole, to decode them again. */
+typedef struct {
+  media_frame_t *f[256];
+  int n;
+} frames_t;
+
+static void keep(void *ud, media_frame_t *f) {
+  frames_t *k = ud;
+  if (k->n < 256)
+    k->f[k->n++] = f;
+  else
+    media_frame_unref(f);
+}
+
+/* Where the sound is: 8 kHz mono PCM with silence and a loud burst at 1.0 s
+ * (an AAC frame is 128 ms at this rate, so a frame of offset would show).
+ * Decoding the AAC at the timestamps it was given puts the burst back at
+ * 1.0 s: audio stays in sync with the video it came with. */
+static void test_timestamps_keep_sync(void **st) {
+  (void)st;
+  aac_conv_input_t in = {.codec_id = AV_CODEC_ID_PCM_S16LE, .sample_rate = 8000, .channels = 1,
+                         .bits_per_sample = 16};
+  aac_conv_output_t out = aac_conv_output_for(8000, 1);
+  aac_conv_t *c = aac_conv_new(&in, &out, "t");
+  assert_non_null(c);
+  static int16_t pcm[8000 * 2];
+  for (int i = 8000; i < 8000 + 80; i++) pcm[i] = (i / 4) % 2 ? 30000 : -30000; /* 10 ms burst */
+  frames_t k = {0};
+  const int64_t start = 40000;
+  for (int i = 0; i < 20; i++) /* 100 ms per input packet */
+    assert_int_equal(aac_conv_feed(c, (uint8_t *)(pcm + i * 800), 1600, start + i * 100, keep, &k),
+                     0);
+  assert_true(k.n > 10);
+
+  const AVCodec *codec = avcodec_find_decoder(AV_CODEC_ID_AAC);
+  AVCodecContext *d = avcodec_alloc_context3(codec);
+  size_t asc_len;
+  const uint8_t *asc = aac_conv_asc(c, &asc_len);
+  d->extradata = av_mallocz(asc_len + AV_INPUT_BUFFER_PADDING_SIZE);
+  memcpy(d->extradata, asc, asc_len);
+  d->extradata_size = (int)asc_len;
+  assert_int_equal(avcodec_open2(d, codec, NULL), 0);
+  AVPacket *p = av_packet_alloc();
+  AVFrame *fr = av_frame_alloc();
+  double burst_ms = -1;
+  for (int i = 0; i < k.n && burst_ms < 0; i++) {
+    av_new_packet(p, (int)k.f[i]->len);
+    memcpy(p->data, k.f[i]->data, k.f[i]->len);
+    assert_int_equal(avcodec_send_packet(d, p), 0);
+    av_packet_unref(p);
+    while (avcodec_receive_frame(d, fr) >= 0) {
+      const float *x = (const float *)fr->extended_data[0];
+      for (int j = 0; j < fr->nb_samples && burst_ms < 0; j++)
+        if (fabsf(x[j]) > 0.3f) burst_ms = (double)(k.f[i]->pts - start) + j * 1000.0 / 8000;
+      av_frame_unref(fr);
+    }
+  }
+  /* 1000 ms; AAC may smear a few ms ahead of a transient */
+  assert_true(burst_ms > 985 && burst_ms < 1015);
+  for (int i = 0; i < k.n; i++) media_frame_unref(k.f[i]);
+  av_frame_free(&fr);
+  av_packet_free(&p);
+  avcodec_free_context(&d);
+  aac_conv_free(c);
+}
+
+/* ---- aac_worker: the converter on a thread, results on the loop ---- */
+
+typedef struct {
+  aac_worker_t *w;
+  int frames, after_stop;
+  int64_t last_pts;
+  int ordered;
+  int stop_at; /* stop the worker from inside the callback at this frame */
+  uv_timer_t timer;
+} wctx_t;
+
+static void on_wframe(void *ud, media_frame_t *f) {
+  wctx_t *x = ud;
+  if (!x->w) x->after_stop++;
+  if (x->frames && f->pts <= x->last_pts) x->ordered = 0;
+  x->last_pts = f->pts;
+  x->frames++;
+  media_frame_unref(f);
+  if (x->w && x->frames == x->stop_at) {
+    aac_worker_stop(x->w); /* from inside its own callback */
+    x->w = NULL;
+    uv_close((uv_handle_t *)&x->timer, NULL);
+  }
+}
+
+static void on_wtimeout(uv_timer_t *t) {
+  wctx_t *x = t->data;
+  if (x->w) aac_worker_stop(x->w);
+  x->w = NULL;
+  uv_close((uv_handle_t *)t, NULL);
+}
+
+static void test_worker(void **st) {
+  (void)st;
+  packets_t mp3;
+  make_mp3(&mp3, 100);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  wctx_t x = {.ordered = 1, .stop_at = 60};
+  aac_conv_input_t in = {.codec_id = AV_CODEC_ID_MP3};
+  aac_conv_output_t out = aac_conv_output_for(48000, 2);
+  x.w = aac_worker_start(&loop, &in, &out, "t", on_wframe, &x);
+  assert_non_null(x.w);
+  media_config_t cfg = {0};
+  assert_int_equal(aac_worker_fill_config(x.w, &cfg), 0); /* known before any frame */
+  assert_int_equal(cfg.sample_rate, 48000);
+  media_config_clear(&cfg);
+  static uint8_t huge[70000];
+  assert_int_equal(aac_worker_push(x.w, huge, sizeof(huge), 0), ERR_TOO_LARGE);
+  for (int i = 0; i < mp3.n; i++) {
+    int rc = aac_worker_push(x.w, mp3.data[i], (size_t)mp3.len[i], i * 24);
+    assert_true(rc == 0 || rc == ERR_AGAIN); /* the queue holds 100 */
+  }
+  uv_timer_init(&loop, &x.timer);
+  x.timer.data = &x;
+  uv_timer_start(&x.timer, on_wtimeout, 10000, 0); /* a hung worker fails the test */
+  uv_run(&loop, UV_RUN_DEFAULT); /* ends once the worker's handle is closed */
+  assert_int_equal(x.frames, 60); /* stopped at 60 from its callback: none after */
+  assert_int_equal(x.after_stop, 0);
+  assert_true(x.ordered);
+  assert_int_equal(uv_loop_close(&loop), 0);
+  free_packets(&mp3);
+}
+
 static void test_output_rates(void **st) {
   (void)st;
   aac_conv_output_t o = aac_conv_output_for(0, 0);
@@ -301,6 +432,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_mp3_to_aac),
       cmocka_unit_test(test_pcm_resampled_to_the_output),
+      cmocka_unit_test(test_timestamps_keep_sync),
+      cmocka_unit_test(test_worker),
       cmocka_unit_test(test_output_rates),
       cmocka_unit_test(test_unknown_codec_refused),
       cmocka_unit_test(test_flv_sound_formats),

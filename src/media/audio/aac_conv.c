@@ -13,12 +13,16 @@
 #include "core/err.h"
 #include "core/log.h"
 
-/* An input pts further than this from the output clock restarts the clock. */
+/* An input pts further than this from the output clock restarts the clock,
+ * except when the output is ahead by up to MAX_SKIP_MS: then input is
+ * skipped until it catches up (a backward jump would go back in time). */
 #define RESYNC_MS 200
+#define MAX_SKIP_MS 2000
 
 struct aac_conv {
   char label[64];
   AVCodecContext *dec, *enc;
+  AVCodecParserContext *parser; /* MP3 only: splits input into whole frames */
   SwrContext *swr;
   /* What swr was set up for: a decoded frame of another shape rebuilds it. */
   int swr_rate, swr_fmt;
@@ -118,6 +122,7 @@ aac_conv_t *aac_conv_new(const aac_conv_input_t *in, const aac_conv_output_t *ou
     aac_conv_free(c);
     return NULL;
   }
+  if (in->codec_id == AV_CODEC_ID_MP3) c->parser = av_parser_init(AV_CODEC_ID_MP3); /* may be NULL */
   log_info("aac_conv_start stream=%s from=%s rate=%d channels=%d to_rate=%d to_channels=%d",
            c->label, c->dec->codec->name, in->sample_rate, in->channels, rate, channels);
   return c;
@@ -125,6 +130,7 @@ aac_conv_t *aac_conv_new(const aac_conv_input_t *in, const aac_conv_output_t *ou
 
 void aac_conv_free(aac_conv_t *c) {
   if (!c) return;
+  if (c->parser) av_parser_close(c->parser);
   avcodec_free_context(&c->dec);
   avcodec_free_context(&c->enc);
   swr_free(&c->swr);
@@ -197,6 +203,14 @@ static int drain_encoder(aac_conv_t *c, aac_conv_emit_fn emit, void *ud) {
     int r = avcodec_receive_packet(c->enc, c->out);
     if (r == AVERROR(EAGAIN) || r == AVERROR_EOF) return 0;
     if (r < 0) return ERR_INVALID;
+    /* The encoder's pts include its priming: the first packet (pts < 0)
+     * holds only the encoder delay, before the first input sample. It is
+     * dropped so that the stream's audio starts at the first input's time,
+     * and every later packet is at its input's time. */
+    if (c->out->pts < 0) {
+      av_packet_unref(c->out);
+      continue;
+    }
     media_frame_t *f = media_frame_new((size_t)c->out->size);
     if (!f) {
       av_packet_unref(c->out);
@@ -206,9 +220,7 @@ static int drain_encoder(aac_conv_t *c, aac_conv_emit_fn emit, void *ud) {
     f->kind = MEDIA_AUDIO;
     f->codec = CODEC_AAC;
     f->keyframe = 1;
-    /* The encoder's pts count its priming samples; the first frame starts at
-     * the first input's time. */
-    f->dts = f->pts = samples_to_ms(c, c->out->pts + c->enc->initial_padding);
+    f->dts = f->pts = samples_to_ms(c, c->out->pts);
     av_packet_unref(c->out);
     emit(ud, f);
   }
@@ -249,12 +261,16 @@ static int queue_decoded(aac_conv_t *c, const AVFrame *f) {
   return 0;
 }
 
-/* Keeps the output clock on the input's: restarts it on a gap or jump. */
-static void follow_clock(aac_conv_t *c, int64_t pts_ms) {
+/* Keeps the output clock on the input's. A gap or a jump restarts it at the
+ * input's time. When the output runs a little ahead (input slower than its
+ * announced rate), input is skipped until it catches up, so the output never
+ * goes back in time. 0 when this input frame is to be skipped. */
+static int follow_clock(aac_conv_t *c, int64_t pts_ms) {
   int64_t pos = c->enc_next + av_audio_fifo_size(c->fifo);
   if (c->started) {
     int64_t d = pts_ms - samples_to_ms(c, pos);
-    if (d <= RESYNC_MS && d >= -RESYNC_MS) return;
+    if (d <= RESYNC_MS && d >= -RESYNC_MS) return 1;
+    if (d < -RESYNC_MS && d >= -MAX_SKIP_MS) return 0;
     /* Input whose rate is not what its header says drifts all the time: the
      * first few and then every 100th. */
     if (++c->resyncs <= 3 || c->resyncs % 100 == 0)
@@ -265,34 +281,58 @@ static void follow_clock(aac_conv_t *c, int64_t pts_ms) {
   c->started = 1;
   c->base_samples = c->enc_next;
   c->base_ms = pts_ms;
+  return 1;
 }
 
-int aac_conv_feed(aac_conv_t *c, const uint8_t *data, size_t len, int64_t pts_ms,
-                  aac_conv_emit_fn emit, void *ud) {
-  if (len == 0 || len > INT32_MAX - AV_INPUT_BUFFER_PADDING_SIZE) return 0;
-  follow_clock(c, pts_ms);
+/* Decodes one whole compressed frame into the fifo. 0 or ERR_NOMEM; frames
+ * the decoder or the resampler refuse are counted and skipped. */
+static int decode(aac_conv_t *c, const uint8_t *data, size_t len) {
   av_packet_unref(c->in);
   if (av_new_packet(c->in, (int)len) < 0) return ERR_NOMEM;
   memcpy(c->in->data, data, len);
   int r = avcodec_send_packet(c->dec, c->in);
   av_packet_unref(c->in);
-  if (r < 0 && r != AVERROR(EAGAIN)) {
+  int rc = 0, bad = r < 0;
+  /* Every decoded frame is taken out, even after an error, so the next
+   * packet is not refused with EAGAIN. */
+  while (avcodec_receive_frame(c->dec, c->decoded) >= 0) {
+    if (rc == 0) {
+      rc = queue_decoded(c, c->decoded);
+      if (rc == ERR_INVALID) bad = 1, rc = 0; /* a shape the resampler cannot take */
+    }
+    av_frame_unref(c->decoded);
+  }
+  if (bad) {
     c->errors++;
     if (!c->warned) {
       c->warned = 1;
       log_warn("aac_conv_bad_frame stream=%s codec=%s len=%zu action=skip", c->label,
                c->dec->codec->name, len);
     }
-    return 0;
   }
+  return rc;
+}
+
+int aac_conv_feed(aac_conv_t *c, const uint8_t *data, size_t len, int64_t pts_ms,
+                  aac_conv_emit_fn emit, void *ud) {
+  if (len == 0 || len > INT32_MAX - AV_INPUT_BUFFER_PADDING_SIZE) return 0;
+  if (!follow_clock(c, pts_ms)) return 0;
   int rc = 0;
-  while (rc == 0 && (r = avcodec_receive_frame(c->dec, c->decoded)) >= 0) {
-    rc = queue_decoded(c, c->decoded);
-    av_frame_unref(c->decoded);
-  }
-  if (rc == ERR_INVALID) { /* a frame shape the resampler cannot take */
-    c->errors++;
-    rc = 0;
+  if (!c->parser) {
+    rc = decode(c, data, len);
+  } else {
+    /* MP3 frames may straddle FLV tags (libavformat parses them too). */
+    while (rc == 0 && len > 0) {
+      uint8_t *frame;
+      int flen;
+      int used = av_parser_parse2(c->parser, c->dec, &frame, &flen, data, (int)len,
+                                  AV_NOPTS_VALUE, AV_NOPTS_VALUE, 0);
+      if (used < 0) break;
+      data += used;
+      len -= (size_t)used;
+      if (flen > 0) rc = decode(c, frame, (size_t)flen);
+      if (used == 0 && flen == 0) break;
+    }
   }
   return rc ? rc : encode_ready(c, emit, ud);
 }

@@ -9,8 +9,13 @@
 #include "core/err.h"
 #include "core/log.h"
 
-/* Compressed input frames waiting: ~2.5 s of MP3, ~3 s of 48 kHz AAC-sized frames. */
+/* Compressed input frames waiting: ~2.5 s of MP3; and their bytes. */
 #define QUEUE_MAX 100
+#define QUEUE_MAX_BYTES (1u << 20)
+/* One input frame: far above any real one (an MP3 frame is < 2 KB, a tag of
+ * 16-bit stereo PCM a few KB), so that a publisher cannot hand the thread
+ * minutes of audio in one message (the loop joins it on stop). */
+#define MAX_FRAME_BYTES (64u * 1024)
 
 typedef struct item {
   struct item *next;
@@ -35,6 +40,7 @@ struct aac_worker {
   pthread_cond_t cond;
   item_t *in_head, *in_tail; /* guarded by mu */
   unsigned queued;
+  size_t queued_bytes;
   out_t *out_head, *out_tail; /* guarded by mu */
   int stopping;
   int dropping; /* logging: inside a run of dropped input frames */
@@ -68,6 +74,7 @@ static void *run(void *arg) {
     w->in_head = it->next;
     if (!w->in_head) w->in_tail = NULL;
     w->queued--;
+    w->queued_bytes -= it->len;
     pthread_mutex_unlock(&w->mu);
     /* frame.h frames are refcounted without atomics: this thread only makes
      * them, and hands each over whole through the output list. */
@@ -132,8 +139,9 @@ int aac_worker_fill_config(const aac_worker_t *w, media_config_t *cfg) {
 }
 
 int aac_worker_push(aac_worker_t *w, const uint8_t *data, size_t len, int64_t pts_ms) {
+  if (len > MAX_FRAME_BYTES) return ERR_TOO_LARGE;
   pthread_mutex_lock(&w->mu);
-  int full = w->queued >= QUEUE_MAX;
+  int full = w->queued >= QUEUE_MAX || w->queued_bytes + len > QUEUE_MAX_BYTES;
   pthread_mutex_unlock(&w->mu);
   if (full) {
     if (!w->dropping)
@@ -155,6 +163,7 @@ int aac_worker_push(aac_worker_t *w, const uint8_t *data, size_t len, int64_t pt
     w->in_head = it;
   w->in_tail = it;
   w->queued++;
+  w->queued_bytes += len;
   pthread_cond_signal(&w->cond);
   pthread_mutex_unlock(&w->mu);
   return 0;

@@ -31,7 +31,8 @@ aac_worker_t *aac_worker_start(uv_loop_t *loop, const aac_conv_input_t *in,
 /* Fills the audio half of cfg with the AAC produced (aac_conv_fill_config). */
 int aac_worker_fill_config(const aac_worker_t *w, media_config_t *cfg);
 /* Queues a copy of one compressed input frame (pts ms). 0, or ERR_AGAIN
- * when dropped because the queue is full, ERR_NOMEM. */
+ * when dropped because the queue is full (100 frames or 1 MiB),
+ * ERR_TOO_LARGE for a frame over 64 KiB (dropped), ERR_NOMEM. */
 int aac_worker_push(aac_worker_t *w, const uint8_t *data, size_t len, int64_t pts_ms);
 /* Stops and joins the thread; frames not delivered yet are dropped. The
  * memory goes once libuv has closed the async handle. NULL is fine. */

@@ -72,9 +72,15 @@ struct session {
   aac_worker_t *aconv;
   aac_conv_input_t aconv_in;
   aac_conv_output_t aconv_out;
-  int aconv_chosen; /* aconv_out is set */
-  int aconv_failed_codec; /* a converter for this codec could not start: not retried */
+  int aconv_chosen;             /* aconv_out is set */
+  aac_conv_input_t aconv_failed; /* could not start for this input: not retried */
+  int aconv_has_failed;
+  unsigned aconv_starts;        /* a publisher flipping its tags' set-up cannot
+                                   make the loop restart decoders forever */
 };
+
+/* Converter starts allowed per connection (a real encoder needs one or two). */
+#define MAX_CONVERTER_STARTS 16
 
 /* ---------- closing ---------- */
 
@@ -271,31 +277,55 @@ static void on_converted(void *ud, media_frame_t *fr) {
   if (rc) session_close(s, "publish_failed");
 }
 
+/* The audio half of the stream's config becomes the converter's AAC
+ * (dirty when that changes it: first start, or after real AAC). */
+static int take_converter_config(session_t *s) {
+  media_config_t c = {0};
+  int rc = aac_worker_fill_config(s->aconv, &c);
+  if (rc == 0 && !(s->cfg.audio_codec == CODEC_AAC && s->cfg.sample_rate == c.sample_rate &&
+                   s->cfg.channels == c.channels &&
+                   s->cfg.audio_extradata_len == c.audio_extradata_len &&
+                   memcmp(s->cfg.audio_extradata, c.audio_extradata, c.audio_extradata_len) == 0)) {
+    rc = aac_worker_fill_config(s->aconv, &s->cfg);
+    if (rc == 0) s->cfg_dirty = 1;
+  }
+  media_config_clear(&c);
+  return rc;
+}
+
 /* Makes sure a converter for `in` runs (restarting it when the decoder set-up
- * changed). The first one fixes the output: the stream's audio config. */
-static int converter_for(session_t *s, const aac_conv_input_t *in) {
+ * changed). The first one fixes the output: the stream's audio config.
+ * remember: a failure is not retried for the same input (from a tag; the
+ * metadata's guess may be wrong where the tags are right). */
+static int converter_for(session_t *s, const aac_conv_input_t *in, int remember) {
   if (s->aconv && flv_audio_same_input(&s->aconv_in, in)) return 0;
-  if (in->codec_id == s->aconv_failed_codec) return ERR_UNSUPPORTED;
+  if (s->aconv_has_failed && flv_audio_same_input(&s->aconv_failed, in)) return ERR_UNSUPPORTED;
+  if (s->aconv_starts == MAX_CONVERTER_STARTS) {
+    log_warn("rtmp_audio_convert_stopped stream=%s reason=too_many_changes",
+             live_stream_id(s->ls));
+    s->aconv_starts++;
+  }
+  if (s->aconv_starts > MAX_CONVERTER_STARTS) return ERR_UNSUPPORTED;
   aac_worker_stop(s->aconv);
   s->aconv = NULL;
   if (!s->aconv_chosen) {
     s->aconv_out = aac_conv_output_for(in->sample_rate, in->channels);
     s->aconv_chosen = 1;
   }
+  s->aconv_starts++;
   s->aconv = aac_worker_start(s->srv->loop, in, &s->aconv_out, live_stream_id(s->ls),
                               on_converted, s);
   if (!s->aconv) {
-    s->aconv_failed_codec = in->codec_id;
+    if (remember) {
+      s->aconv_failed = *in;
+      s->aconv_failed.extradata = NULL;
+      s->aconv_has_failed = 1;
+    }
     return ERR_UNSUPPORTED;
   }
   s->aconv_in = *in;
   s->aconv_in.extradata = NULL; /* pointed into the tag; its length still tells it had one */
-  if (s->cfg.audio_codec != CODEC_AAC || !s->cfg.audio_extradata) {
-    int rc = aac_worker_fill_config(s->aconv, &s->cfg);
-    if (rc) return rc;
-    s->cfg_dirty = 1;
-  }
-  return 0;
+  return take_converter_config(s);
 }
 
 /* Audio the hub does not carry as is (MP3, Opus, Speex, …) is converted to AAC.
@@ -308,12 +338,12 @@ static int convert_audio(session_t *s, const flv_frame_t *f, uint32_t timestamp)
     hub_count_dropped(live_stream_hub(s->ls));
     return 0;
   }
-  if (rc == 0) rc = converter_for(s, &in);
+  if (rc == 0) rc = converter_for(s, &in, 1);
   if (rc) return rc;
   if (f->len == 0 || (f->enhanced && f->packet != FLV_PACKET_FRAME)) return 0;
-  if (aac_worker_push(s->aconv, f->data, f->len, unwrap_ts(s, MEDIA_AUDIO, timestamp)) == ERR_AGAIN)
-    hub_count_dropped(live_stream_hub(s->ls));
-  return 0;
+  rc = aac_worker_push(s->aconv, f->data, f->len, unwrap_ts(s, MEDIA_AUDIO, timestamp));
+  if (rc == ERR_AGAIN || rc == ERR_TOO_LARGE) hub_count_dropped(live_stream_hub(s->ls));
+  return rc == ERR_NOMEM ? rc : 0;
 }
 
 static int on_media(session_t *s, const rtmp_message_t *m) {
@@ -364,6 +394,10 @@ static int on_media(session_t *s, const rtmp_message_t *m) {
         hub_count_dropped(live_stream_hub(s->ls));
         return 0;
       }
+      if (s->aconv) { /* real AAC again: converted frames must not follow its config */
+        aac_worker_stop(s->aconv);
+        s->aconv = NULL;
+      }
       rc = set_extradata(&s->cfg.audio_extradata, &s->cfg.audio_extradata_len, f.data, f.len);
       s->cfg.audio_codec = codec;
       s->cfg.sample_rate = (int)aac.sample_rate;
@@ -406,7 +440,7 @@ static void on_metadata(session_t *s, const rtmp_message_t *m) {
   if (s->ls && !s->aconv && md.audio_codec[0] &&
       flv_audio_input_from_metadata(md.audio_codec, md.audio_samplerate, md.audio_channels,
                                     &in) == 0)
-    (void)converter_for(s, &in); /* on failure the first audio frame says why */
+    (void)converter_for(s, &in, 0); /* on failure the first audio frame says why */
   log_debug("rtmp_metadata ip=%s width=%d height=%d fps=%.2f encoder=%s", s->ip, s->cfg.width,
             s->cfg.height, s->cfg.framerate, md.encoder);
 }

@@ -57,7 +57,8 @@ struct ts_demux {
   int emitted[2];
   char label[64];      /* the source, in logs */
   aac_conv_t *aconv;   /* audio that is not AAC (MP2, MP3, AC-3, …) becomes AAC */
-  int aconv_failed;    /* no converter could be made: that audio is dropped */
+  int aconv_codec;     /* the AVCodecID it decodes */
+  int aconv_failed;    /* AVCodecID no converter could be made for: dropped */
 };
 
 /* ---------------- conversions ---------------- */
@@ -268,8 +269,10 @@ static void audio_from_codecpar(ts_demux_t *d, AVCodecParameters *par) {
 /* Audio that is not AAC: a converter from the stream parameters, whose AAC
  * config goes into the stream's (aac_conv.h). 0 when it runs. */
 static int converter_from_codecpar(ts_demux_t *d, const AVCodecParameters *par) {
-  if (d->aconv) return 0;
-  if (d->aconv_failed) return ERR_UNSUPPORTED;
+  if (d->aconv && d->aconv_codec == (int)par->codec_id) return 0;
+  if (d->aconv_failed == (int)par->codec_id) return ERR_UNSUPPORTED;
+  aac_conv_free(d->aconv); /* the track changed codec (a new PMT) */
+  d->aconv = NULL;
   aac_conv_input_t in = {.codec_id = par->codec_id,
                          .sample_rate = par->sample_rate,
                          .channels = par->ch_layout.nb_channels,
@@ -281,9 +284,10 @@ static int converter_from_codecpar(ts_demux_t *d, const AVCodecParameters *par) 
   if (!d->aconv || aac_conv_fill_config(d->aconv, &d->cfg) != 0) {
     aac_conv_free(d->aconv);
     d->aconv = NULL;
-    d->aconv_failed = 1;
+    d->aconv_failed = (int)par->codec_id;
     return ERR_UNSUPPORTED;
   }
+  d->aconv_codec = (int)par->codec_id;
   d->cfg_dirty = 1;
   return 0;
 }
