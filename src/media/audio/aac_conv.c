@@ -122,7 +122,8 @@ aac_conv_t *aac_conv_new(const aac_conv_input_t *in, const aac_conv_output_t *ou
     aac_conv_free(c);
     return NULL;
   }
-  if (in->codec_id == AV_CODEC_ID_MP3) c->parser = av_parser_init(AV_CODEC_ID_MP3); /* may be NULL */
+  if (in->codec_id == AV_CODEC_ID_MP3)
+    c->parser = av_parser_init(AV_CODEC_ID_MP3); /* may be NULL */
   log_info("aac_conv_start stream=%s from=%s rate=%d channels=%d to_rate=%d to_channels=%d",
            c->label, c->dec->codec->name, in->sample_rate, in->channels, rate, channels);
   return c;
@@ -325,8 +326,8 @@ int aac_conv_feed(aac_conv_t *c, const uint8_t *data, size_t len, int64_t pts_ms
     while (rc == 0 && len > 0) {
       uint8_t *frame;
       int flen;
-      int used = av_parser_parse2(c->parser, c->dec, &frame, &flen, data, (int)len,
-                                  AV_NOPTS_VALUE, AV_NOPTS_VALUE, 0);
+      int used = av_parser_parse2(c->parser, c->dec, &frame, &flen, data, (int)len, AV_NOPTS_VALUE,
+                                  AV_NOPTS_VALUE, 0);
       if (used < 0) break;
       data += used;
       len -= (size_t)used;
