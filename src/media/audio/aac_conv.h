@@ -16,11 +16,16 @@
  * converter made again for the same output has the same configuration.
  *
  * Timestamps: an output frame's pts is the input's first pts (ms) plus the
- * samples encoded before it; when an input frame's pts strays more than
- * 200 ms from that clock (a gap, a jump), the clock restarts at it.
+ * samples before it (the encoder's priming packet is dropped, so audio
+ * stays where the input had it). When an input frame's pts is more than
+ * 200 ms after that clock, or far before it (a gap, a jump), the clock
+ * restarts at it; when the output is up to 2 s ahead (input slower than it
+ * says), input is skipped until it catches up: the output never goes back.
+ * MP3 goes through libavcodec's parser first (frames may straddle tags).
  *
- * Not thread-safe; any one thread at a time. CPU-bound (~1.5 % of a core
- * for a 48 kHz stereo stream): the loop thread uses it through aac_worker.h.
+ * Not thread-safe; any one thread at a time. CPU-bound (0.67 % of a core
+ * for 48 kHz MP3, BENCHMARKS.md): the loop thread uses it through
+ * aac_worker.h.
  */
 #ifndef ONAIR_AAC_CONV_H
 #define ONAIR_AAC_CONV_H
