@@ -1,8 +1,7 @@
 /* aac_conv.h — turns an ingest's audio that is not AAC (MP3, MP2, AC-3,
  * Speex, Nellymoser, G.711, PCM, …) into AAC, the one audio codec the hub
  * carries (frame.h): every consumer (HLS in TS and fMP4, recordings,
- * simulcast, the ladder) then plays it in every player, as Mux and Qencode
- * do with such input.
+ * simulcast, the ladder) then plays it in every player.
  *
  * libavcodec decodes whatever it can, libswresample converts to the
  * output's rate and channels, and libavcodec's native AAC-LC encoder
