@@ -230,9 +230,7 @@ def test_enhanced_rtmp_opus_plays_as_aac(conv_server, capi, tmp_path):
     since = log_offset(conv_server)
     c = RawRtmp(conv_server.rtmp_port)
     try:
-        c.handshake()
-        c.connect()
-        c.publish(s["stream_key"])
+        c.start_publish(s["stream_key"])
         c.send(chunks(6, 9, video[0][1], stream_id=1))  # the AVC sequence header
         c.send(chunks(4, 8, bytes([0x90 | 0]) + b"Opus" + packets[0], stream_id=1))
         t0 = time.time()
@@ -259,9 +257,7 @@ def test_enhanced_rtmp_opus_bad_opushead_is_skipped(conv_server, capi):
     since = log_offset(conv_server)
     c = RawRtmp(conv_server.rtmp_port)
     try:
-        c.handshake()
-        c.connect()
-        c.publish(s["stream_key"])
+        c.start_publish(s["stream_key"])
         c.send(chunks(4, 8, bytes([0x90 | 0]) + b"Opus" + b"NotAHead" + bytes(11), stream_id=1))
         wait_log(conv_server, ("rtmp_bad_sequence_header", "kind=audio"), since=since)
         assert not c.closed_by_server(timeout=0.5)

@@ -236,9 +236,7 @@ def test_enhanced_rtmp_hevc_without_metadata(hevc_server, hapi, tmp_path):
     since = log_offset(hevc_server)
     c = RawRtmp(hevc_server.rtmp_port)
     try:
-        c.handshake()
-        c.connect()
-        c.publish(s["stream_key"])
+        c.start_publish(s["stream_key"])
         start = bytes([0x80 | 0x10 | 0]) + b"hvc1" + hvcc(ps[32], ps[33], ps[34])
         c.send(chunks(6, 9, start, stream_id=1))
         t0 = time.time()

@@ -153,6 +153,12 @@ class RawRtmp:
         self.send(chunks(3, 20, connect_payload()))
         assert self.read_until(b"NetConnection.Connect.Success"), self.received[-300:]
 
+    def start_publish(self, key, expect=b"NetStream.Publish.Start"):
+        """Handshake, connect and publish: what every publisher does first."""
+        self.handshake()
+        self.connect()
+        self.publish(key, expect)
+
     def publish(self, key, expect=b"NetStream.Publish.Start"):
         self.send(chunks(3, 20, amf_str("createStream") + amf_num(2) + AMF_NULL))
         deadline = time.time() + 5 * SLOW
@@ -436,9 +442,7 @@ def test_broken_avc_sequence_header_from_publisher(raw, live_server, bystander, 
     s = live_api.create({"name": "raw-publisher"})
     off = log_offset(live_server)
     c = raw()
-    c.handshake()
-    c.connect()
-    c.publish(s["stream_key"])
+    c.start_publish(s["stream_key"])
     wait_status(live_api, s["id"], "launching", timeout=5)
     # FLV video tag: keyframe + AVC (0x17), AVC sequence header (0), cts 0,
     # then an AVCDecoderConfigurationRecord cut after 3 bytes; then a
@@ -498,9 +502,7 @@ def test_refused_publish_answers_badname_and_closes(raw, live_server, bystander,
         key = s["stream_key"]
     off = log_offset(live_server)
     c = raw()
-    c.handshake()
-    c.connect()
-    c.publish(key, expect=b"NetStream.Publish.BadName")
+    c.start_publish(key, expect=b"NetStream.Publish.BadName")
     assert_closed_and_logged(c, live_server, off, "publish_refused")
     wait_log(live_server, ("rtmp_publish_refused", f"reason={reason}"), since=off)
     assert key not in server_log(live_server)[off:], "the stream key was logged in full"
