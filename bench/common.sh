@@ -326,6 +326,19 @@ push_multi() {
   bench_track "$PUSH_PID"
 }
 
+# push_both N → one onair stream and nginx-rtmp's "bench" stream, each fed
+# the bench media by push_loop, both with ≥ N segments; sets O_PL and N_PL
+# (their playlist URLs). onair_start and nginx_start first.
+push_both() {
+  local skey
+  read -r _ skey O_PL < <(onair_create_stream)
+  N_PL=$NGINX_URL/hls/bench.m3u8
+  push_loop "rtmp://127.0.0.1:$ONAIR_RTMP_PORT/live/$skey" "$BENCH_TMP/push-onair.log"
+  push_loop "rtmp://127.0.0.1:$NGINX_RTMP_PORT/live/bench" "$BENCH_TMP/push-nginx.log"
+  wait_segments "$O_PL" "$1" 30 || die "onair: no $1 segments after 30 s"
+  wait_segments "$N_PL" "$1" 30 || die "nginx: no $1 segments after 30 s"
+}
+
 # wait_segments PLAYLIST_URL N MAX_SECONDS → 0 once the playlist lists ≥ N segments
 wait_segments() {
   local url=$1 n=$2 max=$3 i c

@@ -128,12 +128,7 @@ esac
 
 onair_start
 nginx_start
-read -r _ SKEY O_PL < <(onair_create_stream)
-N_PL=$NGINX_URL/hls/bench.m3u8
-push_loop "rtmp://127.0.0.1:$ONAIR_RTMP_PORT/live/$SKEY" "$BENCH_TMP/push-onair.log"
-push_loop "rtmp://127.0.0.1:$NGINX_RTMP_PORT/live/bench" "$BENCH_TMP/push-nginx.log"
-wait_segments "$O_PL" 4 30 || die "onair: no segments"
-wait_segments "$N_PL" 4 30 || die "nginx: no segments"
+push_both 4
 
 # measure NAME PLAYLIST PID N → sets M_<NAME>_{CPU_S,GB,CPU_PER_GB,JSON,CPU_PCT}
 measure() {
