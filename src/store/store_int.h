@@ -131,6 +131,9 @@
   X(STREAM_SET_STATUS,                                                                          \
     "UPDATE streams SET status = ?2, status_ts = ?3 "                                           \
     "WHERE id = ?1 AND deleted = 0")                                                            \
+  X(STREAM_HLS_FLOOR, "SELECT hls_numbers_end FROM streams WHERE id = ?1")                      \
+  X(STREAM_RAISE_HLS_FLOOR,                                                                     \
+    "UPDATE streams SET hls_numbers_end = MAX(hls_numbers_end, ?2) WHERE id = ?1")              \
   X(STREAM_DELETE,                                                                              \
     "UPDATE streams SET status = ?3, status_ts = ?4, deleted = 1 "                              \
     "WHERE id = ?1 AND project_id = ?2 AND deleted = 0")                                        \

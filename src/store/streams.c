@@ -122,35 +122,24 @@ int store_stream_hls_floor(store_t *st, const char *id, uint64_t *out) {
   *out = 0;
   if (!id) return ERR_NOT_FOUND;
   store__read(st);
-  sqlite3_stmt *q;
-  int rc = store__prepare(st, "SELECT hls_numbers_end FROM streams WHERE id = ?1", &q,
-                          "stream_hls_floor");
-  if (rc) return rc;
-  int brc = store__bind(q, "t", id);
-  if (brc != SQLITE_OK) {
-    rc = store__fail(st, brc, "stream_hls_floor");
-  } else if ((brc = sqlite3_step(q)) == SQLITE_ROW) {
+  sqlite3_stmt *q = st->stmt[STORE__STREAM_HLS_FLOOR];
+  int rc = store__bind(q, "t", id);
+  if (rc == SQLITE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
     int64_t v = sqlite3_column_int64(q, 0);
     *out = v > 0 ? (uint64_t)v : 0;
+    rc = 0;
   } else {
-    rc = brc == SQLITE_DONE ? ERR_NOT_FOUND : store__fail(st, brc, "stream_hls_floor");
+    rc = rc == SQLITE_DONE ? ERR_NOT_FOUND : store__fail(st, rc, "stream_hls_floor");
   }
-  sqlite3_finalize(q);
+  store__done(q);
   return rc;
 }
 
 int store_stream_raise_hls_floor(store_t *st, const char *id, uint64_t end) {
   if (!id) return ERR_NOT_FOUND;
   if (end > INT64_MAX) end = INT64_MAX;
-  sqlite3_stmt *q;
-  int rc = store__prepare(st,
-                          "UPDATE streams SET hls_numbers_end = MAX(hls_numbers_end, ?2) "
-                          "WHERE id = ?1",
-                          &q, "stream_raise_hls_floor");
-  if (rc) return rc;
-  rc = exec_some(st, q, store__bind(q, "tl", id, (int64_t)end), "stream_raise_hls_floor");
-  sqlite3_finalize(q);
-  return rc;
+  sqlite3_stmt *q = st->stmt[STORE__STREAM_RAISE_HLS_FLOOR];
+  return exec_some(st, q, store__bind(q, "tl", id, (int64_t)end), "stream_raise_hls_floor");
 }
 
 int store_stream_delete(store_t *st, const char *project_id, const char *id, int deleted_status,
