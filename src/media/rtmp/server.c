@@ -71,10 +71,9 @@ struct session {
    * output stays as first chosen, so a decoder restart keeps the config. */
   aac_worker_t *aconv;
   aac_conv_input_t aconv_in;
-  aac_conv_output_t aconv_out;
-  int aconv_chosen;             /* aconv_out is set */
-  aac_conv_input_t aconv_failed; /* could not start for this input: not retried */
-  int aconv_has_failed;
+  aac_conv_output_t aconv_out;  /* sample_rate 0 until the first converter */
+  aac_conv_input_t aconv_failed; /* could not start for this input (codec_id
+                                    0: none yet): not retried */
   unsigned aconv_starts;        /* a publisher flipping its tags' set-up cannot
                                    make the loop restart decoders forever */
 };
@@ -299,7 +298,8 @@ static int take_converter_config(session_t *s) {
  * metadata's guess may be wrong where the tags are right). */
 static int converter_for(session_t *s, const aac_conv_input_t *in, int remember) {
   if (s->aconv && flv_audio_same_input(&s->aconv_in, in)) return 0;
-  if (s->aconv_has_failed && flv_audio_same_input(&s->aconv_failed, in)) return ERR_UNSUPPORTED;
+  if (s->aconv_failed.codec_id && flv_audio_same_input(&s->aconv_failed, in))
+    return ERR_UNSUPPORTED;
   if (s->aconv_starts == MAX_CONVERTER_STARTS) {
     log_warn("rtmp_audio_convert_stopped stream=%s reason=too_many_changes",
              live_stream_id(s->ls));
@@ -308,10 +308,7 @@ static int converter_for(session_t *s, const aac_conv_input_t *in, int remember)
   if (s->aconv_starts > MAX_CONVERTER_STARTS) return ERR_UNSUPPORTED;
   aac_worker_stop(s->aconv);
   s->aconv = NULL;
-  if (!s->aconv_chosen) {
-    s->aconv_out = aac_conv_output_for(in->sample_rate, in->channels);
-    s->aconv_chosen = 1;
-  }
+  if (!s->aconv_out.sample_rate) s->aconv_out = aac_conv_output_for(in->sample_rate, in->channels);
   s->aconv_starts++;
   s->aconv = aac_worker_start(s->srv->loop, in, &s->aconv_out, live_stream_id(s->ls),
                               on_converted, s);
@@ -319,7 +316,6 @@ static int converter_for(session_t *s, const aac_conv_input_t *in, int remember)
     if (remember) {
       s->aconv_failed = *in;
       s->aconv_failed.extradata = NULL;
-      s->aconv_has_failed = 1;
     }
     return ERR_UNSUPPORTED;
   }
