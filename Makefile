@@ -82,7 +82,7 @@ FUZZ_CC    := clang-14
 FUZZ_FLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -Isrc -fsanitize=address,undefined -fno-sanitize-recover=undefined \
               $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 FUZZ_OBJS  := $(LIB_SRCS:%.c=build/fuzz-obj/%.o)
-FUZZ_SECONDS ?= 15
+FUZZ_SECONDS ?= 10
 
 build/fuzz-obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -103,8 +103,11 @@ fuzz: $(FUZZ_BINS)
 	    > build/fuzz-corpus/$$name.log 2>&1 || { tail -n 40 build/fuzz-corpus/$$name.log; exit 1; }; \
 	  tail -n 1 build/fuzz-corpus/$$name.log; done
 
+# Building is parallel (every core); running stays one suite at a time.
+BUILD_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
 test: deps
-	$(MAKE) all asan
+	$(MAKE) -j$(BUILD_JOBS) all asan $(UNIT_BINS) $(FUZZ_BINS)
 	$(MAKE) unit
 	$(MAKE) fuzz
 	$(MAKE) e2e
