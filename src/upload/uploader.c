@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <time.h>
 
 #include "core/err.h"
@@ -50,7 +51,7 @@ typedef struct job {
   /* J_NOTIFY: a final job recovered from the store */
   int final_ok;
   struct job *next;   /* up->jobs (loop thread) */
-  struct job *qnext;  /* work or done queue (up->mu) */
+  STAILQ_ENTRY(job) qlink; /* work or done queue (up->mu) */
 } job_t;
 
 typedef struct listener {
@@ -79,7 +80,7 @@ struct uploader {
   uv_mutex_t mu;
   uv_cond_t cv;
   int stopping;             /* under mu */
-  job_t *work_head, *work_tail, *done_head, *done_tail; /* under mu */
+  STAILQ_HEAD(, job) work, done; /* under mu */
   job_t *jobs;              /* every job the loop knows (loop thread) */
   listener_t *listeners;
   uploader_stats_t stats;   /* done/failed/retries/bytes (loop thread) */
@@ -174,21 +175,15 @@ static void worker_main(void *arg) {
   uploader_t *up = arg;
   uv_mutex_lock(&up->mu);
   for (;;) {
-    while (!up->stopping && !up->work_head) uv_cond_wait(&up->cv, &up->mu);
+    while (!up->stopping && STAILQ_EMPTY(&up->work)) uv_cond_wait(&up->cv, &up->mu);
     if (up->stopping) break;
-    job_t *j = up->work_head;
-    up->work_head = j->qnext;
-    if (!up->work_head) up->work_tail = NULL;
-    j->qnext = NULL;
+    job_t *j = STAILQ_FIRST(&up->work);
+    STAILQ_REMOVE_HEAD(&up->work, qlink);
     j->state = J_RUNNING;
     uv_mutex_unlock(&up->mu);
     run_job(up, j);
     uv_mutex_lock(&up->mu);
-    if (up->done_tail)
-      up->done_tail->qnext = j;
-    else
-      up->done_head = j;
-    up->done_tail = j;
+    STAILQ_INSERT_TAIL(&up->done, j, qlink);
     if (!up->stopping) uv_async_send(&up->async);
   }
   uv_mutex_unlock(&up->mu);
@@ -235,14 +230,13 @@ static void prune(uploader_t *up) {
 
 static void on_async(uv_async_t *h) {
   uploader_t *up = h->data;
+  STAILQ_HEAD(, job) batch = STAILQ_HEAD_INITIALIZER(batch);
   uv_mutex_lock(&up->mu);
-  job_t *list = up->done_head;
-  up->done_head = up->done_tail = NULL;
+  STAILQ_CONCAT(&batch, &up->done);
   uv_mutex_unlock(&up->mu);
-  while (list) {
-    job_t *j = list;
-    list = j->qnext;
-    j->qnext = NULL;
+  job_t *j;
+  while ((j = STAILQ_FIRST(&batch))) {
+    STAILQ_REMOVE_HEAD(&batch, qlink);
     if (j->cancelled) {
       jobs_remove(up, j);
       job_free(j);
@@ -293,12 +287,7 @@ static void on_timer(uv_timer_t *h) {
     if (j->state == J_WAITING) {
       if (j->next_ms <= now) {
         j->state = J_QUEUED;
-        j->qnext = NULL;
-        if (up->work_tail)
-          up->work_tail->qnext = j;
-        else
-          up->work_head = j;
-        up->work_tail = j;
+        STAILQ_INSERT_TAIL(&up->work, j, qlink);
         queued++;
       } else if (j->next_ms < next) {
         next = j->next_ms;
@@ -360,6 +349,8 @@ static void collect(void *ud, metrics_text_t *out) {
 uploader_t *uploader_new(uv_loop_t *loop, store_t *store, const uploader_opts_t *opts) {
   uploader_t *up = calloc(1, sizeof(*up));
   if (!up) return NULL;
+  STAILQ_INIT(&up->work);
+  STAILQ_INIT(&up->done);
   up->loop = loop;
   up->store = store;
   up->retry_base_ms = opts && opts->retry_base_ms ? opts->retry_base_ms
@@ -542,18 +533,7 @@ unsigned uploader_cancel(uploader_t *up, const char *owner_kind, const char *own
       p = &j->next;
       continue;
     }
-    if (j->state == J_QUEUED) {
-      job_t *prev = NULL;
-      for (job_t *q = up->work_head; q; prev = q, q = q->qnext)
-        if (q == j) {
-          if (prev)
-            prev->qnext = q->qnext;
-          else
-            up->work_head = q->qnext;
-          if (up->work_tail == q) up->work_tail = prev;
-          break;
-        }
-    }
+    if (j->state == J_QUEUED) STAILQ_REMOVE(&up->work, j, job, qlink);
     *p = j->next;
     job_free(j);
   }
@@ -605,7 +585,8 @@ void uploader_free(uploader_t *up) {
     up->jobs = j->next;
     job_free(j);
   }
-  up->work_head = up->work_tail = up->done_head = up->done_tail = NULL;
+  STAILQ_INIT(&up->work);
+  STAILQ_INIT(&up->done);
   while (up->listeners) {
     listener_t *l = up->listeners;
     up->listeners = l->next;

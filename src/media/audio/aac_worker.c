@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include "core/err.h"
 #include "core/log.h"
@@ -18,14 +19,14 @@
 #define MAX_FRAME_BYTES (64u * 1024)
 
 typedef struct item {
-  struct item *next;
+  STAILQ_ENTRY(item) link;
   int64_t pts_ms;
   size_t len;
   uint8_t data[];
 } item_t;
 
 typedef struct out {
-  struct out *next;
+  STAILQ_ENTRY(out) link;
   media_frame_t *frame;
 } out_t;
 
@@ -38,10 +39,10 @@ struct aac_worker {
   pthread_t thread;
   pthread_mutex_t mu;
   pthread_cond_t cond;
-  item_t *in_head, *in_tail; /* guarded by mu */
+  STAILQ_HEAD(, item) in; /* guarded by mu */
   unsigned queued;
   size_t queued_bytes;
-  out_t *out_head, *out_tail; /* guarded by mu */
+  STAILQ_HEAD(, out) out; /* guarded by mu */
   int stopping;
   int dropping; /* logging: inside a run of dropped input frames */
 };
@@ -53,14 +54,9 @@ static void emit(void *ud, media_frame_t *f) {
     media_frame_unref(f);
     return;
   }
-  o->next = NULL;
   o->frame = f;
   pthread_mutex_lock(&w->mu);
-  if (w->out_tail)
-    w->out_tail->next = o;
-  else
-    w->out_head = o;
-  w->out_tail = o;
+  STAILQ_INSERT_TAIL(&w->out, o, link);
   pthread_mutex_unlock(&w->mu);
 }
 
@@ -68,11 +64,10 @@ static void *run(void *arg) {
   aac_worker_t *w = arg;
   pthread_mutex_lock(&w->mu);
   for (;;) {
-    while (!w->in_head && !w->stopping) pthread_cond_wait(&w->cond, &w->mu);
+    while (STAILQ_EMPTY(&w->in) && !w->stopping) pthread_cond_wait(&w->cond, &w->mu);
     if (w->stopping) break;
-    item_t *it = w->in_head;
-    w->in_head = it->next;
-    if (!w->in_head) w->in_tail = NULL;
+    item_t *it = STAILQ_FIRST(&w->in);
+    STAILQ_REMOVE_HEAD(&w->in, link);
     w->queued--;
     w->queued_bytes -= it->len;
     pthread_mutex_unlock(&w->mu);
@@ -89,18 +84,18 @@ static void *run(void *arg) {
 
 static void on_async(uv_async_t *h) {
   aac_worker_t *w = h->data;
+  STAILQ_HEAD(, out) batch = STAILQ_HEAD_INITIALIZER(batch);
   pthread_mutex_lock(&w->mu);
-  out_t *o = w->out_head;
-  w->out_head = w->out_tail = NULL;
+  STAILQ_CONCAT(&batch, &w->out);
   pthread_mutex_unlock(&w->mu);
-  while (o) {
-    out_t *next = o->next;
+  out_t *o;
+  while ((o = STAILQ_FIRST(&batch))) {
+    STAILQ_REMOVE_HEAD(&batch, link);
     if (w->stopping) /* the callback stopped us: the rest is dropped */
       media_frame_unref(o->frame);
     else
       w->on_frame(w->ud, o->frame);
     free(o);
-    o = next;
   }
 }
 
@@ -116,6 +111,8 @@ aac_worker_t *aac_worker_start(uv_loop_t *loop, const aac_conv_input_t *in,
     free(w);
     return NULL;
   }
+  STAILQ_INIT(&w->in);
+  STAILQ_INIT(&w->out);
   pthread_mutex_init(&w->mu, NULL);
   pthread_cond_init(&w->cond, NULL);
   if (uv_async_init(loop, &w->async, on_async) != 0) {
@@ -152,16 +149,11 @@ int aac_worker_push(aac_worker_t *w, const uint8_t *data, size_t len, int64_t pt
   w->dropping = 0;
   item_t *it = malloc(sizeof(*it) + len);
   if (!it) return ERR_NOMEM;
-  it->next = NULL;
   it->pts_ms = pts_ms;
   it->len = len;
   memcpy(it->data, data, len);
   pthread_mutex_lock(&w->mu);
-  if (w->in_tail)
-    w->in_tail->next = it;
-  else
-    w->in_head = it;
-  w->in_tail = it;
+  STAILQ_INSERT_TAIL(&w->in, it, link);
   w->queued++;
   w->queued_bytes += len;
   pthread_cond_signal(&w->cond);
@@ -184,17 +176,17 @@ void aac_worker_stop(aac_worker_t *w) {
   pthread_cond_signal(&w->cond);
   pthread_mutex_unlock(&w->mu);
   if (joinable) pthread_join(w->thread, NULL);
-  for (item_t *it = w->in_head, *n; it; it = n) {
-    n = it->next;
+  item_t *it;
+  while ((it = STAILQ_FIRST(&w->in))) {
+    STAILQ_REMOVE_HEAD(&w->in, link);
     free(it);
   }
-  for (out_t *o = w->out_head, *n; o; o = n) {
-    n = o->next;
+  out_t *o;
+  while ((o = STAILQ_FIRST(&w->out))) {
+    STAILQ_REMOVE_HEAD(&w->out, link);
     media_frame_unref(o->frame);
     free(o);
   }
-  w->in_head = w->in_tail = NULL;
-  w->out_head = w->out_tail = NULL;
   aac_conv_free(w->conv);
   w->conv = NULL;
   uv_close((uv_handle_t *)&w->async, on_closed);

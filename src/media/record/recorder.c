@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,7 +41,7 @@
 typedef struct part part_t;
 
 typedef struct frag_job {
-  struct frag_job *next;
+  STAILQ_ENTRY(frag_job) link;
   part_t *part;
   hls_buf_t *buf;
   char file[64];
@@ -71,9 +72,9 @@ struct part {
   int64_t started_at;
   rend_state_t rend[MAX_RENDS];
   int nrend;
-  frag_job_t *q_head, *q_tail; /* fragments waiting for the writer */
-  int writing;                 /* a fragment write is in flight */
-  int finishing;               /* takes no more fragments */
+  STAILQ_HEAD(, frag_job) queue; /* fragments waiting for the writer */
+  int writing;                    /* a fragment write is in flight */
+  int finishing;                  /* takes no more fragments */
   int write_errors;
 };
 
@@ -97,7 +98,7 @@ struct recorder {
   uv_timer_t end_timer; /* ends stopping broadcasts after the stop call returned */
   /* Finishing (remuxing hours of media) runs one at a time: libuv's thread
    * pool also carries the fragment writes of every live recording. */
-  struct finish_job *finish_head, *finish_tail;
+  STAILQ_HEAD(, finish_job) finish_queue;
   int finishing;
   int inflight;     /* uv work requests and handles out */
   int closing;
@@ -358,11 +359,9 @@ static void frag_write_done(work_t *w) {
 
 /* Starts the next queued fragment write of p, if none is in flight. */
 static void part_pump(part_t *p) {
-  if (p->writing || !p->q_head) return;
-  frag_job_t *j = p->q_head;
-  p->q_head = j->next;
-  if (!p->q_head) p->q_tail = NULL;
-  j->next = NULL;
+  if (p->writing || STAILQ_EMPTY(&p->queue)) return;
+  frag_job_t *j = STAILQ_FIRST(&p->queue);
+  STAILQ_REMOVE_HEAD(&p->queue, link);
   if (work_queue(p->rc, frag_write_run, frag_write_done, j) != 0) {
     p->write_errors++;
     hls_buf_unref(j->buf);
@@ -384,7 +383,7 @@ typedef struct {
 } frag_list_t;
 
 typedef struct finish_job {
-  struct finish_job *next; /* waiting for its turn */
+  STAILQ_ENTRY(finish_job) link; /* waiting for its turn */
   /* in */
   char id[37], project_id[37], stream_id[37];
   char dir[1200];
@@ -837,11 +836,7 @@ static int finish_queue(recorder_t *rc, const char *id, const char *project_id,
   json_error_t jerr;
   j->formats = json_loads(formats_json ? formats_json : "[\"mp4\"]", 0, &jerr);
   if (!j->formats) j->formats = json_pack("[s]", "mp4");
-  if (rc->finish_tail)
-    rc->finish_tail->next = j;
-  else
-    rc->finish_head = j;
-  rc->finish_tail = j;
+  STAILQ_INSERT_TAIL(&rc->finish_queue, j, link);
   finish_next(rc);
   return 0;
 }
@@ -857,11 +852,9 @@ static void finish_job_free(finish_job_t *j) {
 /* Starts the next waiting finish when none runs (a failure to queue
  * leaves the row "recording": the next start finishes it). */
 static void finish_next(recorder_t *rc) {
-  while (!rc->finishing && rc->finish_head && !rc->closing) {
-    finish_job_t *j = rc->finish_head;
-    rc->finish_head = j->next;
-    if (!rc->finish_head) rc->finish_tail = NULL;
-    j->next = NULL;
+  while (!rc->finishing && !STAILQ_EMPTY(&rc->finish_queue) && !rc->closing) {
+    finish_job_t *j = STAILQ_FIRST(&rc->finish_queue);
+    STAILQ_REMOVE_HEAD(&rc->finish_queue, link);
     if (work_queue(rc, finish_run, finish_done, j) == 0) {
       rc->finishing = 1;
     } else {
@@ -871,13 +864,18 @@ static void finish_next(recorder_t *rc) {
   }
 }
 
-static void part_free(part_t *p) {
-  for (frag_job_t *j = p->q_head; j;) {
-    frag_job_t *n = j->next;
+/* Drops the fragment writes not yet started. */
+static void part_drop_queued(part_t *p) {
+  frag_job_t *j;
+  while ((j = STAILQ_FIRST(&p->queue))) {
+    STAILQ_REMOVE_HEAD(&p->queue, link);
     hls_buf_unref(j->buf);
     free(j);
-    j = n;
   }
+}
+
+static void part_free(part_t *p) {
+  part_drop_queued(p);
   free(p);
 }
 
@@ -909,7 +907,7 @@ static void part_unlink(part_t *p) {
 
 /* A finishing part whose writes have all landed is remuxed and let go. */
 static void part_try_finish(part_t *p) {
-  if (!p->finishing || p->writing || p->q_head) return;
+  if (!p->finishing || p->writing || !STAILQ_EMPTY(&p->queue)) return;
   recorder_t *rc = p->rc;
   store_recording_t r;
   if (store_recording_get(rc->store, NULL, p->id, &r) == 0) {
@@ -953,6 +951,7 @@ static part_t *part_new(recorder_t *rc, bcast_t *b, const store_stream_t *s, jso
                         int64_t start_ms) {
   part_t *p = calloc(1, sizeof(*p));
   if (!p) return NULL;
+  STAILQ_INIT(&p->queue);
   p->rc = rc;
   p->b = b;
   if (util_uuid4(p->id) != 0) { /* an empty id would make the recordings root its directory */
@@ -1084,11 +1083,7 @@ static void on_segment(void *ud, live_stream_t *ls, int index, uint64_t seq, dou
   snprintf(j->file, sizeof(j->file), "frag-%s-%06u.ts", lr->name, rs->nfrag + 1);
   rs->nfrag++;
   rs->dur_ms += dur_ms;
-  if (p->q_tail)
-    p->q_tail->next = j;
-  else
-    p->q_head = j;
-  p->q_tail = j;
+  STAILQ_INSERT_TAIL(&p->queue, j, link);
   part_pump(p);
 out:
   json_decref(params);
@@ -1126,6 +1121,7 @@ recorder_t *recorder_new(uv_loop_t *loop, store_t *store, live_t *live, uploader
                          const config_t *cfg) {
   recorder_t *rc = calloc(1, sizeof(*rc));
   if (!rc) return NULL;
+  STAILQ_INIT(&rc->finish_queue);
   rc->loop = loop;
   rc->store = store;
   rc->live = live;
@@ -1168,9 +1164,9 @@ int recorder_recover(recorder_t *rc) {
 
 static void recorder_destroy(recorder_t *rc) {
   if (event_target == rc) event_target = NULL;
-  while (rc->finish_head) { /* never started: recovered at the next start */
-    finish_job_t *j = rc->finish_head;
-    rc->finish_head = j->next;
+  finish_job_t *j;
+  while ((j = STAILQ_FIRST(&rc->finish_queue))) { /* never started: recovered at the next start */
+    STAILQ_REMOVE_HEAD(&rc->finish_queue, link);
     finish_job_free(j);
   }
   while (rc->bcasts) {
@@ -1196,15 +1192,7 @@ void recorder_free(recorder_t *rc) {
   /* Queued (not started) fragment writes are dropped; the parts stay
    * "recording" in the store and are finished at the next start. */
   for (bcast_t *b = rc->bcasts; b; b = b->next)
-    for (part_t *p = b->parts; p; p = p->next) {
-      for (frag_job_t *j = p->q_head; j;) {
-        frag_job_t *n = j->next;
-        hls_buf_unref(j->buf);
-        free(j);
-        j = n;
-      }
-      p->q_head = p->q_tail = NULL;
-    }
+    for (part_t *p = b->parts; p; p = p->next) part_drop_queued(p);
   uv_close((uv_handle_t *)&rc->end_timer, on_timer_closed);
 }
 

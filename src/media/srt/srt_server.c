@@ -30,6 +30,7 @@ enum { SYSLOG_ERR = LOG_ERR }; /* libsrt log levels are syslog levels */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include "core/err.h"
 #include "core/log.h"
@@ -46,7 +47,7 @@ typedef struct conn conn_t;
 typedef enum { EV_CONNECT, EV_CONFIG, EV_FRAME, EV_CLOSED } ev_type_t;
 
 typedef struct ev {
-  struct ev *next;
+  STAILQ_ENTRY(ev) link;
   ev_type_t type;
   conn_t *c;
   media_frame_t *frame; /* EV_FRAME */
@@ -55,7 +56,7 @@ typedef struct ev {
 } ev_t;
 
 typedef struct cmd {
-  struct cmd *next;
+  STAILQ_ENTRY(cmd) link;
   conn_t *c;
   char reason[48];
 } cmd_t;
@@ -107,8 +108,8 @@ struct srt_server {
   unsigned nconns;
 
   pthread_mutex_t mu; /* events, commands, stop, conn refs and queue counters */
-  ev_t *ev_head, *ev_tail;
-  cmd_t *cmd_head, *cmd_tail;
+  STAILQ_HEAD(, ev) events;
+  STAILQ_HEAD(, cmd) commands;
   int stop;
 
   pthread_mutex_t store_mu; /* the listen callback's own store handle */
@@ -138,12 +139,7 @@ static void conn_unref(srt_server_t *srv, conn_t *c) {
  * is consumed even on failure. Any thread. */
 static void post_locked(srt_server_t *srv, ev_t *e) {
   conn_ref_locked(e->c);
-  e->next = NULL;
-  if (srv->ev_tail)
-    srv->ev_tail->next = e;
-  else
-    srv->ev_head = e;
-  srv->ev_tail = e;
+  STAILQ_INSERT_TAIL(&srv->events, e, link);
 }
 
 static void post(srt_server_t *srv, ev_t *e) {
@@ -213,11 +209,7 @@ static void cmd_close(srt_server_t *srv, conn_t *c, const char *reason) {
   snprintf(k->reason, sizeof(k->reason), "%s", reason);
   pthread_mutex_lock(&srv->mu);
   k->c = conn_ref_locked(c);
-  if (srv->cmd_tail)
-    srv->cmd_tail->next = k;
-  else
-    srv->cmd_head = k;
-  srv->cmd_tail = k;
+  STAILQ_INSERT_TAIL(&srv->commands, k, link);
   pthread_mutex_unlock(&srv->mu);
 }
 
@@ -279,12 +271,13 @@ static void on_closed(srt_server_t *srv, conn_t *c, const char *reason) {
 
 /* Runs every queued event in order. */
 static void drain_events(srt_server_t *srv) {
+  STAILQ_HEAD(, ev) batch = STAILQ_HEAD_INITIALIZER(batch);
   pthread_mutex_lock(&srv->mu);
-  ev_t *e = srv->ev_head;
-  srv->ev_head = srv->ev_tail = NULL;
+  STAILQ_CONCAT(&batch, &srv->events);
   pthread_mutex_unlock(&srv->mu);
-  while (e) {
-    ev_t *next = e->next;
+  ev_t *e;
+  while ((e = STAILQ_FIRST(&batch))) {
+    STAILQ_REMOVE_HEAD(&batch, link);
     conn_t *c = e->c;
     switch (e->type) {
       case EV_CONNECT:
@@ -308,7 +301,6 @@ static void drain_events(srt_server_t *srv) {
     }
     conn_unref(srv, c);
     free(e);
-    e = next;
   }
 }
 
@@ -502,28 +494,30 @@ static conn_t *find_conn(srt_server_t *srv, SRTSOCKET s) {
   return NULL;
 }
 
-static void run_commands(srt_server_t *srv, int *stop) {
+/* Runs the queued close commands (SRT thread), or with run 0 only drops
+ * them (after the thread has stopped). Returns srv->stop as it was when the
+ * queue was taken. */
+static int run_commands(srt_server_t *srv, int run) {
+  STAILQ_HEAD(, cmd) batch = STAILQ_HEAD_INITIALIZER(batch);
   pthread_mutex_lock(&srv->mu);
-  cmd_t *k = srv->cmd_head;
-  srv->cmd_head = srv->cmd_tail = NULL;
-  *stop = srv->stop;
+  STAILQ_CONCAT(&batch, &srv->commands);
+  int stop = srv->stop;
   pthread_mutex_unlock(&srv->mu);
-  while (k) {
-    cmd_t *next = k->next;
-    if (k->c->open) conn_close(srv, k->c, k->reason);
+  cmd_t *k;
+  while ((k = STAILQ_FIRST(&batch))) {
+    STAILQ_REMOVE_HEAD(&batch, link);
+    if (run && k->c->open) conn_close(srv, k->c, k->reason);
     conn_unref(srv, k->c);
     free(k);
-    k = next;
   }
+  return stop;
 }
 
 static void *srt_thread(void *arg) {
   srt_server_t *srv = arg;
   SRT_EPOLL_EVENT evs[64];
-  int stop = 0;
   for (;;) {
-    run_commands(srv, &stop);
-    if (stop) break;
+    if (run_commands(srv, 1)) break;
     int n = srt_epoll_uwait(srv->eid, evs, 64, EPOLL_WAIT_MS);
     for (int i = 0; i < n; i++) {
       if (evs[i].fd == srv->listener) {
@@ -576,6 +570,8 @@ int srt_server_new(uv_loop_t *loop, live_t *live, const char *data_dir,
   snprintf(srv->data_dir, sizeof(srv->data_dir), "%s", data_dir);
   srv->listener = SRT_INVALID_SOCK;
   srv->eid = -1;
+  STAILQ_INIT(&srv->events);
+  STAILQ_INIT(&srv->commands);
   pthread_mutex_init(&srv->mu, NULL);
   pthread_mutex_init(&srv->store_mu, NULL);
   uv_async_init(loop, &srv->async, on_async);
@@ -662,16 +658,7 @@ void srt_server_close(srt_server_t *srv, void (*done)(void *), void *arg) {
   /* Publishers end now, before the registry is freed. */
   drain_events(srv);
   /* Commands queued after the thread stopped have nobody to run them. */
-  pthread_mutex_lock(&srv->mu);
-  cmd_t *k = srv->cmd_head;
-  srv->cmd_head = srv->cmd_tail = NULL;
-  pthread_mutex_unlock(&srv->mu);
-  while (k) {
-    cmd_t *next = k->next;
-    conn_unref(srv, k->c);
-    free(k);
-    k = next;
-  }
+  run_commands(srv, 0);
   if (srv->async_open) {
     srv->async_open = 0;
     uv_close((uv_handle_t *)&srv->async, on_async_closed);
