@@ -392,7 +392,8 @@ static int cmd_serve(int argc, char **argv) {
     goto shutdown;
   }
   rtmp_server_opts_t ropts = {.max_connections = cfg.rtmp_max_connections,
-                             .max_per_ip = cfg.rtmp_max_per_ip};
+                             .max_per_ip = cfg.rtmp_max_per_ip,
+                             .publish_timeout_ms = cfg.rtmp_publish_timeout_ms};
   if (rtmp_server_new(srv.loop, srv.live, &ropts, &srv.rtmp) ||
       rtmp_server_listen(srv.rtmp, cfg.rtmp_host, cfg.rtmp_port) != 0) {
     fprintf(stderr, "onair: cannot listen on rtmp %s:%d\n", cfg.rtmp_host, cfg.rtmp_port);

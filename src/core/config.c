@@ -14,7 +14,8 @@
 static const char *const keys[] = {
     "data", "http", "rtmp", "rtmps", "tls_cert", "tls_key", "srt", "public_host", "log_level",
     "create_rate_limit", "max_body_bytes", "max_connections", "rtmp_max_connections",
-    "rtmp_max_per_ip", "hls_segment_ms", "hls_window", "hls_fmp4_on_demand", "access_token_ttl",
+    "rtmp_max_per_ip", "rtmp_publish_timeout_ms", "hls_segment_ms", "hls_window",
+    "hls_fmp4_on_demand", "access_token_ttl",
     "webhooks_allow_private", "webhook_retry_base_ms", "metrics_token", "health_interval_ms",
     "health_retention_days", "simulcast_tls_verify",
     "upload_workers", "upload_retry_base_ms", "upload_max_attempts", /* upload */
@@ -60,6 +61,7 @@ void config_defaults(config_t *cfg) {
   cfg->transcode_queue_frames = 30; /* transcode */
   cfg->rtmp_max_connections = 1000;
   cfg->rtmp_max_per_ip = 50;
+  cfg->rtmp_publish_timeout_ms = 30000;
   cfg->clip_window_s = 1800; /* clips */
 }
 
@@ -152,6 +154,9 @@ int config_set(config_t *cfg, const char *key, const char *value, char *err, siz
   } else if (strcmp(key, "rtmp_max_per_ip") == 0) {
     if (parse_uint(value, 1000000, &n) || n == 0) goto bad;
     cfg->rtmp_max_per_ip = (unsigned)n;
+  } else if (strcmp(key, "rtmp_publish_timeout_ms") == 0) {
+    if (parse_uint(value, 3600000, &n) || n < 1000) goto bad;
+    cfg->rtmp_publish_timeout_ms = (unsigned)n;
   } else if (strcmp(key, "simulcast_tls_verify") == 0) { /* simulcast */
     if (parse_flag(value, &cfg->simulcast_tls_verify)) goto bad;
   } else if (strcmp(key, "transcode_preset") == 0) { /* transcode */

@@ -29,6 +29,7 @@ typedef struct {
   unsigned max_connections;/* "max_connections": HTTP connections */
   unsigned rtmp_max_connections; /* "rtmp_max_connections": RTMP(S) connections in all */
   unsigned rtmp_max_per_ip;      /* "rtmp_max_per_ip": RTMP(S) connections from one address */
+  unsigned rtmp_publish_timeout_ms; /* "rtmp_publish_timeout_ms": connected without publishing → closed */
   unsigned access_token_ttl; /* "access_token_ttl": seconds an access token lives (24 h) */
   unsigned hls_segment_ms; /* "hls_segment_ms": HLS target segment duration */
   unsigned hls_window;     /* "hls_window": segments listed in a live playlist */

@@ -537,6 +537,28 @@ def test_server_acknowledges_each_window(raw, live_server, bystander, live_api):
     assert_unharmed(live_server, bystander, live_api)
 
 
+def test_peer_that_never_reads_our_replies_is_closed(raw, live_server, bystander, live_api):
+    """A peer that sends connect after connect and never reads the replies
+    (each ~270 bytes for 47 sent): once the socket buffers are full the
+    replies would queue in the server without end. Past 256 KiB queued the
+    connection is closed (reason=write_backlog)."""
+    off = log_offset(live_server)
+    c = raw()
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    c.handshake()
+    batch = chunks(3, 20, connect_payload()) * 1000
+    sent = 0
+    try:
+        while sent < 40 * 1024 * 1024:  # ~200 MB of replies asked for: far past any buffer
+            c.sock.settimeout(10 * SLOW)
+            c.sock.sendall(batch)
+            sent += len(batch)
+    except (ConnectionResetError, BrokenPipeError):
+        pass
+    assert_closed_and_logged(c, live_server, off, "write_backlog")
+    assert_unharmed(live_server, bystander, live_api)
+
+
 # ------------------------------------------------------------------ connection limits
 
 
@@ -584,3 +606,39 @@ def test_many_connections_from_one_ip(live_server, bystander, live_api):
         finally:
             c.close()
     assert_unharmed(live_server, bystander, live_api)
+
+
+def test_connection_that_never_publishes_is_closed(tmp_path_factory):
+    """rtmp_publish_timeout_ms (here 2 s): a peer that keeps its connection
+    busy (an acknowledgement every 0.3 s, so the 30 s idle timeout never
+    fires) without publishing is closed with reason=no_publish and frees
+    its slot; a publisher on the same server stays."""
+    srv = start_live_server(tmp_path_factory, extra_args=("--rtmp-publish-timeout-ms", "2000"))
+    try:
+        api = srv.new_project("publish-timeout")
+        key = api.create({"name": "publishing"})["stream_key"]
+        pub = RawRtmp(srv.rtmp_port)
+        pub.start_publish(key)
+        off = log_offset(srv)
+        idle = RawRtmp(srv.rtmp_port)
+        idle.handshake()
+        idle.connect()
+        t0 = time.time()
+        closed = False
+        while time.time() - t0 < 10 * SLOW:
+            idle.send_quiet(chunks(2, 3, struct.pack(">I", 1000)))  # Acknowledgement
+            pub.send_quiet(chunks(2, 3, struct.pack(">I", 1000)))
+            if idle.closed_by_server(timeout=0.3):
+                closed = True
+                break
+        assert closed, "a connection that never published stayed open"
+        assert time.time() - t0 >= 1.5, "closed before the 2 s publish timeout"
+        wait_log(srv, ("rtmp_close", f" port={idle.port} ", "reason=no_publish"), since=off)
+        assert not pub.closed_by_server(timeout=0.5), srv.logs(20)
+        closes = [ln for ln in server_log(srv)[off:].splitlines() if "rtmp_close" in ln]
+        assert not any(f" port={pub.port} " in ln for ln in closes), closes
+        pub.close()
+        idle.close()
+        api.close()
+    finally:
+        srv.stop()

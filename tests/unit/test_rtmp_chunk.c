@@ -534,6 +534,61 @@ static void test_malformed(void **state) {
   assert_int_equal(expect_error(&r, &o), ERR_PROTOCOL);
 }
 
+/* Large messages delivered on many chunk streams do not pile up: each
+ * stream gives its large buffer back once the message is out, so a peer
+ * cannot hold 8 MiB on each of 64 chunk streams (the limit counts what is
+ * held, whole or partial). */
+static void test_large_buffers_are_given_back(void **state) {
+  rtmp_chunk_writer_t w;
+  rtmp_chunk_writer_init(&w);
+  amf0_buf_t out = {0};
+  assert_int_equal(rtmp_chunk_write_set_chunk_size(&w, &out, 65536), 0);
+  size_t len = 200 * 1024;
+  uint8_t *payload = calloc(1, len);
+  for (uint32_t csid = 3; csid < 23; csid++) {
+    rtmp_message_t m = {csid, 3 /* ack, ignored */, 0, 0, payload, len};
+    assert_int_equal(rtmp_chunk_write(&w, &out, &m), 0);
+  }
+  rtmp_message_t small = {30, RTMP_MSG_AUDIO, 1, 0, payload, 1000};
+  assert_int_equal(rtmp_chunk_write(&w, &out, &small), 0);
+  rtmp_chunk_opts_t o;
+  rtmp_chunk_opts_default(&o);
+  o.max_buffered = 1024 * 1024; /* 20 x 200 KiB would be 4 MiB if kept */
+  col_t c;
+  col_init(&c);
+  rtmp_chunk_reader_t *rd = rtmp_chunk_reader_new(&o, collect, &c);
+  assert_int_equal(rtmp_chunk_reader_feed(rd, out.data, out.len), 0);
+  assert_int_equal(c.n, 1 + 20 + 1);
+  /* the small ones are kept for reuse: the audio message and Set Chunk Size */
+  assert_int_equal(rtmp_chunk_reader_held(rd), 1000 + 4);
+  rtmp_chunk_reader_free(rd);
+  col_free(&c);
+
+  /* two partial messages of 600 KiB do not fit in 1 MiB together */
+  amf0_buf_free(&out);
+  rtmp_chunk_writer_init(&w);
+  assert_int_equal(rtmp_chunk_write_set_chunk_size(&w, &out, 65536), 0);
+  uint8_t *big = calloc(1, 600 * 1024);
+  rtmp_message_t m1 = {3, RTMP_MSG_VIDEO, 1, 0, big, 600 * 1024};
+  rtmp_message_t m2 = {4, RTMP_MSG_VIDEO, 1, 0, big, 600 * 1024};
+  assert_int_equal(rtmp_chunk_write(&w, &out, &m1), 0);
+  /* m1's Set Chunk Size (12 + 4 bytes), then its first 5 chunks only (a
+   * 12-byte header, then 1-byte fmt 3 headers) */
+  size_t first = 16 + 12 + 65536 + 4 * (1 + 65536);
+  amf0_buf_t tail = {0};
+  assert_int_equal(rtmp_chunk_write(&w, &tail, &m2), 0);
+  col_init(&c);
+  rd = rtmp_chunk_reader_new(&o, collect, &c);
+  assert_int_equal(rtmp_chunk_reader_feed(rd, out.data, first), 0);
+  assert_int_equal(rtmp_chunk_reader_feed(rd, tail.data, tail.len), ERR_PROTOCOL);
+  rtmp_chunk_reader_free(rd);
+  col_free(&c);
+  amf0_buf_free(&tail);
+  amf0_buf_free(&out);
+  free(big);
+  free(payload);
+}
+
 static void test_error_is_sticky(void **state) {
   col_t c;
   col_init(&c);
@@ -622,6 +677,7 @@ int main(void) {
       cmocka_unit_test(test_set_chunk_size_mid_stream),
       cmocka_unit_test(test_abort),
       cmocka_unit_test(test_malformed),
+      cmocka_unit_test(test_large_buffers_are_given_back),
       cmocka_unit_test(test_error_is_sticky),
       cmocka_unit_test(test_control_writers),
   };

@@ -8,6 +8,10 @@
 #define MAX_HEADER (3 + 11 + 4) /* basic + fmt 0 message header + extended ts */
 #define EXT_TS 0xFFFFFFu
 #define MAX_MESSAGE_LEN 0xFFFFFFu /* 24-bit length field */
+/* A chunk stream keeps its message buffer up to this size for the next
+ * message (audio and video frames reuse theirs); a larger one, grown for a
+ * keyframe or for a peer's oversized message, is given back once delivered. */
+#define KEEP_BUF_BYTES (64u * 1024)
 
 /* One chunk stream's state: the last header seen on it and the message
  * being assembled. */
@@ -40,7 +44,7 @@ struct rtmp_chunk_reader_s {
   cstream_t *streams;
   unsigned nstreams;
   cstream_t *last;   /* lookup cache: consecutive chunks often share a csid */
-  size_t buffered;   /* bytes held in partial messages */
+  size_t held;       /* bytes of message buffers allocated (the sum of caps) */
 };
 
 static uint32_t be24(const uint8_t *p) { return (uint32_t)p[0] << 16 | (uint32_t)p[1] << 8 | p[2]; }
@@ -73,6 +77,8 @@ rtmp_chunk_reader_t *rtmp_chunk_reader_new(const rtmp_chunk_opts_t *opts, rtmp_m
   r->chunk_size = RTMP_DEFAULT_CHUNK_SIZE;
   return r;
 }
+
+size_t rtmp_chunk_reader_held(const rtmp_chunk_reader_t *r) { return r->held; }
 
 void rtmp_chunk_reader_free(rtmp_chunk_reader_t *r) {
   if (!r) return;
@@ -128,10 +134,17 @@ static long header_need(rtmp_chunk_reader_t *r) {
   return (long)(mh + (ext ? 4 : 0));
 }
 
+static void release_large_buf(rtmp_chunk_reader_t *r, cstream_t *cs) {
+  if (cs->cap <= KEEP_BUF_BYTES) return;
+  free(cs->buf);
+  r->held -= cs->cap;
+  cs->buf = NULL;
+  cs->cap = 0;
+}
+
 static int deliver(rtmp_chunk_reader_t *r, cstream_t *cs) {
   static const uint8_t empty[1];
   cs->in_progress = 0;
-  r->buffered -= cs->received;
   rtmp_message_t m = {cs->csid, cs->type_id, cs->stream_id, cs->timestamp,
                       cs->length ? cs->buf : empty, cs->length};
   cs->received = 0;
@@ -144,12 +157,14 @@ static int deliver(rtmp_chunk_reader_t *r, cstream_t *cs) {
     if (m.len < 4) return ERR_PROTOCOL;
     cstream_t *a = find_stream(r, be32(m.payload));
     if (a && a->in_progress) {
-      r->buffered -= a->received;
       a->received = 0;
       a->in_progress = 0;
+      if (a != cs) release_large_buf(r, a);
     }
   }
-  return r->cb ? r->cb(r->ud, &m) : 0;
+  int rc = r->cb ? r->cb(r->ud, &m) : 0;
+  release_large_buf(r, cs);
+  return rc;
 }
 
 /* Applies a complete chunk header in r->hdr. */
@@ -208,7 +223,6 @@ static int process_header(rtmp_chunk_reader_t *r) {
 }
 
 static int append_payload(rtmp_chunk_reader_t *r, cstream_t *cs, const uint8_t *data, size_t n) {
-  if (n > r->opts.max_buffered - r->buffered) return ERR_PROTOCOL;
   size_t need = cs->received + n;
   if (need > cs->cap) {
     /* Grow with the bytes that actually arrived, not with the announced
@@ -216,14 +230,19 @@ static int append_payload(rtmp_chunk_reader_t *r, cstream_t *cs, const uint8_t *
     size_t cap = cs->cap ? cs->cap : 4096;
     while (cap < need) cap *= 2;
     if (cap > cs->length) cap = cs->length;
+    /* What every chunk stream holds counts, whole or partial: a peer that
+     * sends one large message on each of many chunk streams is refused. */
+    size_t room = r->opts.max_buffered - r->held + cs->cap; /* the most cs may hold */
+    if (need > room) return ERR_PROTOCOL;
+    if (cap > room) cap = room;
     uint8_t *b = realloc(cs->buf, cap);
     if (!b) return ERR_NOMEM;
+    r->held += cap - cs->cap;
     cs->buf = b;
     cs->cap = cap;
   }
   memcpy(cs->buf + cs->received, data, n);
   cs->received += n;
-  r->buffered += n;
   return 0;
 }
 

@@ -12,7 +12,7 @@
  * Timestamps are absolute message timestamps rebuilt from fmt 1/2/3 deltas,
  * kept as uint32 and wrapping modulo 2^32 as the protocol does.
  * Peer input is bounded (rtmp_chunk_opts_t): message size, number of chunk
- * streams and bytes buffered for partial messages. Anything the spec does not
+ * streams and bytes held in message buffers. Anything the spec does not
  * allow — a fmt 1/2/3 chunk on a chunk stream that never had a fmt 0 header,
  * a new header in the middle of a message, chunk size 0 or with the top bit
  * set, a message over the limit — is ERR_PROTOCOL. After any error the
@@ -86,7 +86,7 @@ typedef int (*rtmp_message_cb)(void *ud, const rtmp_message_t *msg);
 typedef struct {
   size_t max_message_size;   /* default 8 MiB (never above 2^24-1) */
   unsigned max_chunk_streams; /* default 64 */
-  size_t max_buffered;       /* bytes of partial messages held, default 32 MiB */
+  size_t max_buffered;       /* bytes of message buffers held, default 32 MiB */
 } rtmp_chunk_opts_t;
 
 void rtmp_chunk_opts_default(rtmp_chunk_opts_t *o);
@@ -97,6 +97,10 @@ typedef struct rtmp_chunk_reader_s rtmp_chunk_reader_t;
 rtmp_chunk_reader_t *rtmp_chunk_reader_new(const rtmp_chunk_opts_t *opts, rtmp_message_cb cb,
                                            void *ud);
 void rtmp_chunk_reader_free(rtmp_chunk_reader_t *r);
+/* Bytes of message buffers the reader holds now (counted against
+ * max_buffered). A chunk stream keeps up to 64 KiB for its next message;
+ * larger buffers are freed once their message has been delivered. */
+size_t rtmp_chunk_reader_held(const rtmp_chunk_reader_t *r);
 /* Consumes all len bytes (partial chunks are kept for the next call).
  * 0, ERR_PROTOCOL, ERR_NOMEM or the callback's error. */
 int rtmp_chunk_reader_feed(rtmp_chunk_reader_t *r, const uint8_t *data, size_t len);

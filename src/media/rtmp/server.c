@@ -56,6 +56,7 @@ struct session {
   uint64_t last_ack;
   uint32_t peer_window;
   uint64_t last_read_ms;
+  uint64_t publishing_ms; /* the last timer tick that found it publishing, or the connect */
   char app[128];
   live_stream_t *ls;   /* set while publishing */
   int publish_seen;    /* a publish was attempted (for logs) */
@@ -80,6 +81,10 @@ struct session {
 
 /* Converter starts allowed per connection (a real encoder needs one or two). */
 #define MAX_CONVERTER_STARTS 16
+/* Replies not yet taken by the peer. A publisher reads the few hundred
+ * bytes each command gets; one that keeps sending commands and never reads
+ * would make us queue replies without end. */
+#define MAX_WRITE_BACKLOG (256u * 1024)
 
 /* ---------- closing ---------- */
 
@@ -692,16 +697,23 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
     tls_input(s, (const uint8_t *)buf->base, (size_t)nread);
   else
     session_input(s, (const uint8_t *)buf->base, (size_t)nread);
+  if (!s->closing && uv_stream_get_write_queue_size((uv_stream_t *)&s->tcp) > MAX_WRITE_BACKLOG)
+    session_close(s, "write_backlog");
 }
 
 static void on_session_timer(uv_timer_t *t) {
   session_t *s = t->data;
   rtmp_server_t *srv = s->srv;
   uint64_t now = uv_now(srv->loop);
+  if (s->ls) s->publishing_ms = now;
   if (rtmp_handshake_state(s->hs) != RTMP_HS_DONE) {
     session_close(s, "handshake_timeout");
   } else if (now - s->last_read_ms >= srv->opts.idle_timeout_ms) {
     session_close(s, "idle_timeout");
+  } else if (now - s->publishing_ms >= srv->opts.publish_timeout_ms) {
+    /* A slot held by a peer that trickles bytes but never publishes would
+     * otherwise count against the connection limits for ever. */
+    session_close(s, "no_publish");
   }
 }
 
@@ -751,7 +763,7 @@ static void on_connection(uv_stream_t *server, int status) {
   rtmp_chunk_writer_init(&s->writer);
   amf0_buf_init(&s->out);
   s->peer_window = ACK_WINDOW;
-  s->last_read_ms = uv_now(srv->loop);
+  s->last_read_ms = s->publishing_ms = uv_now(srv->loop);
   uv_timer_init(srv->loop, &s->timer);
   s->timer.data = s;
   s->next = srv->sessions;
@@ -794,6 +806,7 @@ int rtmp_server_new(uv_loop_t *loop, live_t *live, const rtmp_server_opts_t *opt
   if (!srv->opts.max_message_size) srv->opts.max_message_size = 8u * 1024 * 1024;
   if (!srv->opts.handshake_timeout_ms) srv->opts.handshake_timeout_ms = 10000;
   if (!srv->opts.idle_timeout_ms) srv->opts.idle_timeout_ms = 30000;
+  if (!srv->opts.publish_timeout_ms) srv->opts.publish_timeout_ms = 30000;
   *out = srv;
   return 0;
 }

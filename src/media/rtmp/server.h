@@ -26,6 +26,7 @@ typedef struct {
   size_t max_message_size;      /* default 8 MiB */
   unsigned handshake_timeout_ms;/* default 10 s */
   unsigned idle_timeout_ms;     /* no bytes for this long → close; default 30 s */
+  unsigned publish_timeout_ms;  /* connected this long without publishing → close; default 30 s */
   SSL_CTX *tls;                 /* RTMPS listener when set (not owned) */
 } rtmp_server_opts_t;
 
