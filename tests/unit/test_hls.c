@@ -914,6 +914,45 @@ static void test_misprediction(void **state) {
   hub_free(hub);
 }
 
+/* An encoder that stops sending keyframes: the open segment is not held
+ * without end. After 60 s it is dropped (never published: the segment
+ * callback refuses anything over 3 s), the frames that follow wait for a
+ * keyframe, and that keyframe starts a segment after a discontinuity. */
+static void test_overlong_segment_dropped(void **state) {
+  hub_t *hub = hub_new("s12");
+  cbstate_t cb = {0};
+  hls_packager_t *p = packager(hub, 1000, 20, 0, &cb);
+  assert_int_equal(hub_publish_config(hub, &g_cfg), 0);
+  feed_copy(hub, 0, 0, 2001, -1); /* 0-1, 1-2 published; 2.0 opens the next */
+  assert_int_equal(hls_segments_published(p), 2);
+  const media_frame_t *inter = NULL; /* any video frame that is not a keyframe */
+  for (size_t i = 0; i < g_nframes && !inter; i++)
+    if (g_frames[i]->kind == MEDIA_VIDEO && !g_frames[i]->keyframe) inter = g_frames[i];
+  assert_non_null(inter);
+  for (int64_t dts = 2040; dts < 66000; dts += 40) {
+    media_frame_t *f = media_frame_new(inter->len);
+    assert_non_null(f);
+    memcpy(f->data, inter->data, inter->len);
+    f->kind = MEDIA_VIDEO;
+    f->codec = inter->codec;
+    f->dts = f->pts = dts;
+    assert_int_equal(hub_publish_frame(hub, f), 0);
+    media_frame_unref(f);
+  }
+  assert_int_equal(hls_segments_published(p), 2);
+  feed_copy(hub, 11, 0, INT64_MAX, -1); /* keyframes again from 66 s */
+  hub_unpublish(hub);
+  hls_packager_end(p);
+  playlist_t pl;
+  get_playlist(p, HLS_TS, NULL, &pl);
+  assert_int_equal(pl.nseg, 2 + 6);
+  assert_int_equal(pl.ndisc, 1);
+  for (int i = 0; i < pl.nseg; i++) assert_true(pl.dur[i] <= 1.001);
+  assert_segments_start_on_keyframes(p, "overlong");
+  hls_packager_free(p);
+  hub_free(hub);
+}
+
 /* TARGETDURATION is the longest EXTINF rounded (RFC 8216 4.3.3.1), at
  * least the target, and never shrinks. */
 static void test_target_duration(void **state) {
@@ -1059,6 +1098,7 @@ int main(void) {
       cmocka_unit_test(test_bad_input),     cmocka_unit_test(test_target_duration),
       cmocka_unit_test(test_predicted_close), cmocka_unit_test(test_misprediction),
       cmocka_unit_test(test_fmp4_on_demand), cmocka_unit_test(test_first_seq),
+      cmocka_unit_test(test_overlong_segment_dropped),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

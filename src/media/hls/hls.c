@@ -21,6 +21,12 @@
  * correct, but the frames up to the real keyframe cannot start the next
  * one: they are dropped (counted and logged), the audio goes on, and the
  * cadence must be stable for much longer before the next prediction.
+ *
+ * An open segment that runs past SEGMENT_MAX_MS (or 10 target durations)
+ * or SEGMENT_MAX_BYTES without a keyframe to cut at (an encoder with no
+ * keyframes, or video that stopped while audio goes on) is dropped rather
+ * than held without end; the next keyframe starts a segment after a
+ * discontinuity.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +41,8 @@
 #define DEFAULT_WINDOW 6
 #define NO_TS INT64_MIN
 #define MAX_FMP4_WAITERS 256
+#define SEGMENT_MAX_MS 60000
+#define SEGMENT_MAX_BYTES (64u << 20) /* of input frames, per form */
 
 typedef struct {
   hls_fmp4_wait_cb cb;
@@ -83,6 +91,7 @@ struct hls_packager {
   int started;            /* a segment is open */
   int64_t seg_start;      /* dts (ms) where the open segment starts */
   unsigned seg_frames;
+  size_t seg_bytes;       /* input bytes written to the open segment */
   int64_t wall_base;      /* wall clock (Unix ms) of dts 0 */
   media_frame_t *held;    /* the last video frame, not written yet */
   int64_t held_dts, held_pts, last_vdur;
@@ -215,6 +224,7 @@ static void cut(hls_packager_t *p, int64_t end_dts) {
   }
   p->seg_start = end_dts;
   p->seg_frames = 0;
+  p->seg_bytes = 0;
   p->seg_has_video = 0;
   p->fmp4_on = p->fmp4_wanted; /* the next segment: forms change only between segments */
 }
@@ -239,6 +249,7 @@ static void write_frame(hls_packager_t *p, const media_frame_t *f, int64_t dts, 
              hub_stream_id(p->hub), f->kind == MEDIA_VIDEO ? "video" : "audio", (long long)dts,
              err_str(rc ? rc : rc2), p->drops);
   p->seg_frames++;
+  p->seg_bytes += f->len;
 }
 
 static void write_held(hls_packager_t *p, int64_t dur) {
@@ -252,9 +263,36 @@ static void start_segment(hls_packager_t *p, int64_t dts) {
   p->started = 1;
   p->seg_start = dts;
   p->seg_frames = 0;
+  p->seg_bytes = 0;
   p->seg_has_video = 0;
   p->fmp4_on = p->fmp4_wanted;
   p->wall_base = util_now_ms() - dts;
+}
+
+/* Drops the open segment when it has run too long for want of a keyframe
+ * (see the top of this file); the packager then waits for one. 1 if it did. */
+static int drop_overlong_segment(hls_packager_t *p, int64_t dts) {
+  int64_t max_ms = (int64_t)p->o.target_ms * 10;
+  if (max_ms < SEGMENT_MAX_MS) max_ms = SEGMENT_MAX_MS;
+  if (!p->started || (dts - p->seg_start < max_ms && p->seg_bytes < SEGMENT_MAX_BYTES)) return 0;
+  hls_buf_t *b[2] = {NULL, NULL};
+  hls__mux_cut(p->mux[HLS_TS], &b[HLS_TS]);
+  if (p->fmp4_on) hls__mux_cut(p->mux[HLS_FMP4], &b[HLS_FMP4]);
+  hls_buf_unref(b[HLS_TS]);
+  hls_buf_unref(b[HLS_FMP4]);
+  log_warn("hls_segment_dropped stream=%s reason=no_keyframe duration_ms=%lld bytes=%zu "
+           "action=wait_for_keyframe",
+           hub_stream_id(p->hub), (long long)(dts - p->seg_start), p->seg_bytes);
+  media_frame_unref(p->held);
+  p->held = NULL;
+  p->started = 0;
+  p->seg_frames = 0;
+  p->seg_bytes = 0;
+  p->seg_has_video = 0;
+  p->await_key = 0;
+  p->gap = 1;
+  prepare(p);
+  return 1;
 }
 
 /* Ends the publisher session: the open segment is published, muxers go. */
@@ -399,6 +437,7 @@ static void on_video(hls_packager_t *p, media_frame_t *f) {
   int64_t dts, pts, next_key;
   int cut_done = 0;
   if (!fix_ts(p, f, &dts, &pts)) return;
+  if (drop_overlong_segment(p, dts) && !f->keyframe) return;
   hls__cadence_frame(&p->cad, dts, f->keyframe);
   if (mispredicted(p, f, dts) || (p->skip_to_key && !f->keyframe)) {
     if (drop_should_log(p))
@@ -439,6 +478,7 @@ static void on_audio(hls_packager_t *p, media_frame_t *f) {
   int64_t prev = p->last_dts[MEDIA_AUDIO], dts, pts;
   int cut_done = 0;
   if (!fix_ts(p, f, &dts, &pts)) return;
+  if (has_video && drop_overlong_segment(p, dts)) return;
   if (prev != NO_TS)
     p->last_adur = dts - prev;
   else if (p->last_adur <= 0)
