@@ -13,13 +13,14 @@ import os
 import select
 import socket
 import struct
+import subprocess
 import time
 
 import pytest
 import requests
 
 from media import (SLOW, Pusher, ffmpeg_argv, log_offset, server_log, start_live_server, status_of,
-                   wait_log, wait_progress, wait_status)
+                   wait_log, wait_playlist, wait_progress, wait_status)
 
 HS_SIZE = 1536
 
@@ -462,6 +463,46 @@ def test_broken_avc_sequence_header_from_publisher(raw, live_server, bystander, 
     st = wait_status(live_api, s["id"], {"idle", "stopped"}, timeout=5)
     assert status_of(st) in ("idle", "stopped")
     assert "hls_segment stream=" + s["id"] not in server_log(live_server)[off:]
+    assert_unharmed(live_server, bystander, live_api)
+
+
+def test_encoder_clock_restart_keeps_the_playlist_going(raw, live_server, bystander, live_api,
+                                                       tmp_path):
+    """An encoder that restarts its timestamps on the same connection (here:
+    4 s stamped 60-64 s, then the same 4 s stamped from 0 again). The
+    playlist keeps growing through the second pass, with no discontinuity
+    (the timeline just continues), and the log names the jump."""
+    from test_audio_convert import flv_tags
+    flv = tmp_path / "src.flv"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i",
+                    "testsrc2=size=320x240:rate=25", "-f", "lavfi", "-i", "sine", "-t", "4",
+                    "-c:v", "libx264", "-preset", "veryfast", "-g", "25", "-bf", "0",
+                    "-c:a", "aac", "-f", "flv", str(flv)], check=True, timeout=60)
+    tags = [(t, ts, body) for t, ts, body in flv_tags(flv.read_bytes()) if t in (8, 9)]
+    headers = [x for x in tags if x[2][1:2] == b"\x00"][:2]  # AVC and AAC sequence headers
+    media = [x for x in tags if x not in headers]
+    s = live_api.create({"name": "clock-restart"})
+    pl = s["playback_ids"][0]["playback_url"]
+    off = log_offset(live_server)
+    c = raw()
+    c.start_publish(s["stream_key"])
+    for t, _, body in headers:
+        c.send(chunks(6 if t == 9 else 4, t, body, stream_id=1))
+
+    def send_pass(base):
+        t0 = time.time()
+        for t, ts, body in media:
+            time.sleep(max(0, t0 + ts / 1000 - time.time()))
+            c.send(chunks(6 if t == 9 else 4, t, body, stream_id=1, ts=base + ts))
+
+    send_pass(60000)
+    first = wait_playlist(pl, lambda x: len(x.segments) >= 3, timeout=10)
+    send_pass(0)
+    seen = {x.uri for x in first.segments}
+    after = wait_playlist(pl, lambda x: len({y.uri for y in x.segments} - seen) >= 3, timeout=10)
+    assert not any(x.discontinuity for x in after.segments), after.text
+    assert all(x.duration < 1.5 for x in after.segments), after.text
+    wait_log(live_server, ("rtmp_timestamp_jump", f"stream={s['id']}"), since=off)
     assert_unharmed(live_server, bystander, live_api)
 
 

@@ -17,6 +17,7 @@
 #include "media/rtmp/amf0.h"
 #include "media/rtmp/chunk.h"
 #include "media/rtmp/handshake.h"
+#include "media/rtmp/ts_clock.h"
 
 #define OUT_CHUNK_SIZE 4096
 #define ACK_WINDOW 2500000u
@@ -64,9 +65,7 @@ struct session {
   media_config_t cfg;
   int cfg_dirty;       /* a sequence header changed the config */
   int cfg_published;
-  int64_t ts_base[2];  /* per kind: timestamp unwrapping */
-  uint32_t ts_last[2];
-  int ts_started[2];
+  ts_clock_t clock;    /* message timestamps → one timeline */
   int warned_codec[2];
   /* Audio that is not AAC goes through a converter (aac_worker.h); its
    * output stays as first chosen, so a decoder restart keeps the config. */
@@ -230,16 +229,12 @@ static int set_extradata(uint8_t **dst, size_t *dstlen, const uint8_t *p, size_t
 
 /* RTMP timestamps are 32-bit ms and wrap; the hub wants monotonic int64. */
 static int64_t unwrap_ts(session_t *s, int kind, uint32_t ts) {
-  if (!s->ts_started[kind]) {
-    s->ts_started[kind] = 1;
-    s->ts_last[kind] = ts;
-    s->ts_base[kind] = ts;
-    return ts;
-  }
-  /* the signed difference survives the 2^32 wrap (~49.7 days) */
-  s->ts_base[kind] += (int32_t)(ts - s->ts_last[kind]);
-  s->ts_last[kind] = ts;
-  return s->ts_base[kind];
+  int jumped;
+  int64_t out = ts_clock_map(&s->clock, kind, ts, &jumped);
+  if (jumped)
+    log_warn("rtmp_timestamp_jump stream=%s kind=%s ts=%u action=continue_timeline",
+             s->ls ? live_stream_id(s->ls) : "-", kind == MEDIA_VIDEO ? "video" : "audio", ts);
+  return out;
 }
 
 /* Checks a video sequence header (avcC / hvcC) and reads the coded picture
