@@ -228,8 +228,9 @@ static int serve_multivariant(api_ctx_t *ctx, http_request_t *req, http_response
       unsigned audio = !cfg || cfg->audio_codec != CODEC_NONE ? 128000 : 0;
       if (r->bitrate_kbps)
         info.average_bps = r->bitrate_kbps * 1000 + audio;
-      else if (hs.last_dts > hs.first_dts)
-        info.average_bps = (unsigned)(hs.bytes * 8000 / (uint64_t)(hs.last_dts - hs.first_dts));
+      else if (hs.pub_last_dts > hs.pub_first_dts)
+        info.average_bps =
+            (unsigned)(hs.pub_bytes * 8000 / (uint64_t)(hs.pub_last_dts - hs.pub_first_dts));
       info.peak_bps = info.average_bps + info.average_bps / 5;
     }
     snprintf(uris[n], sizeof(uris[n]), "%s/index.m3u8%s%s%s%s%s", r->name,

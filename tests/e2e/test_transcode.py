@@ -363,6 +363,13 @@ def test_reconnect_with_a_smaller_source_keeps_only_its_ladder(srv, api, push):
                        lambda pl: any(seg.discontinuity for seg in pl.segments), timeout=20)
     assert pl.segments, pl.text
     p.stop()
+    wait_status(api, s["id"], "idle", timeout=15)
+    # idle after the reconnect: the source's FRAME-RATE is measured over the
+    # last connection's own timestamps (each encoder connection starts its
+    # clock anew), not over both connections
+    variants, _ = wait_ladder(url, {"source", "240p"}, timeout=5)
+    by = {v.name: v for v in variants}
+    assert abs(float(by["source"].attrs["FRAME-RATE"]) - FPS) < 1.5, variants
 
 
 # ---------------------------------------------------------------- auth

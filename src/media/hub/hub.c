@@ -22,6 +22,7 @@ struct hub_consumer {
 struct hub {
   char stream_id[64];
   int publishing;
+  int pub_fresh; /* the next frame starts a publisher's stats.pub_* */
   int have_config;
   media_config_t config;
   hub_consumer_t *consumers;
@@ -45,6 +46,7 @@ hub_t *hub_new(const char *stream_id) {
   hub_t *h = calloc(1, sizeof(*h));
   if (!h) return NULL;
   snprintf(h->stream_id, sizeof(h->stream_id), "%s", stream_id);
+  h->pub_fresh = 1;
   return h;
 }
 
@@ -130,8 +132,15 @@ int hub_publish_frame(hub_t *h, media_frame_t *f) {
   else
     h->stats.audio_frames++, h->stats.audio_bytes += f->len;
   h->stats.bytes += f->len;
-  if (h->stats.video_frames + h->stats.audio_frames == 1) h->stats.first_dts = f->dts;
   h->stats.last_dts = f->dts;
+  if (h->pub_fresh) { /* the first frame of this publisher */
+    h->pub_fresh = 0;
+    h->stats.pub_video_frames = h->stats.pub_bytes = 0;
+    h->stats.pub_first_dts = f->dts;
+  }
+  if (f->kind == MEDIA_VIDEO) h->stats.pub_video_frames++;
+  h->stats.pub_bytes += f->len;
+  h->stats.pub_last_dts = f->dts;
   int rc = gop_push(h, f);
   h->dispatching++;
   for (hub_consumer_t *c = h->consumers; c; c = c->next)
@@ -144,6 +153,7 @@ int hub_publish_frame(hub_t *h, media_frame_t *f) {
 void hub_unpublish(hub_t *h) {
   if (!h->publishing) return;
   h->publishing = 0;
+  h->pub_fresh = 1;
   h->have_config = 0;
   media_config_clear(&h->config);
   gop_clear(h);

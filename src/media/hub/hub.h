@@ -55,7 +55,12 @@ void hub_count_dropped(hub_t *hub);
 typedef struct {
   uint64_t video_frames, audio_frames, bytes;
   uint64_t video_bytes, audio_bytes, dropped_frames;
-  int64_t first_dts, last_dts;
+  int64_t last_dts;
+  /* The current publisher's share (the last one's while none publishes):
+   * a rate over timestamps must not mix publishers, whose clocks each
+   * start anew. */
+  uint64_t pub_video_frames, pub_bytes;
+  int64_t pub_first_dts, pub_last_dts;
   unsigned consumers;
 } hub_stats_t;
 void hub_get_stats(const hub_t *hub, hub_stats_t *out);

@@ -380,8 +380,9 @@ int transcode_rendition_info(transcode_t *tc, live_stream_t *ls, int index,
   if (out->fps <= 0 && index == 0) {
     hub_stats_t hs;
     hub_get_stats(r->hub, &hs);
-    if (hs.video_frames > 1 && hs.last_dts > hs.first_dts)
-      out->fps = (double)(hs.video_frames - 1) * 1000.0 / (double)(hs.last_dts - hs.first_dts);
+    if (hs.pub_video_frames > 1 && hs.pub_last_dts > hs.pub_first_dts)
+      out->fps = (double)(hs.pub_video_frames - 1) * 1000.0 /
+                 (double)(hs.pub_last_dts - hs.pub_first_dts);
   }
   return m->n ? 0 : ERR_NOT_FOUND;
 }
