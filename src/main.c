@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <uv.h>
 
@@ -233,6 +234,20 @@ bad:
   return 2;
 }
 
+/* Every connection, and every served live segment (a memfd while it is in
+ * the ring), is a file descriptor: the usual soft limit of 1024 would run
+ * out with a few dozen watched streams. Raised to the hard limit, as nginx's
+ * worker_rlimit_nofile or Go's runtime do. */
+static void raise_fd_limit(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max) return;
+  rlim_t was = rl.rlim_cur;
+  rl.rlim_cur = rl.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+    log_debug("fd_limit raised from=%llu to=%llu", (unsigned long long)was,
+              (unsigned long long)rl.rlim_cur);
+}
+
 static int cmd_serve(int argc, char **argv) {
   if (wants_help(argc, argv)) {
     fputs(usage_serve, stdout);
@@ -258,6 +273,7 @@ static int cmd_serve(int argc, char **argv) {
    * latency spikes in the HLS packager). */
   mallopt(M_MMAP_THRESHOLD, 64 << 20);
   mallopt(M_TRIM_THRESHOLD, 256 << 20);
+  raise_fd_limit();
 
   store_t *store = NULL, *telemetry = NULL;
   int rc = util_mkdirs(cfg.data_dir);
