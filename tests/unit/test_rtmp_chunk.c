@@ -543,7 +543,7 @@ static void test_large_buffers_are_given_back(void **state) {
   rtmp_chunk_writer_init(&w);
   amf0_buf_t out = {0};
   assert_int_equal(rtmp_chunk_write_set_chunk_size(&w, &out, 65536), 0);
-  size_t len = 200 * 1024;
+  size_t len = 300 * 1024;
   uint8_t *payload = calloc(1, len);
   for (uint32_t csid = 3; csid < 23; csid++) {
     rtmp_message_t m = {csid, 3 /* ack, ignored */, 0, 0, payload, len};
@@ -553,7 +553,7 @@ static void test_large_buffers_are_given_back(void **state) {
   assert_int_equal(rtmp_chunk_write(&w, &out, &small), 0);
   rtmp_chunk_opts_t o;
   rtmp_chunk_opts_default(&o);
-  o.max_buffered = 1024 * 1024; /* 20 x 200 KiB would be 4 MiB if kept */
+  o.max_buffered = 1024 * 1024; /* 20 x 300 KiB would be 6 MiB if kept */
   col_t c;
   col_init(&c);
   rtmp_chunk_reader_t *rd = rtmp_chunk_reader_new(&o, collect, &c);

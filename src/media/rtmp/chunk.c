@@ -11,7 +11,7 @@
 /* A chunk stream keeps its message buffer up to this size for the next
  * message (audio and video frames reuse theirs); a larger one, grown for a
  * keyframe or for a peer's oversized message, is given back once delivered. */
-#define KEEP_BUF_BYTES (64u * 1024)
+#define KEEP_BUF_BYTES (256u * 1024)
 
 /* One chunk stream's state: the last header seen on it and the message
  * being assembled. */

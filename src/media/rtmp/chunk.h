@@ -98,7 +98,7 @@ rtmp_chunk_reader_t *rtmp_chunk_reader_new(const rtmp_chunk_opts_t *opts, rtmp_m
                                            void *ud);
 void rtmp_chunk_reader_free(rtmp_chunk_reader_t *r);
 /* Bytes of message buffers the reader holds now (counted against
- * max_buffered). A chunk stream keeps up to 64 KiB for its next message;
+ * max_buffered). A chunk stream keeps up to 256 KiB for its next message;
  * larger buffers are freed once their message has been delivered. */
 size_t rtmp_chunk_reader_held(const rtmp_chunk_reader_t *r);
 /* Consumes all len bytes (partial chunks are kept for the next call).
