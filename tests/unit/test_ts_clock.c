@@ -99,6 +99,16 @@ static void test_small_step_back_is_not_a_jump(void **state) {
   assert_int_equal(ts_clock_map(&c, V, 9040, NULL), 9040);
 }
 
+/* Video that stopped long ago (a cover picture at the start of an audio
+ * stream) does not pull a restarted audio clock back to its old time. */
+static void test_stale_other_kind_is_not_followed(void **state) {
+  ts_clock_t c = {0};
+  for (uint32_t t = 0; t <= 1000; t += 40) map(&c, V, t, 0);
+  int64_t a = 0;
+  for (uint32_t t = 0; t < 600000; t += 1000) a = map(&c, A, t, 0);
+  assert_int_equal(map(&c, A, 500, 1), a + 1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_interleaved_and_wrap),
@@ -107,6 +117,7 @@ int main(void) {
       cmocka_unit_test(test_forward_leap_continues),
       cmocka_unit_test(test_gap_of_one_kind_stays_in_sync),
       cmocka_unit_test(test_small_step_back_is_not_a_jump),
+      cmocka_unit_test(test_stale_other_kind_is_not_followed),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

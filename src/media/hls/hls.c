@@ -437,7 +437,8 @@ static void on_video(hls_packager_t *p, media_frame_t *f) {
   int64_t dts, pts, next_key;
   int cut_done = 0;
   if (!fix_ts(p, f, &dts, &pts)) return;
-  if (drop_overlong_segment(p, dts) && !f->keyframe) return;
+  /* A keyframe ends the open segment the usual way, however long it ran. */
+  if (!(f->keyframe && p->seg_has_video) && drop_overlong_segment(p, dts) && !f->keyframe) return;
   hls__cadence_frame(&p->cad, dts, f->keyframe);
   if (mispredicted(p, f, dts) || (p->skip_to_key && !f->keyframe)) {
     if (drop_should_log(p))

@@ -12,9 +12,12 @@ int64_t ts_clock_map(ts_clock_t *c, int kind, uint32_t ts, int *jumped) {
   if (c->started[kind] && own > -TS_CLOCK_BACK_MS && own < TS_CLOCK_AHEAD_MS) {
     out = c->last_out[kind] + own;
   } else if (c->started[other] &&
-             (!c->started[kind] || (cross > -TS_CLOCK_BACK_MS && cross < TS_CLOCK_BACK_MS))) {
+             (!c->started[kind] ||
+              (cross > -TS_CLOCK_BACK_MS && cross < TS_CLOCK_BACK_MS &&
+               c->last_out[other] + cross > c->last_out[kind] - TS_CLOCK_BACK_MS))) {
     /* A kind that starts, or that jumps to where the other kind's clock
-     * already is (the encoder restarted both), goes by the other kind. */
+     * already is (the encoder restarted both), goes by the other kind;
+     * not by one that stopped long ago, which would take it back. */
     out = c->last_out[other] + cross;
   } else if (!c->started[kind]) {
     out = ts; /* the very first timestamp */
