@@ -57,6 +57,7 @@ struct session {
   uint64_t last_ack;
   uint32_t peer_window;
   uint64_t last_read_ms;
+  uint64_t connected_ms;
   uint64_t publishing_ms; /* the last timer tick that found it publishing, or the connect */
   char app[128];
   live_stream_t *ls;   /* set while publishing */
@@ -702,7 +703,8 @@ static void on_session_timer(uv_timer_t *t) {
   uint64_t now = uv_now(srv->loop);
   if (s->ls) s->publishing_ms = now;
   if (rtmp_handshake_state(s->hs) != RTMP_HS_DONE) {
-    session_close(s, "handshake_timeout");
+    if (now - s->connected_ms >= srv->opts.handshake_timeout_ms)
+      session_close(s, "handshake_timeout");
   } else if (now - s->last_read_ms >= srv->opts.idle_timeout_ms) {
     session_close(s, "idle_timeout");
   } else if (now - s->publishing_ms >= srv->opts.publish_timeout_ms) {
@@ -758,7 +760,7 @@ static void on_connection(uv_stream_t *server, int status) {
   rtmp_chunk_writer_init(&s->writer);
   amf0_buf_init(&s->out);
   s->peer_window = ACK_WINDOW;
-  s->last_read_ms = s->publishing_ms = uv_now(srv->loop);
+  s->connected_ms = s->last_read_ms = s->publishing_ms = uv_now(srv->loop);
   uv_timer_init(srv->loop, &s->timer);
   s->timer.data = s;
   s->next = srv->sessions;
@@ -784,7 +786,7 @@ static void on_connection(uv_stream_t *server, int status) {
     return;
   }
   uv_tcp_nodelay(&s->tcp, 1);
-  uv_timer_start(&s->timer, on_session_timer, srv->opts.handshake_timeout_ms, 1000);
+  uv_timer_start(&s->timer, on_session_timer, 1000, 1000); /* on_session_timer: the deadlines */
   uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read);
   log_debug("rtmp_accept ip=%s port=%d", s->ip, s->port);
 }
