@@ -50,14 +50,16 @@ def wait_window_left_start(api, sid, timeout=60):
                         expect=409)
         msg = err["message"]
         assert "outside the window and the recordings" in msg, err
-        if "the clip window of this stream holds media from" in msg:
-            first = msg.split("holds media from ", 1)[1].split(" ", 1)[0]
-            if "its recordings hold" in msg:
-                rec_first = msg.split("its recordings hold ", 1)[1].split(" ", 1)[0]
-                if parse_iso(first) > parse_iso(rec_first) + 4:
-                    return msg
-        elif "its recordings hold" in msg:
-            return msg  # the window is empty: all of it is recordings now
+        if "its recordings hold" in msg:
+            # "its recordings hold A to B": they must reach past the first 5 s
+            rec = msg.split("its recordings hold ", 1)[1].split(" ")
+            rec_first, rec_last = parse_iso(rec[0]), parse_iso(rec[2].rstrip(";,"))
+            if "the clip window of this stream holds media from" in msg:
+                first = parse_iso(msg.split("holds media from ", 1)[1].split(" ", 1)[0])
+            else:
+                first = None  # the window holds nothing (yet, or any more)
+            if rec_last >= rec_first + 5 and (first is None or first > rec_first + 4):
+                return msg
         assert time.time() < deadline, msg
         time.sleep(0.5)
 
