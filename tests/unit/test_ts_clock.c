@@ -7,7 +7,7 @@
 #include <cmocka.h>
 
 #include "media/hub/frame.h"
-#include "media/rtmp/ts_clock.h"
+#include "media/ts_clock.h"
 
 #define V MEDIA_VIDEO
 #define A MEDIA_AUDIO

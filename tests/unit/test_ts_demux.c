@@ -394,6 +394,94 @@ static void test_buffer_mp2_becomes_aac(void **state) {
   free(data);
 }
 
+/* Moves the PTS and DTS of every PES that starts on `pid` by delta (90 kHz). */
+static void shift_pes(uint8_t *ts, size_t len, unsigned pid, int64_t delta) {
+  for (size_t o = 0; o + 188 <= len; o += 188) {
+    uint8_t *p = ts + o;
+    if (p[0] != 0x47 || !(p[1] & 0x40) || (((unsigned)p[1] & 0x1F) << 8 | p[2]) != pid) continue;
+    size_t h = 4;
+    if (p[3] & 0x20) h += 1 + p[4]; /* adaptation field */
+    uint8_t *e = p + h;
+    if (h + 14 > 188 || e[0] || e[1] || e[2] != 1) continue;
+    int flags = e[7] >> 6;
+    for (int k = 0; k < (flags == 3 ? 2 : flags == 2 ? 1 : 0); k++) {
+      uint8_t *t = e + 9 + 5 * k;
+      int64_t v = (int64_t)(t[0] >> 1 & 7) << 30 | (int64_t)t[1] << 22 | (int64_t)(t[2] >> 1) << 15 |
+                  (int64_t)t[3] << 7 | t[4] >> 1;
+      v = (v + delta) & ((1LL << 33) - 1);
+      t[0] = (uint8_t)((t[0] & 0xF1) | (v >> 29 & 0x0E));
+      t[1] = (uint8_t)(v >> 22);
+      t[2] = (uint8_t)(v >> 14 | 1);
+      t[3] = (uint8_t)(v >> 7);
+      t[4] = (uint8_t)(v << 1 | 1);
+    }
+  }
+}
+
+/* Audio stamped 12 s behind the video, steadily (an encoder with a skewed
+ * audio clock): the two kinds keep their own timestamps on one timeline.
+ * (Each switch between them used to count as a jump of the whole timeline,
+ * laying audio and video end to end: 20 s came out as 26 s.) */
+static void test_steady_av_offset(void **state) {
+  (void)state;
+  char *data;
+  size_t len;
+  assert_int_equal(ffmpeg_ts("-f lavfi -i testsrc=size=320x240:rate=25 -f lavfi -i "
+                             "sine=sample_rate=44100 -t 20 -c:v libx264 -preset ultrafast "
+                             "-g 25 -pix_fmt yuv420p -c:a aac",
+                             &data, &len),
+                   0);
+  shift_pes((uint8_t *)data, len, 0x100, 12 * 90000); /* ffmpeg's video PID: audio 12 s behind */
+  rec_t r;
+  rec_init(&r);
+  assert_int_equal(ts_demux_buffer((uint8_t *)data, len, &sink, &r), 0);
+  assert_true(r.first_is_video_key);
+  assert_true(r.monotonic);
+  /* video: its 20 s from 0, not stretched; audio: only what is stamped
+   * after the video's first frame (its last 8 s), on the same clock */
+  assert_in_range(r.last_dts[MEDIA_VIDEO] - r.first_dts, 19000, 20500);
+  assert_in_range(r.last_dts[MEDIA_VIDEO] - r.last_dts[MEDIA_AUDIO], 11000, 13000);
+  rec_clear(&r);
+  free(data);
+}
+
+/* A video PES that starts and never ends (TS packets without a start
+ * code): libavformat's parser would gather it without limit. After 32 MiB
+ * that give no packet the demux stops (the SRT connection then closes). */
+static void test_endless_frame_stops(void **state) {
+  (void)state;
+  size_t n = (33u << 20) / 188 + 8, len = n * 188;
+  uint8_t *ts = calloc(1, len);
+  assert_non_null(ts);
+  /* PAT (program 1 → PMT PID 0x1000), PMT (H.264 on PID 0x100) */
+  static const uint8_t pat[] = {0x47, 0x40, 0x00, 0x10, 0x00, 0x00, 0xB0, 0x0D, 0x00, 0x01,
+                                0xC1, 0x00, 0x00, 0x00, 0x01, 0xF0, 0x00, 0x2A, 0xB1, 0x04, 0xB2};
+  static const uint8_t pmt[] = {0x47, 0x50, 0x00, 0x10, 0x00, 0x02, 0xB0, 0x12, 0x00, 0x01,
+                                0xC1, 0x00, 0x00, 0xE1, 0x00, 0xF0, 0x00, 0x1B, 0xE1, 0x00,
+                                0xF0, 0x00, 0x15, 0xBD, 0x4D, 0x56};
+  static const uint8_t pes[] = {0x47, 0x41, 0x00, 0x10, 0x00, 0x00, 0x01, 0xE0, 0x00, 0x00,
+                                0x80, 0x80, 0x05, 0x21, 0x00, 0x01, 0x00, 0x01,
+                                0x00, 0x00, 0x00, 0x01, 0x65};
+  for (size_t i = 0; i < n; i++) {
+    uint8_t *p = ts + i * 188;
+    memset(p, 0xAB, 188);
+    if (i == 0) {
+      memset(p, 0xFF, 188), memcpy(p, pat, sizeof(pat));
+    } else if (i == 1) {
+      memset(p, 0xFF, 188), memcpy(p, pmt, sizeof(pmt));
+    } else if (i == 2) {
+      memcpy(p, pes, sizeof(pes));
+    } else {
+      p[0] = 0x47, p[1] = 0x01, p[2] = 0x00, p[3] = (uint8_t)(0x10 | ((i - 2) & 0x0F));
+    }
+  }
+  rec_t r;
+  rec_init(&r);
+  assert_int_equal(ts_demux_buffer(ts, len, &sink, &r), ERR_PROTOCOL);
+  rec_clear(&r);
+  free(ts);
+}
+
 /* ---- fixture ------------------------------------------------------------------ */
 
 static int setup(void **state) {
@@ -425,6 +513,8 @@ int main(void) {
       cmocka_unit_test(test_buffer),
       cmocka_unit_test(test_buffer_hevc),
       cmocka_unit_test(test_buffer_mp2_becomes_aac),
+      cmocka_unit_test(test_steady_av_offset),
+      cmocka_unit_test(test_endless_frame_stops),
       cmocka_unit_test(test_push_chunks),
       cmocka_unit_test(test_push_overflow_and_abort),
       cmocka_unit_test(test_truncated),

@@ -17,7 +17,7 @@
 #include "media/rtmp/amf0.h"
 #include "media/rtmp/chunk.h"
 #include "media/rtmp/handshake.h"
-#include "media/rtmp/ts_clock.h"
+#include "media/ts_clock.h"
 
 #define OUT_CHUNK_SIZE 4096
 #define ACK_WINDOW 2500000u

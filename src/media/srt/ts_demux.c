@@ -14,12 +14,15 @@
 #include "media/avc_config.h"
 #include "media/hevc_config.h"
 #include "media/sps_size.h"
+#include "media/ts_clock.h"
 
 #define AVIO_BUF_SIZE (64 * 1024)
 #define DEFAULT_MAX_BUFFER (4u * 1024 * 1024)
 /* A jump of the source clock larger than this is a discontinuity (encoder
  * restart, splice): the output timeline continues instead of jumping. */
-#define MAX_TS_JUMP_MS 10000
+/* Input that gave no packet at all: libavformat's H.264/HEVC parser
+ * gathers bytes until the next frame starts, without a limit of its own. */
+#define MAX_BYTES_WITHOUT_PACKET (32u << 20)
 
 struct ts_demux {
   ts_demux_sink_t sink;
@@ -50,10 +53,13 @@ struct ts_demux {
   int cfg_dirty;
   uint8_t *vps, *sps, *pps; /* the latest in-band parameter sets (vps: HEVC) */
   size_t vps_len, sps_len, pps_len;
+  ts_clock_t clock;    /* source ms → one timeline (jumps, kinds in step) */
   int have_base;
-  int64_t offset;      /* out_ms = src_ms + offset */
-  int64_t last_out;    /* latest emitted dts, any kind */
+  int64_t base;        /* the first frame's time on that clock: output starts at 0 */
+  int64_t first_video_src; /* source ms of the first video frame emitted */
   int64_t last_dts[2]; /* per kind, for monotonic output */
+  size_t since_packet; /* input bytes read since av_read_frame last gave a packet */
+  int starved;         /* ... and that passed MAX_BYTES_WITHOUT_PACKET */
   int emitted[2];
   char label[64];      /* the source, in logs */
   aac_conv_t *aconv;   /* audio that is not AAC (MP2, MP3, AC-3, …) becomes AAC */
@@ -156,11 +162,21 @@ int ts_demux_adts_parse(const uint8_t *p, size_t len, ts_adts_t *a) {
 
 /* ---------------- input ---------------- */
 
+/* Counts input the demuxer reads; AVERROR_INVALIDDATA ends the demux when
+ * too much of it has given no packet (see MAX_BYTES_WITHOUT_PACKET). */
+static int count_input(ts_demux_t *d, size_t n) {
+  d->since_packet += n;
+  if (d->since_packet <= MAX_BYTES_WITHOUT_PACKET) return 0;
+  d->starved = 1;
+  return AVERROR_INVALIDDATA;
+}
+
 static int mem_read(void *opaque, uint8_t *buf, int size) {
   ts_demux_t *d = opaque;
   size_t n = d->mem_len - d->mem_off;
   if (n == 0) return AVERROR_EOF;
   if (n > (size_t)size) n = (size_t)size;
+  if (count_input(d, n)) return AVERROR_INVALIDDATA;
   memcpy(buf, d->mem + d->mem_off, n);
   d->mem_off += n;
   return (int)n;
@@ -176,6 +192,8 @@ static int ring_read(void *opaque, uint8_t *buf, int size) {
     rc = AVERROR_EXIT;
   } else if (d->len == 0) {
     rc = AVERROR_EOF;
+  } else if (count_input(d, d->len < (size_t)size ? d->len : (size_t)size)) {
+    rc = AVERROR_INVALIDDATA;
   } else {
     size_t n = d->len < (size_t)size ? d->len : (size_t)size;
     size_t first = d->cap - d->head < n ? d->cap - d->head : n;
@@ -209,21 +227,20 @@ static int set_bytes(uint8_t **dst, size_t *dlen, const uint8_t *p, size_t n) {
 
 /* Source ms → output ms, continuous across clock jumps, monotonic per kind. */
 static int64_t out_ts(ts_demux_t *d, int kind, int64_t src, int64_t *pts_delta) {
+  int jumped;
+  int64_t t = ts_clock_map(&d->clock, kind, (uint32_t)src, &jumped);
+  if (jumped) log_info("ts_timestamp_jump source=%s kind=%s action=continue_timeline", d->label,
+                       kind == MEDIA_VIDEO ? "video" : "audio");
   if (!d->have_base) {
     d->have_base = 1;
-    d->offset = -src;
-    d->last_out = 0;
+    d->base = t;
   }
-  int64_t t = src + d->offset;
-  if (t - d->last_out > MAX_TS_JUMP_MS || d->last_out - t > MAX_TS_JUMP_MS) {
-    d->offset = d->last_out + 1 - src;
-    t = d->last_out + 1;
-  }
+  t -= d->base;
+  if (kind == MEDIA_VIDEO && !d->emitted[kind]) d->first_video_src = src;
   if (d->emitted[kind] && t < d->last_dts[kind]) t = d->last_dts[kind];
   if (*pts_delta < 0) *pts_delta = 0;
   d->last_dts[kind] = t;
   d->emitted[kind] = 1;
-  if (t > d->last_out) d->last_out = t;
   return t;
 }
 
@@ -413,9 +430,10 @@ static void on_audio(ts_demux_t *d, AVPacket *pkt, AVStream *st) {
   int64_t dts = pkt->dts != AV_NOPTS_VALUE ? pkt->dts : pkt->pts;
   if (dts == AV_NOPTS_VALUE) return;
   int64_t base = pkt_ms(pkt, st, dts);
-  /* Audio queued before the video start point would land before 0. */
-  if (!d->have_base && has_video_stream(d)) return;
-  if (d->have_base && d->emitted[MEDIA_VIDEO] && base + d->offset < 0) return;
+  /* Audio from before the video's start point is not played. */
+  if (has_video_stream(d) && !d->emitted[MEDIA_AUDIO] &&
+      (!d->emitted[MEDIA_VIDEO] || base < d->first_video_src))
+    return;
   if (st->codecpar->codec_id != AV_CODEC_ID_AAC) {
     if (converter_from_codecpar(d, st->codecpar) == 0)
       aac_conv_feed(d->aconv, pkt->data, (size_t)pkt->size, base, emit_converted, d);
@@ -495,10 +513,16 @@ static int demux_run(ts_demux_t *d) {
   while (!atomic_load(&d->abort)) {
     int r = av_read_frame(d->fmt, pkt);
     if (r < 0) break; /* end of input, abort, or an I/O error from the buffer */
+    d->since_packet = 0;
     on_packet(d, pkt);
     av_packet_unref(pkt);
   }
   av_packet_free(&pkt);
+  if (d->starved) {
+    log_warn("ts_demux_no_frame source=%s bytes=%u action=close", d->label,
+             MAX_BYTES_WITHOUT_PACKET);
+    rc = ERR_PROTOCOL;
+  }
 out:
   av_free(iobuf);
   if (d->fmt) avformat_close_input(&d->fmt); /* custom IO: pb is ours */

@@ -1,5 +1,5 @@
 /* ts_clock.c — see ts_clock.h. */
-#include "media/rtmp/ts_clock.h"
+#include "media/ts_clock.h"
 
 /* The signed distance from a to b on the 32-bit circle. */
 static int64_t step(uint32_t a, uint32_t b) { return (int32_t)(b - a); }

@@ -1,5 +1,6 @@
-/* ts_clock.h — one publisher's RTMP timestamps (32-bit milliseconds, per
- * message) turned into one 64-bit timeline for audio and video.
+/* ts_clock.h — one publisher's timestamps (milliseconds taken modulo 2^32:
+ * RTMP's own message timestamps, or MPEG-TS times in ms) turned into one
+ * 64-bit timeline for audio and video.
  *
  *   ts_clock_t c = {0};
  *   int64_t dts = ts_clock_map(&c, MEDIA_VIDEO, msg_timestamp, &jumped);
@@ -17,8 +18,8 @@
  * - A gap of one kind that the other did not have (audio muted for a
  *   minute while video ran on) comes back on the other kind's clock.
  */
-#ifndef ONAIR_MEDIA_RTMP_TS_CLOCK_H
-#define ONAIR_MEDIA_RTMP_TS_CLOCK_H
+#ifndef ONAIR_MEDIA_TS_CLOCK_H
+#define ONAIR_MEDIA_TS_CLOCK_H
 
 #include <stdint.h>
 
