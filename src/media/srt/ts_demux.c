@@ -18,8 +18,6 @@
 
 #define AVIO_BUF_SIZE (64 * 1024)
 #define DEFAULT_MAX_BUFFER (4u * 1024 * 1024)
-/* A jump of the source clock larger than this is a discontinuity (encoder
- * restart, splice): the output timeline continues instead of jumping. */
 /* Input that gave no packet at all: libavformat's H.264/HEVC parser
  * gathers bytes until the next frame starts, without a limit of its own. */
 #define MAX_BYTES_WITHOUT_PACKET (32u << 20)
