@@ -207,6 +207,13 @@ static void publish(hls_packager_t *p, hls_buf_t *ts, hls_buf_t *mp4, int64_t du
   if (mp4 && p->n_waiters) waiters_notify(p, 1);
 }
 
+/* The open segment's contents are gone (published, dropped, or not yet begun). */
+static void clear_open_segment(hls_packager_t *p) {
+  p->seg_frames = 0;
+  p->seg_bytes = 0;
+  p->seg_has_video = 0;
+}
+
 /* Closes the open segment at end_dts and starts the next one there. */
 static void cut(hls_packager_t *p, int64_t end_dts) {
   hls_buf_t *b[2] = {NULL, NULL};
@@ -223,9 +230,7 @@ static void cut(hls_packager_t *p, int64_t end_dts) {
     publish(p, b[HLS_TS], b[HLS_FMP4], dur);
   }
   p->seg_start = end_dts;
-  p->seg_frames = 0;
-  p->seg_bytes = 0;
-  p->seg_has_video = 0;
+  clear_open_segment(p);
   p->fmp4_on = p->fmp4_wanted; /* the next segment: forms change only between segments */
 }
 
@@ -262,9 +267,7 @@ static void write_held(hls_packager_t *p, int64_t dur) {
 static void start_segment(hls_packager_t *p, int64_t dts) {
   p->started = 1;
   p->seg_start = dts;
-  p->seg_frames = 0;
-  p->seg_bytes = 0;
-  p->seg_has_video = 0;
+  clear_open_segment(p);
   p->fmp4_on = p->fmp4_wanted;
   p->wall_base = util_now_ms() - dts;
 }
@@ -286,9 +289,7 @@ static int drop_overlong_segment(hls_packager_t *p, int64_t dts) {
   media_frame_unref(p->held);
   p->held = NULL;
   p->started = 0;
-  p->seg_frames = 0;
-  p->seg_bytes = 0;
-  p->seg_has_video = 0;
+  clear_open_segment(p);
   p->await_key = 0;
   p->gap = 1;
   prepare(p);
@@ -351,13 +352,13 @@ static int session_open(hls_packager_t *p, const media_config_t *cfg) {
   p->active = 1;
   prepare(p);
   p->started = 0;
-  p->seg_frames = 0;
+  clear_open_segment(p);
   p->last_vdur = 0;
   p->last_dts[MEDIA_VIDEO] = p->last_dts[MEDIA_AUDIO] = NO_TS;
   p->audio_end = NO_TS;
   p->last_adur = 0;
   hls__cadence_reset(&p->cad);
-  p->seg_has_video = p->await_key = p->skip_to_key = 0;
+  p->await_key = p->skip_to_key = 0;
   p->early_cuts = p->mispredictions = 0;
   inits_prune(p);
   return 0;

@@ -186,14 +186,14 @@ static int ring_read(void *opaque, uint8_t *buf, int size) {
   pthread_mutex_lock(&d->mu);
   while (d->len == 0 && !d->eof && !atomic_load(&d->abort)) pthread_cond_wait(&d->cv, &d->mu);
   int rc;
+  size_t n = d->len < (size_t)size ? d->len : (size_t)size;
   if (atomic_load(&d->abort)) {
     rc = AVERROR_EXIT;
-  } else if (d->len == 0) {
+  } else if (n == 0) {
     rc = AVERROR_EOF;
-  } else if (count_input(d, d->len < (size_t)size ? d->len : (size_t)size)) {
+  } else if (count_input(d, n)) {
     rc = AVERROR_INVALIDDATA;
   } else {
-    size_t n = d->len < (size_t)size ? d->len : (size_t)size;
     size_t first = d->cap - d->head < n ? d->cap - d->head : n;
     memcpy(buf, d->ring + d->head, first);
     memcpy(buf + first, d->ring, n - first);
