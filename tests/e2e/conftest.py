@@ -10,6 +10,7 @@ Fixtures:
   fresh_server  factory for a test's own server(s) (custom env/args, restart)
 """
 import os
+import random
 import re
 import signal
 import socket
@@ -27,15 +28,30 @@ SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer
 HTTP_TIMEOUT = 10 if not ASAN else 30
 
 
+def _ephemeral_low():
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port(kind=socket.SOCK_STREAM):
     """A TCP (or, with kind=socket.SOCK_DGRAM, UDP) port that was free a
-    moment ago on 127.0.0.1."""
-    s = socket.socket(socket.AF_INET, kind)
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
+    moment ago on 127.0.0.1. Taken below the kernel's ephemeral range: a
+    port from bind(0) is free again once closed, and another test's bind(0)
+    (a Python http.server on port 0) could take it before our daemon does."""
+    low = _ephemeral_low()
+    for _ in range(50):
+        port = random.randrange(10000, low) if low > 11000 else 0
+        s = socket.socket(socket.AF_INET, kind)
+        try:
+            s.bind(("127.0.0.1", port))
+            return s.getsockname()[1]
+        except OSError:
+            continue
+        finally:
+            s.close()
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def tail(path, n=60):
