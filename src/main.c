@@ -324,7 +324,8 @@ static int cmd_serve(int argc, char **argv) {
   /* end upload */
   live_opts_t lopts = {.hls_target_ms = cfg.hls_segment_ms,
                        .hls_window = cfg.hls_window,
-                       .hls_fmp4_on_demand = cfg.hls_fmp4_on_demand};
+                       .hls_fmp4_on_demand = cfg.hls_fmp4_on_demand,
+                       .hls_part_ms = cfg.hls_part_ms};
   srv.live = api.live = live_new(srv.loop, store, &lopts);
   /* simulcast */
   simulcast_opts_t scopts = {.tls_verify = cfg.simulcast_tls_verify};

@@ -11,6 +11,7 @@
  * one needs ?auth=<RS256 JWT> signed with one of the project's signing keys.
  * allowed_referer_domains, when set, must match the Referer's host. */
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +93,52 @@ static int parse_numbered(const char *file, const char *prefix, const char *suff
   return 1;
 }
 
+/* An LL-HLS part name, "<seq>.<idx>.m4s"; 1 and the numbers on success. */
+static int parse_part(const char *file, uint64_t *seq, unsigned *idx) {
+  const char *dot = strchr(file, '.');
+  uint64_t i;
+  if (!dot || dot == file || dot - file > 19 || !parse_numbered(dot + 1, "", ".m4s", &i) ||
+      i > 100000)
+    return 0;
+  uint64_t v = 0;
+  for (const char *c = file; c < dot; c++) {
+    if (!isdigit((unsigned char)*c)) return 0;
+    v = v * 10 + (uint64_t)(*c - '0');
+  }
+  *seq = v;
+  *idx = (unsigned)i;
+  return 1;
+}
+
+/* A decimal query value that fits in *out; 1 when present and valid, 0
+ * when absent, -1 when malformed. */
+static int query_number(http_request_t *req, const char *name, uint64_t max, uint64_t *out) {
+  char v[32];
+  if (!query_get(req, name, v, sizeof(v))) return 0;
+  char *end;
+  errno = 0;
+  unsigned long long n = strtoull(v, &end, 10);
+  if (!isdigit((unsigned char)v[0]) || *end || errno || n > max) return -1;
+  *out = n;
+  return 1;
+}
+
+/* The delivery directives of a blocking playlist reload (rfc8216bis
+ * 6.2.5.2): 1 with the segment (and part, -1 for none) asked for when the
+ * playlist does not have it yet; 0 when there is none or the playlist has
+ * it; -1 for a bad request (also one more than two segments ahead). */
+static int blocking_reload(http_request_t *req, hls_packager_t *hls, uint64_t *msn, int *part) {
+  uint64_t m = 0, pt = 0;
+  int has_m = query_number(req, "_HLS_msn", UINT64_MAX - 1, &m);
+  int has_p = query_number(req, "_HLS_part", 100000, &pt);
+  if (has_m < 0 || has_p < 0 || (has_p && !has_m)) return -1;
+  if (!has_m) return 0;
+  *msn = m;
+  *part = has_p ? (int)pt : -1;
+  int rc = hls_reached(hls, m, *part);
+  return rc < 0 ? -1 : !rc;
+}
+
 static uint64_t fnv1a(const char *p, size_t n) {
   uint64_t h = 1469598103934665603ull;
   for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
@@ -113,73 +160,115 @@ static void send_playlist(http_request_t *req, http_response_t *res, char *text,
   http_response_body_owned(res, text, len);
 }
 
-/* A player asked for the fMP4 playlist of a stream that has made only TS
- * so far (fMP4 is made on demand, hls.h): the response waits for the first
- * fMP4 segment, normally at most one segment. A publisher that sends no
- * keyframe for a long time would keep it waiting: after FMP4_WAIT_MS it is
- * answered 503 with Retry-After. */
+/* Responses that wait for the packager (hls_wait_cb):
+ * - a player asked for the fMP4 playlist of a stream that has made only TS
+ *   so far (fMP4 is made on demand, hls.h): the response waits for the
+ *   first fMP4 segment, normally at most one segment. A publisher that
+ *   sends no keyframe for a long time would keep it waiting: after
+ *   FMP4_WAIT_MS it is answered 503 with Retry-After;
+ * - LL-HLS: a blocking playlist reload (_HLS_msn, _HLS_part) waits until
+ *   the playlist has that segment or part, and a request for the part the
+ *   playlist hints at (EXT-X-PRELOAD-HINT) until it is made. rfc8216bis
+ *   6.2.5.2: after three target durations without it, 503. */
 #define FMP4_WAIT_MS 10000
 
+typedef enum { WAIT_PLAYLIST, WAIT_PART } wait_kind_t;
+
 typedef struct {
+  http_request_t *req; /* valid until the response is finished (http.h) */
   http_response_t *res;
   hls_packager_t *hls; /* valid while waiting: a packager going away tells us first */
   uv_timer_t timer;
-  char suffix[];
-} fmp4_wait_t;
+  wait_kind_t kind;
+  hls_format_t fmt; /* WAIT_PLAYLIST */
+  uint64_t seq;     /* WAIT_PART */
+  unsigned idx;
+  char suffix[];    /* WAIT_PLAYLIST: the URI suffix (?auth=…) */
+} hls_waiter_t;
 
-static void fmp4_wait_closed(uv_handle_t *h) { free(h->data); }
+static void send_buf(http_request_t *req, http_response_t *res, hls_buf_t *buf, const char *type,
+                     const char *cache, const char *etag);
+static void send_part(http_request_t *req, http_response_t *res, hls_buf_t *b, uint64_t seq,
+                      unsigned idx);
 
-static void fmp4_wait_done(fmp4_wait_t *w) {
+static void waiter_closed(uv_handle_t *h) { free(h->data); }
+
+static void waiter_done(hls_waiter_t *w) {
   http_response_finish(w->res);
-  uv_close((uv_handle_t *)&w->timer, fmp4_wait_closed);
+  uv_close((uv_handle_t *)&w->timer, waiter_closed);
 }
 
-static void fmp4_ready(void *ud, hls_packager_t *hls, int ok) {
-  fmp4_wait_t *w = ud;
-  char *text = NULL;
-  size_t len = 0;
+static void waiter_ready(void *ud, hls_packager_t *hls, int ok) {
+  hls_waiter_t *w = ud;
   uv_timer_stop(&w->timer);
-  if (ok && hls_playlist(hls, HLS_FMP4, w->suffix, &text, &len) == 0)
-    send_playlist(NULL, w->res, text, len);
-  else
-    api_error(w->res, ERR_NOT_FOUND, "the stream has no segment yet", NULL);
-  fmp4_wait_done(w);
+  if (w->kind == WAIT_PART) {
+    hls_buf_t *b = ok ? hls_part_get(hls, w->seq, w->idx) : NULL;
+    if (b)
+      send_part(w->req, w->res, b, w->seq, w->idx);
+    else
+      api_error(w->res, ERR_NOT_FOUND, "no such part (the segment ended before it)", NULL);
+  } else {
+    char *text = NULL;
+    size_t len = 0;
+    if (ok && hls_playlist(hls, w->fmt, w->suffix, &text, &len) == 0)
+      send_playlist(NULL, w->res, text, len);
+    else
+      api_error(w->res, ERR_NOT_FOUND, "the stream has no segment yet", NULL);
+  }
+  waiter_done(w);
 }
 
-static void fmp4_wait_timeout(uv_timer_t *t) {
-  fmp4_wait_t *w = t->data;
-  hls_fmp4_unwait(w->hls, w);
+static void waiter_timeout(uv_timer_t *t) {
+  hls_waiter_t *w = t->data;
+  hls_unwait(w->hls, w);
   http_response_header(w->res, "Retry-After", "2");
-  api_error(w->res, ERR_UNAVAILABLE, "the fMP4 form of this stream has no segment yet", NULL);
-  fmp4_wait_done(w);
+  api_error(w->res, ERR_UNAVAILABLE,
+            w->kind == WAIT_PART ? "the part did not come in time (is the publisher gone?)"
+            : w->seq == UINT64_MAX ? "the fMP4 form of this stream has no segment yet"
+                : "the requested segment did not come in time (is the publisher gone?)",
+            NULL);
+  waiter_done(w);
 }
 
-/* 1 when the response now waits for the first fMP4 segment, or was
- * answered because too many already wait. */
-static int fmp4_wait(hls_packager_t *hls, http_response_t *res, const char *suffix) {
+/* Makes the response wait: for the first fMP4 segment (msn = UINT64_MAX),
+ * a segment or part in the playlist (kind WAIT_PLAYLIST), or a part
+ * (WAIT_PART, msn/part = that part). 1 when it waits or was answered
+ * (too many wait); 0 when waiting cannot help: answer now. */
+static int wait_for(hls_packager_t *hls, http_request_t *req, http_response_t *res,
+                    wait_kind_t kind, hls_format_t fmt, uint64_t msn, int part,
+                    const char *suffix) {
   size_t n = strlen(suffix) + 1;
-  fmp4_wait_t *w = malloc(sizeof(*w) + n);
+  hls_waiter_t *w = malloc(sizeof(*w) + n);
   if (!w) return 0;
-  w->res = res;
-  w->hls = hls;
+  *w = (hls_waiter_t){.req = req, .res = res, .hls = hls, .kind = kind, .fmt = fmt,
+                      .seq = msn, .idx = part < 0 ? 0 : (unsigned)part};
   memcpy(w->suffix, suffix, n);
-  int rc = hls_fmp4_wait(hls, fmp4_ready, w);
+  int first_fmp4 = msn == UINT64_MAX;
+  int rc = first_fmp4 ? hls_fmp4_wait(hls, waiter_ready, w)
+                      : hls_wait(hls, msn, part, waiter_ready, w);
   if (rc != 0) {
     free(w);
     if (rc != ERR_RATE_LIMITED) return 0;
     http_response_header(res, "Retry-After", "2");
-    api_error(res, ERR_UNAVAILABLE, "too many players wait for this stream's first fMP4 segment",
-              NULL);
+    api_error(res, ERR_UNAVAILABLE, "too many players wait for this stream", NULL);
     return 1;
   }
   uv_timer_init(uv_default_loop(), &w->timer); /* the server's loop (main.c) */
   w->timer.data = w;
-  uv_timer_start(&w->timer, fmp4_wait_timeout, FMP4_WAIT_MS, 0);
+  uv_timer_start(&w->timer, waiter_timeout, first_fmp4 ? FMP4_WAIT_MS : 3 * hls_target_ms(hls),
+                 0);
   http_response_defer(res);
   return 1;
 }
 
 static void release_buf(void *ud) { hls_buf_unref(ud); }
+
+static void send_part(http_request_t *req, http_response_t *res, hls_buf_t *b, uint64_t seq,
+                      unsigned idx) {
+  char etag[64];
+  snprintf(etag, sizeof(etag), "\"%llu.%u-%zu\"", (unsigned long long)seq, idx, b->len);
+  send_buf(req, res, b, "video/iso.segment", SEGMENT_CACHE, etag);
+}
 
 /* Sends a segment buffer (Range, ETag: api_send_bytes). Takes the ref. */
 static void send_buf(http_request_t *req, http_response_t *res, hls_buf_t *buf, const char *type,
@@ -314,6 +403,7 @@ static void hls_get(void *ud, http_request_t *req, http_response_t *res,
     return;
   /* end transcode */
   uint64_t n;
+  unsigned idx;
   char etag[64];
   if (strcmp(file, "index.m3u8") == 0) {
     char fmtq[16];
@@ -329,16 +419,30 @@ static void hls_get(void *ud, http_request_t *req, http_response_t *res,
         return;
       }
     } else {
-      fmt = of && strcmp(of, "cmaf") == 0 ? HLS_FMP4 : HLS_TS;
+      /* ll-hls: LL-HLS is made in the fMP4 form */
+      fmt = of && (strcmp(of, "cmaf") == 0 || strcmp(of, "ll-hls") == 0) ? HLS_FMP4 : HLS_TS;
     }
     char suffix[4300] = "";
     if (has_token) snprintf(suffix, sizeof(suffix), "?auth=%s", token);
+    if (fmt == HLS_FMP4 && hls_low_latency(hls)) {
+      uint64_t msn;
+      int part;
+      int rc = blocking_reload(req, hls, &msn, &part);
+      if (rc < 0) {
+        api_error(res, ERR_INVALID,
+                  "_HLS_msn must be a segment number at most two past the playlist's last, "
+                  "_HLS_part a part index, and _HLS_part needs _HLS_msn",
+                  "_HLS_msn");
+        return;
+      }
+      if (rc == 1 && wait_for(hls, req, res, WAIT_PLAYLIST, fmt, msn, part, suffix)) return;
+    }
     char *text;
     size_t len;
     if (fmt == HLS_FMP4) hls_packager_want_fmp4(hls);
     int rc = hls_playlist(hls, fmt, suffix, &text, &len);
     if (rc == ERR_NOT_FOUND && fmt == HLS_FMP4 && hls_segments_published(hls) &&
-        fmp4_wait(hls, res, suffix))
+        wait_for(hls, req, res, WAIT_PLAYLIST, fmt, UINT64_MAX, -1, suffix))
       return;
     if (rc) {
       api_error(res, rc == ERR_NOT_FOUND ? ERR_NOT_FOUND : rc,
@@ -355,6 +459,13 @@ static void hls_get(void *ud, http_request_t *req, http_response_t *res,
     }
     snprintf(etag, sizeof(etag), "\"%llu-%zu\"", (unsigned long long)n, b->len);
     send_buf(req, res, b, ts ? "video/mp2t" : "video/iso.segment", SEGMENT_CACHE, etag);
+  } else if (parse_part(file, &n, &idx)) {
+    hls_buf_t *b = hls_part_get(hls, n, idx);
+    if (b)
+      send_part(req, res, b, n, idx);
+    else if (!hls_part_pending(hls, n, idx) ||
+             !wait_for(hls, req, res, WAIT_PART, HLS_FMP4, n, (int)idx, ""))
+      api_error(res, ERR_NOT_FOUND, "no such part (it may have left the live window)", NULL);
   } else if (parse_numbered(file, "init-", ".mp4", &n)) {
     hls_buf_t *b = hls_init_get(hls, n);
     if (!b) {

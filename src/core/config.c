@@ -15,7 +15,7 @@ static const char *const keys[] = {
     "data", "http", "rtmp", "rtmps", "tls_cert", "tls_key", "srt", "public_host", "log_level",
     "create_rate_limit", "max_body_bytes", "max_connections", "rtmp_max_connections",
     "rtmp_max_per_ip", "rtmp_publish_timeout_ms", "hls_segment_ms", "hls_window",
-    "hls_fmp4_on_demand", "access_token_ttl",
+    "hls_fmp4_on_demand", "hls_part_ms", "access_token_ttl",
     "webhooks_allow_private", "webhook_retry_base_ms", "metrics_token", "health_interval_ms",
     "health_retention_days", "simulcast_tls_verify",
     "upload_workers", "upload_retry_base_ms", "upload_max_attempts", /* upload */
@@ -132,6 +132,9 @@ int config_set(config_t *cfg, const char *key, const char *value, char *err, siz
   } else if (strcmp(key, "hls_window") == 0) {
     if (parse_uint(value, 100, &n) || n < 2) goto bad;
     cfg->hls_window = (unsigned)n;
+  } else if (strcmp(key, "hls_part_ms") == 0) {
+    if (parse_uint(value, 60000, &n) || (n && n < 100)) goto bad;
+    cfg->hls_part_ms = (unsigned)n;
   } else if (strcmp(key, "hls_fmp4_on_demand") == 0) {
     if (parse_flag(value, &cfg->hls_fmp4_on_demand)) goto bad;
   } else if (strcmp(key, "metrics_token") == 0) { /* health */

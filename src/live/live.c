@@ -35,6 +35,7 @@ struct live_stream {
                           * earlier packagers of this stream */
   uint64_t hls_floor_saved; /* what the database holds (store_stream_hls_floor) */
   int hls_floor_loaded;
+  int low_latency; /* output_format ll-hls when this broadcast's packagers were made */
   live_stream_t *next;
 };
 
@@ -72,6 +73,11 @@ live_t *live_new(uv_loop_t *loop, store_t *store, const live_opts_t *opts) {
   lv->opts = *opts;
   if (!lv->opts.hls_target_ms) lv->opts.hls_target_ms = 2000;
   if (!lv->opts.hls_window) lv->opts.hls_window = 6;
+  /* LL-HLS parts: a third of a segment by default (666 ms at 2 s), not
+   * shorter than 200 ms, and never longer than a segment. */
+  if (!lv->opts.hls_part_ms) lv->opts.hls_part_ms = lv->opts.hls_target_ms / 3;
+  if (lv->opts.hls_part_ms < 200) lv->opts.hls_part_ms = 200;
+  if (lv->opts.hls_part_ms > lv->opts.hls_target_ms) lv->opts.hls_part_ms = lv->opts.hls_target_ms;
   return lv;
 }
 
@@ -236,7 +242,8 @@ live_rendition_t *live_rendition_add(live_stream_t *ls, const char *name, int wi
                       * (it would need a segment per ms), and at least from
                       * where the earlier ones ended, kept in this process
                       * and in the database (in case the clock was set back). */
-                     .first_seq = now_ms > ls->hls_floor ? now_ms : ls->hls_floor};
+                     .first_seq = now_ms > ls->hls_floor ? now_ms : ls->hls_floor,
+                     .part_ms = ls->low_latency ? ls->lv->opts.hls_part_ms : 0};
     ls->rend_ctx[i] = (struct rend_ctx){.ls = ls, .index = i};
     r->hub = hub_new(ls->id);
     r->hls = r->hub ? hls_packager_new(r->hub, &ho, on_segment, &ls->rend_ctx[i]) : NULL;
@@ -294,21 +301,25 @@ int live_publish_begin(live_t *lv, const char *stream_key, const char *protocol,
    * reconnect window (idle) the playlist continues. */
   if (s.status != STREAM_IDLE && s.status != STREAM_LAUNCHING && s.status != STREAM_LIVE)
     media_free(ls);
-  if (!ls->hub) {
+  json_error_t jerr;
+  json_t *params = s.params_json ? json_loads(s.params_json, 0, &jerr) : NULL;
+  if (!ls->hub) { /* a new broadcast: its form is fixed until it ends */
+    const char *of = json_string_value(json_object_get(params, "output_format"));
+    ls->low_latency = of && strcmp(of, "ll-hls") == 0;
     if (!live_rendition_add(ls, "source", 0, 0, 0, 0)) {
       entry_free(ls);
       store_stream_clear(&s);
+      json_decref(params);
       return ERR_NOMEM;
     }
   }
   if (s.status != STREAM_LAUNCHING && (rc = lifecycle_transition(lv->store, &s, STREAM_LAUNCHING))) {
     store_stream_clear(&s);
+    json_decref(params);
     return rc;
   }
   ls->status = STREAM_LAUNCHING;
   /* seed 003: input_format follows the protocol actually used. */
-  json_error_t jerr;
-  json_t *params = s.params_json ? json_loads(s.params_json, 0, &jerr) : NULL;
   const char *cur = json_string_value(json_object_get(params, "input_format"));
   if (params && (!cur || strcmp(cur, protocol) != 0)) {
     json_object_set_new(params, "input_format", json_string(protocol));

@@ -35,6 +35,7 @@ typedef struct {
   unsigned hls_target_ms; /* segment target duration */
   unsigned hls_window;    /* segments in the playlist */
   int hls_fmp4_on_demand; /* hls_opts_t.fmp4_on_demand for every packager */
+  unsigned hls_part_ms;   /* LL-HLS part target of streams with output_format ll-hls */
 } live_opts_t;
 
 live_t *live_new(uv_loop_t *loop, store_t *store, const live_opts_t *opts);

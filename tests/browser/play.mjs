@@ -101,6 +101,10 @@ const PAGE = `<!doctype html>
       t: now(), ct: v.currentTime, rs: v.readyState, paused: v.paused,
       w: v.videoWidth, h: v.videoHeight, buffered: buffered(), played: rec.played(),
       frames: q.totalVideoFrames, dropped: q.droppedVideoFrames,
+      // hls.js's live latency (s behind the live edge) and the target it
+      // derives from the playlist (PART-HOLD-BACK for LL-HLS)
+      latency: window.__hls ? window.__hls.latency : null,
+      target_latency: window.__hls ? window.__hls.targetLatency : null,
     };
   };
   setInterval(() => rec.samples.push(rec.snapshot()), 250);
@@ -124,15 +128,22 @@ const PAGE = `<!doctype html>
       heights: d.levels.map((l) => l.height) });
     v.play().catch((e) => { rec.play_rejected = String(e); });
   });
+  hls.on(E.LEVEL_LOADING, (_, d) => {
+    rec.events.push({ ev: 'LEVEL_LOADING', t: now(), blocking: /[?&]_HLS_msn=/.test(d.url) });
+  });
   hls.on(E.LEVEL_LOADED, (_, d) => {
     const det = d.details;
     rec.events.push({ ev: 'LEVEL_LOADED', t: now(), live: det.live, target: det.targetduration,
       frags: det.fragments.length, start_sn: det.startSN, end_sn: det.endSN,
-      fmp4: !!det.fragments.find((f) => f.initSegment) });
+      fmp4: !!det.fragments.find((f) => f.initSegment),
+      // LL-HLS as hls.js read it: parts listed, PART-TARGET, CAN-BLOCK-RELOAD
+      parts: det.partList ? det.partList.length : 0, part_target: det.partTarget || 0,
+      can_block_reload: !!det.canBlockReload });
   });
   hls.on(E.FRAG_BUFFERED, (_, d) => {
     rec.events.push({ ev: 'FRAG_BUFFERED', t: now(), type: d.frag.type, sn: d.frag.sn,
-      start: +d.frag.start.toFixed(3), dur: +d.frag.duration.toFixed(3), level: d.frag.level });
+      start: +d.frag.start.toFixed(3), dur: +d.frag.duration.toFixed(3), level: d.frag.level,
+      part: d.part ? d.part.index : null });
   });
   hls.on(E.LEVEL_SWITCHED, (_, d) => {
     rec.level_switches.push({ t: now(), level: d.level });
@@ -234,6 +245,12 @@ function summarize(rec, final, args, wallStartMs) {
     level_loaded: levels.length,
     level: levels.length ? levels[levels.length - 1] : null,
     frag_buffered: count('FRAG_BUFFERED'),
+    // LL-HLS: parts hls.js loaded and buffered, blocking playlist reloads
+    parts_buffered: rec.events.filter((e) => e.ev === 'FRAG_BUFFERED' && e.part !== null).length,
+    level_loading: count('LEVEL_LOADING'),
+    blocking_reloads: rec.events.filter((e) => e.ev === 'LEVEL_LOADING' && e.blocking).length,
+    latency_s: final.latency === null ? null : +final.latency.toFixed(3),
+    target_latency_s: final.target_latency === null ? null : +final.target_latency.toFixed(3),
     fatal_errors: rec.errors.filter((e) => e.fatal),
     errors: rec.errors.slice(0, 20),
     error_count: rec.errors.length,

@@ -1,7 +1,8 @@
 """Live HLS in a real browser: hls.js in Debian's headless Chromium (driven by
 playwright-core through tests/browser/play.mjs) plays a stream that ffmpeg
-pushes over RTMP, in both playlist forms (MPEG-TS and fMP4), for several
-seconds, from a page on another origin (so CORS is exercised as well).
+pushes over RTMP, in both playlist forms (MPEG-TS and fMP4) and as LL-HLS
+(output_format ll-hls: parts, blocking playlist reload), for several seconds,
+from a page on another origin (so CORS is exercised as well).
 
 Needs /usr/bin/node, /usr/bin/npm and /usr/bin/chromium (scripts/install-deps.sh
 installs them): a missing one FAILS the test rather than skipping it. The
@@ -36,9 +37,11 @@ MIN_ADVANCE_S = 5.0       # currentTime must advance at least this much in it
 START_GRACE_MS = 2000
 START_WAIT_MAX_MS = 1000
 
+# form -> (query added to playback_url, stream fields)
 FORMS = {
-    "ts": "",
-    "fmp4": "?format=fmp4",
+    "ts": ("", {}),
+    "fmp4": ("?format=fmp4", {}),
+    "ll-hls": ("", {"output_format": "ll-hls"}),
 }
 
 
@@ -80,8 +83,9 @@ def test_hlsjs_plays_live_stream(form, browser_env, fresh_server, tmp_path):
     api = srv.new_project(f"browser-{form}")
     pusher = None
     try:
-        s = api.create({"name": f"browser-{form}"})
-        url = s["playback_ids"][0]["playback_url"] + FORMS[form]
+        query, fields = FORMS[form]
+        s = api.create({"name": f"browser-{form}", **fields})
+        url = s["playback_ids"][0]["playback_url"] + query
         rtmp = f"rtmp://127.0.0.1:{srv.rtmp_port}/live/{s['stream_key']}"
         pusher = Pusher(ffmpeg_argv(rtmp, size="640x360"), tmp_path / "ffmpeg.log", "ffmpeg")
         try:
@@ -105,7 +109,7 @@ def test_hlsjs_plays_live_stream(form, browser_env, fresh_server, tmp_path):
     assert not r["fatal_errors"], f"fatal hls.js error: {r['fatal_errors']}\n{what}"
     assert r["manifest_parsed"] >= 1 and r["level_loaded"] >= 1, f"playlist never loaded: {what}"
     assert r["level"]["live"], f"hls.js sees a VOD playlist, not a live one: {what}"
-    assert r["level"]["fmp4"] == (form == "fmp4"), f"playlist form is not {form}: {what}"
+    assert r["level"]["fmp4"] == (form != "ts"), f"playlist form is not {form}: {what}"
     assert r["started"], (f"the video never started playing within the start-up timeout "
                           f"(play() {r['play_rejected'] or 'not rejected'}): {what}")
     assert r["played_wall_s"] >= PLAY_SECONDS - 0.5, f"played only {r['played_wall_s']}s: {what}"
@@ -122,3 +126,16 @@ def test_hlsjs_plays_live_stream(form, browser_env, fresh_server, tmp_path):
     assert (r["video_width"], r["video_height"]) == (640, 360), (
         f"video element reports {r['video_width']}x{r['video_height']}: {what}")
     assert r["frag_buffered"] >= 5, f"only {r['frag_buffered']} fragments buffered: {what}"
+    if form == "ll-hls":
+        # hls.js took the stream as LL-HLS: it read the parts and the server
+        # control tags, loaded parts, reloaded the playlist with delivery
+        # directives (the server held those requests), and aimed at the
+        # PART-HOLD-BACK (3 part targets, ~1 s here) rather than 3 segments.
+        lv = r["level"]
+        assert lv["parts"] > 0 and lv["part_target"] > 0 and lv["can_block_reload"], (
+            f"hls.js did not see LL-HLS tags: {what}")
+        assert r["parts_buffered"] >= 5, f"only {r['parts_buffered']} parts buffered: {what}"
+        assert r["blocking_reloads"] >= 3, (
+            f"{r['blocking_reloads']} blocking playlist reloads of {r['level_loading']}: {what}")
+        assert r["target_latency_s"] == pytest.approx(3 * lv["part_target"], abs=0.05), (
+            f"hls.js target latency {r['target_latency_s']} s is not PART-HOLD-BACK: {what}")

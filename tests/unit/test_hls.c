@@ -1077,8 +1077,8 @@ static void test_fmp4_on_demand(void **state) {
   feed(hub, 0, 500, 3);
   fmp4_waiter_state_t gone = {0};
   assert_int_equal(hls_fmp4_wait(p, on_fmp4_ready, &gone), 0);
-  hls_fmp4_unwait(p, &gone);
-  hls_fmp4_unwait(p, &gone); /* no-op */
+  hls_unwait(p, &gone);
+  hls_unwait(p, &gone); /* no-op */
   /* A waiter still registered when the packager goes is told too. */
   w = (fmp4_waiter_state_t){0};
   assert_int_equal(hls_fmp4_wait(p, on_fmp4_ready, &w), 0);
@@ -1086,6 +1086,184 @@ static void test_fmp4_on_demand(void **state) {
   assert_int_equal(w.calls, 1);
   assert_int_equal(w.ok, 0);
   assert_int_equal(gone.calls, 0);
+  hub_unpublish(hub);
+  hub_free(hub);
+}
+
+/* ---- LL-HLS parts ------------------------------------------------------------------ */
+
+/* The bytes of parts 0.. of segment seq, concatenated (until the first
+ * missing one); *n gets how many there were. */
+static uint8_t *parts_concat(hls_packager_t *p, uint64_t seq, size_t *len, unsigned *n) {
+  uint8_t *all = NULL;
+  *len = 0;
+  for (*n = 0;; (*n)++) {
+    hls_buf_t *b = hls_part_get(p, seq, *n);
+    if (!b) break;
+    all = realloc(all, *len + b->len);
+    memcpy(all + *len, b->data, b->len);
+    *len += b->len;
+    hls_buf_unref(b);
+  }
+  return all;
+}
+
+/* The EXT-X-PART lines of a playlist: how many, the longest DURATION, the
+ * PART-TARGET, and the PRELOAD-HINT's URI ("" when none). */
+typedef struct {
+  int nparts, nindependent;
+  double longest, target;
+  char hint[64];
+} ll_info_t;
+
+static void ll_info(const char *text, ll_info_t *li) {
+  memset(li, 0, sizeof(*li));
+  for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+    double d;
+    if (sscanf(l, "#EXT-X-PART:DURATION=%lf", &d) == 1) {
+      li->nparts++;
+      if (d > li->longest) li->longest = d;
+      const char *eol = strchr(l, '\n');
+      const char *ind = strstr(l, "INDEPENDENT=YES");
+      if (ind && (!eol || ind < eol)) li->nindependent++;
+    }
+    sscanf(l, "#EXT-X-PART-INF:PART-TARGET=%lf", &li->target);
+    sscanf(l, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"%63[^\"]", li->hint);
+  }
+}
+
+typedef struct {
+  int calls, ok;
+} wait_state_t;
+
+static void on_waited(void *ud, hls_packager_t *p, int ok) {
+  (void)p;
+  wait_state_t *w = ud;
+  w->calls++;
+  w->ok = ok;
+}
+
+/* part_ms: the fMP4 form is published in parts as it is made; the parts
+ * of a segment are its bytes; the playlist lists them (with a hint for the
+ * next); waiters hear of the segment or part they wait for. */
+static void test_ll_parts(void **state) {
+  hub_t *hub = hub_new("s9");
+  cbstate_t cb = {0};
+  hls_opts_t o = {.target_ms = 1000, .window = 10, .part_ms = 333, .fmp4_on_demand = 1};
+  hls_packager_t *p = hls_packager_new(hub, &o, on_segment, &cb);
+  assert_non_null(p);
+  assert_true(hls_low_latency(p));
+  assert_int_equal(hub_publish_config(hub, &g_cfg), 0);
+  feed(hub, 0, 1500, 3);
+  assert_int_equal(hls_segments_published(p), 1);
+
+  /* Segment 0 (fMP4 from the start: parts imply it) is its parts. 25 fps:
+   * parts of 8 frames (320 ms, the frame boundary nearest 333 ms), and the
+   * 40 ms left before the keyframe. */
+  size_t len;
+  unsigned n;
+  uint8_t *bytes = parts_concat(p, 0, &len, &n);
+  hls_buf_t *seg = hls_segment_get(p, HLS_FMP4, 0);
+  assert_non_null(seg);
+  assert_int_equal(n, 4);
+  assert_int_equal(len, seg->len);
+  assert_memory_equal(bytes, seg->data, len);
+  free(bytes);
+  hls_buf_unref(seg);
+  /* The open segment 1 (1.0-1.48 s written so far): one part. */
+  bytes = parts_concat(p, 1, &len, &n);
+  free(bytes);
+  assert_int_equal(n, 1);
+
+  char *text = NULL;
+  assert_int_equal(hls_playlist(p, HLS_FMP4, "?auth=T", &text, NULL), 0);
+  assert_non_null(strstr(text, "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=0.999\n"));
+  assert_non_null(strstr(text, "#EXT-X-PART:DURATION=0.320,URI=\"0.0.m4s?auth=T\",INDEPENDENT=YES\n"));
+  assert_non_null(strstr(text, "#EXT-X-PART:DURATION=0.040,URI=\"0.3.m4s?auth=T\"\n"));
+  ll_info_t li;
+  ll_info(text, &li);
+  free(text);
+  assert_int_equal(li.nparts, 5);     /* 4 of segment 0, 1 of the open one */
+  assert_int_equal(li.nindependent, 2); /* each segment's first */
+  assert_true(li.target == 0.333 && li.longest <= li.target);
+  assert_string_equal(li.hint, "1.1.m4s?auth=T");
+  /* The MPEG-TS form has no parts. */
+  assert_int_equal(hls_playlist(p, HLS_TS, NULL, &text, NULL), 0);
+  assert_null(strstr(text, "EXT-X-PART"));
+  assert_null(strstr(text, "SERVER-CONTROL"));
+  free(text);
+
+  /* Blocking reload (rfc8216bis 6.2.5.2). */
+  assert_int_equal(hls_reached(p, 0, -1), 1);
+  assert_int_equal(hls_reached(p, 1, -1), 0);
+  assert_int_equal(hls_reached(p, 1, 0), 1);
+  assert_int_equal(hls_reached(p, 1, 1), 0);
+  assert_int_equal(hls_reached(p, 0, 9), 1); /* past segment 0's parts: 1.0, which exists */
+  assert_int_equal(hls_reached(p, 3, -1), 0);
+  assert_int_equal(hls_reached(p, 4, -1), ERR_INVALID); /* more than two past segment 1 */
+  assert_true(hls_part_pending(p, 1, 1));
+  assert_false(hls_part_pending(p, 1, 2));
+  assert_false(hls_part_pending(p, 2, 0));
+  assert_null(hls_part_get(p, 1, 1));
+
+  wait_state_t part = {0}, next_seg = {0}, far = {0}, gone = {0};
+  assert_int_equal(hls_wait(p, 1, 1, on_waited, &part), 0);
+  assert_int_equal(hls_wait(p, 2, -1, on_waited, &next_seg), 0);
+  assert_int_equal(hls_wait(p, 2, 0, on_waited, &gone), 0);
+  hls_unwait(p, &gone);
+  feed(hub, 1500, 1700, 3); /* the part 1.28-1.6 s */
+  assert_int_equal(part.calls, 1);
+  assert_int_equal(part.ok, 1);
+  assert_int_equal(next_seg.calls, 0);
+  feed(hub, 1700, 3500, 3); /* segments 1 and 2 */
+  assert_int_equal(next_seg.calls, 1);
+  assert_int_equal(next_seg.ok, 1);
+  /* A publisher that leaves (segment 3, open, is published) does not end
+   * a blocking reload for segment 4 (its own timeout does); the end of the
+   * stream does. */
+  assert_int_equal(hls_wait(p, 4, -1, on_waited, &far), 0);
+  hub_unpublish(hub);
+  assert_int_equal(hls_segments_published(p), 4);
+  assert_int_equal(far.calls, 0);
+  hls_packager_end(p);
+  assert_int_equal(far.calls, 1);
+  assert_int_equal(far.ok, 1);
+  assert_int_equal(gone.calls, 0);
+  assert_int_equal(hls_reached(p, 99, 0), 1); /* ended: nothing to wait for */
+  assert_both_forms_decode(p, "llhls");
+  hls_packager_free(p);
+  hub_free(hub);
+}
+
+/* Parts are kept for the newest segments only, and a packager that goes
+ * tells its waiters no. */
+static void test_ll_parts_kept(void **state) {
+  hub_t *hub = hub_new("s10");
+  cbstate_t cb = {0};
+  hls_opts_t o = {.target_ms = 1000, .window = 10, .part_ms = 500};
+  hls_packager_t *p = hls_packager_new(hub, &o, on_segment, &cb);
+  assert_non_null(p);
+  assert_int_equal(hub_publish_config(hub, &g_cfg), 0);
+  feed(hub, 0, 5500, 3);
+  assert_int_equal(hls_segments_published(p), 5);
+  assert_null(hls_part_get(p, 0, 0));
+  hls_buf_t *b = hls_part_get(p, 1, 0);
+  assert_non_null(b);
+  hls_buf_unref(b);
+  char *text = NULL;
+  assert_int_equal(hls_playlist(p, HLS_FMP4, NULL, &text, NULL), 0);
+  ll_info_t li;
+  ll_info(text, &li);
+  free(text);
+  /* 13 frames (520 ms) and 12 per segment; listed for the newest 2
+   * segments; the open one (5.0-5.48 s written) has none yet. */
+  assert_int_equal(li.nparts, 2 * 2);
+  assert_string_equal(li.hint, "5.0.m4s");
+  wait_state_t w = {0};
+  assert_int_equal(hls_wait(p, 7, -1, on_waited, &w), 0);
+  hls_packager_free(p);
+  assert_int_equal(w.calls, 1);
+  assert_int_equal(w.ok, 0);
   hub_unpublish(hub);
   hub_free(hub);
 }
@@ -1099,6 +1277,7 @@ int main(void) {
       cmocka_unit_test(test_predicted_close), cmocka_unit_test(test_misprediction),
       cmocka_unit_test(test_fmp4_on_demand), cmocka_unit_test(test_first_seq),
       cmocka_unit_test(test_overlong_segment_dropped),
+      cmocka_unit_test(test_ll_parts),      cmocka_unit_test(test_ll_parts_kept),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -27,6 +27,17 @@
  * keyframes, or video that stopped while audio goes on) is dropped rather
  * than held without end; the next keyframe starts a segment after a
  * discontinuity.
+ *
+ * LL-HLS parts (opts.part_ms): the fMP4 form of the open segment is also
+ * flushed as a fragment whenever the next video frame (audio frame, for
+ * audio-only streams) would take it past the part target, and the bytes of
+ * that fragment are published at once as a part. The segment itself is
+ * the same bytes, so its parts are copies kept only for the newest few
+ * segments (PARTS_KEPT). Parts never span a segment boundary.
+ *
+ * Waiters (hls_fmp4_wait, hls_wait) are the responses that wait for the
+ * playlist to move: kept in one list, checked whenever a part or segment
+ * is published and when the session or packager ends.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -41,13 +52,23 @@
 #define DEFAULT_WINDOW 6
 #define NO_TS INT64_MIN
 #define MAX_FMP4_WAITERS 256
+#define MAX_WAITERS 16384 /* all kinds; each is an HTTP response held open */
+#define PARTS_LISTED 2    /* complete segments whose parts the playlist lists */
+#define PARTS_KEPT 4      /* ... and whose parts stay fetchable */
+#define WAIT_FMP4 UINT64_MAX /* waiter.msn of one waiting for the first fMP4 segment */
 #define SEGMENT_MAX_MS 60000
 #define SEGMENT_MAX_BYTES (64u << 20) /* of input frames, per form */
 
 typedef struct {
-  hls_fmp4_wait_cb cb;
+  hls_wait_cb cb;
   void *ud;
-} fmp4_waiter_t;
+  uint64_t msn; /* WAIT_FMP4, or the segment waited for */
+  int part;     /* and its part; -1: the whole segment */
+  int ok;       /* the answer, while being woken */
+} waiter_t;
+
+/* Why the waiters are looked at. */
+enum { WAKE_CHECK, WAKE_SESSION_CLOSED, WAKE_GONE };
 
 typedef struct {
   unsigned session;
@@ -76,8 +97,8 @@ struct hls_packager {
    * exist from fmp4_first_seq on (fmp4_have). */
   int fmp4_wanted, fmp4_on, fmp4_have;
   uint64_t fmp4_first_seq;
-  fmp4_waiter_t *waiters;
-  size_t n_waiters;
+  waiter_t *waiters;
+  size_t n_waiters, n_fmp4_waiters;
 
   /* fMP4 init segments of the sessions still referenced. */
   init_t *inits;
@@ -107,6 +128,14 @@ struct hls_packager {
   int skip_to_key;        /* mispredicted: drop video until a keyframe */
   unsigned long early_cuts, mispredictions;
 
+  /* LL-HLS: the open segment's parts so far (see the top of this file). */
+  hls__part_t *open_parts;
+  size_t n_open, cap_open;
+  int64_t part_start;     /* dts where the next part starts */
+  int part_has_video, part_independent;
+  int part_lost;           /* a part flush failed: the open fMP4 segment is incomplete */
+  unsigned part_target_ms; /* what the playlist says: part_ms, or a longer part seen */
+
   /* The playlists without a URI suffix, as last rendered; dropped whenever
    * the window changes. Players poll them far more often than segments
    * come, and most ask without a token. */
@@ -122,14 +151,56 @@ static void playlist_cache_clear(hls_packager_t *p) {
   }
 }
 
-/* Tells every waiter for the first fMP4 segment, and forgets them. */
-static void waiters_notify(hls_packager_t *p, int ok) {
-  fmp4_waiter_t *w = p->waiters;
-  size_t n = p->n_waiters;
-  p->waiters = NULL;
-  p->n_waiters = 0;
-  for (size_t i = 0; i < n; i++) w[i].cb(w[i].ud, p, ok);
-  free(w);
+/* 1 when a waiter for segment msn (part `part`, -1 = whole) can be
+ * answered: see hls_reached(). */
+static int reached(const hls_packager_t *p, uint64_t msn, int part);
+
+/* 1 when w is answered now (w->ok set): at `why`, or because what it
+ * waits for has come. */
+static int waiter_due(const hls_packager_t *p, waiter_t *w, int why) {
+  if (why == WAKE_GONE) return !(w->ok = 0);
+  if (w->msn == WAIT_FMP4) {
+    w->ok = p->fmp4_have;
+    return p->fmp4_have || p->ended || why == WAKE_SESSION_CLOSED;
+  }
+  /* A blocking reload of a stream that went idle waits for its publisher
+   * to come back within the reconnect window, or for its own timeout. */
+  w->ok = 1;
+  return reached(p, w->msn, w->part);
+}
+
+/* Answers (and forgets) the waiters that are due; see waiter_due(). */
+static void waiters_wake(hls_packager_t *p, int why) {
+  if (!p->n_waiters) return;
+  waiter_t *due = malloc(p->n_waiters * sizeof(*due));
+  if (!due && why != WAKE_GONE) return; /* checked again at the next part */
+  size_t keep = 0, n_due = 0;
+  for (size_t i = 0; i < p->n_waiters; i++) {
+    waiter_t w = p->waiters[i];
+    if (waiter_due(p, &w, why)) {
+      if (w.msn == WAIT_FMP4) p->n_fmp4_waiters--;
+      if (due) due[n_due++] = w;
+      else w.cb(w.ud, p, 0); /* (gone, out of memory: in place, nothing else reads the list) */
+    } else {
+      p->waiters[keep++] = w;
+    }
+  }
+  p->n_waiters = keep;
+  if (!keep) {
+    free(p->waiters);
+    p->waiters = NULL;
+  }
+  for (size_t i = 0; i < n_due; i++) due[i].cb(due[i].ud, p, due[i].ok);
+  free(due);
+}
+
+static int waiter_add(hls_packager_t *p, uint64_t msn, int part, hls_wait_cb cb, void *ud) {
+  if (p->n_waiters == MAX_WAITERS) return ERR_RATE_LIMITED;
+  waiter_t *w = realloc(p->waiters, (p->n_waiters + 1) * sizeof(*w));
+  if (!w) return ERR_NOMEM;
+  p->waiters = w;
+  w[p->n_waiters++] = (waiter_t){cb, ud, msn, part, 0};
+  return 0;
 }
 
 /* A broken publisher can break every frame: log the first few, then 1 in 1000. */
@@ -164,10 +235,43 @@ static int inits_add(hls_packager_t *p, unsigned session, hls_buf_t *b) {
   return 0;
 }
 
+static void parts_free(hls__part_t *parts, size_t n) {
+  for (size_t i = 0; i < n; i++) hls_buf_unref(parts[i].buf);
+  free(parts);
+}
+
 static void seg_clear(hls__seg_t *s) {
   hls_buf_unref(s->buf[HLS_TS]);
   hls_buf_unref(s->buf[HLS_FMP4]);
+  parts_free(s->parts, s->n_parts);
   memset(s, 0, sizeof(*s));
+}
+
+static int parts_on(const hls_packager_t *p) { return p->o.part_ms && p->fmp4_on; }
+
+static void open_parts_clear(hls_packager_t *p) {
+  parts_free(p->open_parts, p->n_open);
+  p->open_parts = NULL;
+  p->n_open = p->cap_open = 0;
+}
+
+/* Adds a part of the open segment (takes b) that ends at end_dts. */
+static void open_part_add(hls_packager_t *p, hls_buf_t *b, int64_t end_dts) {
+  if (p->n_open == p->cap_open) {
+    size_t cap = p->cap_open ? p->cap_open * 2 : 8;
+    hls__part_t *n = realloc(p->open_parts, cap * sizeof(*n));
+    if (!n) { /* players fall back to the whole segment */
+      hls_buf_unref(b);
+      return;
+    }
+    p->open_parts = n;
+    p->cap_open = cap;
+  }
+  int64_t dur = end_dts - p->part_start;
+  if (dur < 1) dur = 1;
+  if (dur > p->part_target_ms) p->part_target_ms = (unsigned)dur; /* never shrinks */
+  int independent = p->part_has_video ? p->part_independent : p->cfg.video_codec == CODEC_NONE;
+  p->open_parts[p->n_open++] = (hls__part_t){b, dur, independent};
 }
 
 /* Adds a closed segment (takes the buffers) and tells the callback. */
@@ -188,7 +292,17 @@ static void publish(hls_packager_t *p, hls_buf_t *ts, hls_buf_t *mp4, int64_t du
   s->wall_ms = p->wall_base + p->seg_start;
   s->buf[HLS_TS] = ts;
   s->buf[HLS_FMP4] = mp4;
+  s->parts = p->open_parts;
+  s->n_parts = (unsigned)p->n_open;
+  p->open_parts = NULL;
+  p->n_open = p->cap_open = 0;
   p->count++;
+  if (p->count > PARTS_KEPT) { /* players have moved on to newer parts */
+    hls__seg_t *old = &p->ring[(p->head + p->count - 1 - PARTS_KEPT) % cap];
+    parts_free(old->parts, old->n_parts);
+    old->parts = NULL;
+    old->n_parts = 0;
+  }
   if (mp4 && !p->fmp4_have) {
     p->fmp4_have = 1;
     p->fmp4_first_seq = s->seq;
@@ -204,7 +318,7 @@ static void publish(hls_packager_t *p, hls_buf_t *ts, hls_buf_t *mp4, int64_t du
             hub_stream_id(p->hub), (unsigned long long)s->seq, s->session, (long long)dur_ms,
             (long long)(p->seg_start + dur_ms), ts->len, mp4 ? mp4->len : 0);
   if (p->cb) p->cb(p->ud, s->seq, (double)dur_ms / 1000.0);
-  if (mp4 && p->n_waiters) waiters_notify(p, 1);
+  waiters_wake(p, WAKE_CHECK);
 }
 
 /* The open segment's contents are gone (published, dropped, or not yet begun). */
@@ -212,24 +326,30 @@ static void clear_open_segment(hls_packager_t *p) {
   p->seg_frames = 0;
   p->seg_bytes = 0;
   p->seg_has_video = 0;
+  p->part_has_video = 0;
+  p->part_lost = 0;
+  open_parts_clear(p);
 }
 
 /* Closes the open segment at end_dts and starts the next one there. */
 static void cut(hls_packager_t *p, int64_t end_dts) {
-  hls_buf_t *b[2] = {NULL, NULL};
-  int rc = hls__mux_cut(p->mux[HLS_TS], &b[HLS_TS]);
-  int rc2 = p->fmp4_on ? hls__mux_cut(p->mux[HLS_FMP4], &b[HLS_FMP4]) : 0;
+  hls_buf_t *b[2] = {NULL, NULL}, *tail = NULL;
+  int rc = hls__mux_cut(p->mux[HLS_TS], &b[HLS_TS], NULL);
+  int rc2 = p->fmp4_on ? hls__mux_cut(p->mux[HLS_FMP4], &b[HLS_FMP4], parts_on(p) ? &tail : NULL)
+                       : 0;
   int64_t dur = end_dts - p->seg_start;
   if (dur < 1) dur = 1;
-  if (rc || rc2 || !b[0] || (p->fmp4_on && !b[1])) {
+  if (rc || rc2 || !b[0] || (p->fmp4_on && (!b[1] || p->part_lost))) {
     log_warn("hls_segment_lost stream=%s dts=%lld", hub_stream_id(p->hub), (long long)end_dts);
     hls_buf_unref(b[0]);
     hls_buf_unref(b[1]);
+    hls_buf_unref(tail);
     p->gap = 1;
   } else {
+    if (tail) open_part_add(p, tail, end_dts);
     publish(p, b[HLS_TS], b[HLS_FMP4], dur);
   }
-  p->seg_start = end_dts;
+  p->seg_start = p->part_start = end_dts;
   clear_open_segment(p);
   p->fmp4_on = p->fmp4_wanted; /* the next segment: forms change only between segments */
 }
@@ -255,6 +375,30 @@ static void write_frame(hls_packager_t *p, const media_frame_t *f, int64_t dts, 
              err_str(rc ? rc : rc2), p->drops);
   p->seg_frames++;
   p->seg_bytes += f->len;
+  if (f->kind == MEDIA_VIDEO && !p->part_has_video) {
+    p->part_has_video = 1;
+    p->part_independent = f->keyframe;
+  }
+}
+
+/* LL-HLS: the open segment's content ends at end_dts, and the next frame
+ * is expected to last about next_dur: publish a part now if ending it here
+ * is nearer the part target than ending it after that frame. Parts of a
+ * 30 fps stream with a 333 ms target are then 10 frames (333 or 334 ms),
+ * and the playlist's PART-TARGET is the longest part so far. */
+static void maybe_part(hls_packager_t *p, int64_t end_dts, int64_t next_dur) {
+  if (!parts_on(p) || !p->started || !p->seg_frames) return;
+  if (2 * (end_dts - p->part_start) + next_dur <= 2 * (int64_t)p->o.part_ms) return;
+  hls_buf_t *b = NULL;
+  int rc = hls__mux_part(p->mux[HLS_FMP4], &b);
+  if (rc == ERR_IO) p->part_lost = 1; /* cut() reports the segment lost */
+  if (b) {
+    open_part_add(p, b, end_dts);
+    p->part_start = end_dts;
+    p->part_has_video = 0;
+    playlist_cache_clear(p);
+    waiters_wake(p, WAKE_CHECK);
+  }
 }
 
 static void write_held(hls_packager_t *p, int64_t dur) {
@@ -266,7 +410,7 @@ static void write_held(hls_packager_t *p, int64_t dur) {
 
 static void start_segment(hls_packager_t *p, int64_t dts) {
   p->started = 1;
-  p->seg_start = dts;
+  p->seg_start = p->part_start = dts;
   clear_open_segment(p);
   p->fmp4_on = p->fmp4_wanted;
   p->wall_base = util_now_ms() - dts;
@@ -279,8 +423,8 @@ static int drop_overlong_segment(hls_packager_t *p, int64_t dts) {
   if (max_ms < SEGMENT_MAX_MS) max_ms = SEGMENT_MAX_MS;
   if (!p->started || (dts - p->seg_start < max_ms && p->seg_bytes < SEGMENT_MAX_BYTES)) return 0;
   hls_buf_t *b[2] = {NULL, NULL};
-  hls__mux_cut(p->mux[HLS_TS], &b[HLS_TS]);
-  if (p->fmp4_on) hls__mux_cut(p->mux[HLS_FMP4], &b[HLS_FMP4]);
+  hls__mux_cut(p->mux[HLS_TS], &b[HLS_TS], NULL);
+  if (p->fmp4_on) hls__mux_cut(p->mux[HLS_FMP4], &b[HLS_FMP4], NULL);
   hls_buf_unref(b[HLS_TS]);
   hls_buf_unref(b[HLS_FMP4]);
   log_warn("hls_segment_dropped stream=%s reason=no_keyframe duration_ms=%lld bytes=%zu "
@@ -318,6 +462,7 @@ static void session_close(hls_packager_t *p) {
       log_debug("hls_tail_dropped stream=%s audio_frames=%u", hub_stream_id(p->hub),
                 p->seg_frames);
   }
+  open_parts_clear(p);
   if (p->early_cuts || p->mispredictions)
     log_info("hls_session_end stream=%s session=%u predicted_cuts=%lu mispredictions=%lu",
              hub_stream_id(p->hub), p->session, p->early_cuts, p->mispredictions);
@@ -330,8 +475,9 @@ static void session_close(hls_packager_t *p) {
   p->started = 0;
   media_config_clear(&p->cfg);
   inits_prune(p);
-  /* No more segments until a publisher comes back: nobody waits that long. */
-  if (p->n_waiters) waiters_notify(p, 0);
+  /* No fMP4 segment until a publisher comes back: nobody waits that long
+   * for the first one. */
+  waiters_wake(p, WAKE_SESSION_CLOSED);
 }
 
 static int session_open(hls_packager_t *p, const media_config_t *cfg) {
@@ -448,7 +594,10 @@ static void on_video(hls_packager_t *p, media_frame_t *f) {
     return;
   }
   p->skip_to_key = 0;
-  if (p->held) write_held(p, dts - p->held_dts);
+  if (p->held) {
+    write_held(p, dts - p->held_dts);
+    maybe_part(p, dts, p->last_vdur);
+  }
   if (!p->started) {
     start_segment(p, dts);
   } else if (f->keyframe && p->seg_has_video && dts - p->seg_start >= (int64_t)p->o.target_ms) {
@@ -496,6 +645,7 @@ static void on_audio(hls_packager_t *p, media_frame_t *f) {
   write_frame(p, f, dts, pts, 0);
   if (cut_done) prepare(p);
   p->audio_end = dts + p->last_adur; /* where an audio-only session's last segment ends */
+  if (!has_video) maybe_part(p, p->audio_end, p->last_adur);
 }
 
 static void on_frame(void *ud, media_frame_t *f) {
@@ -524,7 +674,9 @@ hls_packager_t *hls_packager_new(hub_t *hub, const hls_opts_t *opts, hls_segment
   if (!p->o.window) p->o.window = DEFAULT_WINDOW;
   if (!p->o.ring) p->o.ring = p->o.window + 4;
   if (p->o.ring < p->o.window + 2) p->o.ring = p->o.window + 2;
+  if (p->o.part_ms) p->o.fmp4_on_demand = 0; /* parts are fMP4 */
   p->fmp4_wanted = !p->o.fmp4_on_demand;
+  p->part_target_ms = p->o.part_ms;
   p->next_seq = p->o.first_seq;
   p->hub = hub;
   p->cb = cb;
@@ -546,13 +698,14 @@ hls_packager_t *hls_packager_new(hub_t *hub, const hls_opts_t *opts, hls_segment
 
 void hls_packager_free(hls_packager_t *p) {
   if (!p) return;
-  if (p->n_waiters) waiters_notify(p, 0);
+  waiters_wake(p, WAKE_GONE);
   free(p->waiters); /* (empty) */
   if (p->sub) hub_unsubscribe(p->hub, p->sub);
   media_frame_unref(p->held);
   hls__mux_free(p->mux[HLS_TS]);
   hls__mux_free(p->mux[HLS_FMP4]);
   media_config_clear(&p->cfg);
+  open_parts_clear(p);
   for (size_t i = 0; i < p->count; i++) seg_clear(&p->ring[(p->head + i) % p->o.ring]);
   free(p->ring);
   for (size_t i = 0; i < p->n_inits; i++) hls_buf_unref(p->inits[i].buf);
@@ -566,7 +719,7 @@ void hls_packager_end(hls_packager_t *p) {
   session_close(p);
   p->ended = 1; /* a new broadcast gets a new packager */
   playlist_cache_clear(p);
-  if (p->n_waiters) waiters_notify(p, 0);
+  waiters_wake(p, WAKE_CHECK); /* every waiter is due now */
 }
 
 void hls_packager_want_fmp4(hls_packager_t *p) {
@@ -579,9 +732,10 @@ void hls_packager_want_fmp4(hls_packager_t *p) {
            (unsigned long long)p->next_seq + (p->started ? 1 : 0));
 }
 
-void hls_fmp4_unwait(hls_packager_t *p, void *ud) {
+void hls_unwait(hls_packager_t *p, void *ud) {
   for (size_t i = 0; i < p->n_waiters; i++) {
     if (p->waiters[i].ud != ud) continue;
+    if (p->waiters[i].msn == WAIT_FMP4) p->n_fmp4_waiters--;
     p->waiters[i] = p->waiters[--p->n_waiters];
     if (!p->n_waiters) {
       free(p->waiters);
@@ -591,14 +745,62 @@ void hls_fmp4_unwait(hls_packager_t *p, void *ud) {
   }
 }
 
-int hls_fmp4_wait(hls_packager_t *p, hls_fmp4_wait_cb cb, void *ud) {
+int hls_fmp4_wait(hls_packager_t *p, hls_wait_cb cb, void *ud) {
   if (p->fmp4_have || p->ended || !p->active || !p->fmp4_wanted) return ERR_NOT_FOUND;
-  if (p->n_waiters == MAX_FMP4_WAITERS) return ERR_RATE_LIMITED;
-  fmp4_waiter_t *w = realloc(p->waiters, (p->n_waiters + 1) * sizeof(*w));
-  if (!w) return ERR_NOMEM;
-  p->waiters = w;
-  w[p->n_waiters++] = (fmp4_waiter_t){cb, ud};
-  return 0;
+  if (p->n_fmp4_waiters == MAX_FMP4_WAITERS) return ERR_RATE_LIMITED;
+  int rc = waiter_add(p, WAIT_FMP4, -1, cb, ud);
+  if (!rc) p->n_fmp4_waiters++;
+  return rc;
+}
+
+/* The segment numbered seq, or NULL when it is not in the ring. */
+static hls__seg_t *seg_find(const hls_packager_t *p, uint64_t seq) {
+  if (!p->count || seq < p->ring[p->head].seq || seq - p->ring[p->head].seq >= p->count)
+    return NULL;
+  return &p->ring[(p->head + (size_t)(seq - p->ring[p->head].seq)) % p->o.ring];
+}
+
+static int open_segment_listed(const hls_packager_t *p) {
+  return p->active && p->started && !p->ended && parts_on(p);
+}
+
+static int reached(const hls_packager_t *p, uint64_t msn, int part) {
+  if (p->ended) return 1;
+  if (part < 0) return msn < p->next_seq;
+  if (msn < p->next_seq) {
+    const hls__seg_t *s = seg_find(p, msn);
+    /* A part index past the segment's last part means the next part
+     * after it: the first of the next segment. */
+    if (!s || !s->parts || (unsigned)part < s->n_parts || msn + 1 < p->next_seq) return 1;
+    return open_segment_listed(p) && p->n_open > 0;
+  }
+  return msn == p->next_seq && open_segment_listed(p) && (size_t)part < p->n_open;
+}
+
+int hls_reached(hls_packager_t *p, uint64_t msn, int part) {
+  if (reached(p, msn, part)) return 1;
+  /* The playlist's last segment is the open one when it lists parts of it. */
+  uint64_t last = open_segment_listed(p) && p->n_open ? p->next_seq : p->next_seq - 1;
+  if (p->next_seq == p->o.first_seq) last = p->next_seq; /* nothing yet */
+  return msn > last + 2 ? ERR_INVALID : 0;
+}
+
+int hls_wait(hls_packager_t *p, uint64_t msn, int part, hls_wait_cb cb, void *ud) {
+  return waiter_add(p, msn, part, cb, ud);
+}
+
+int hls_low_latency(const hls_packager_t *p) { return p->o.part_ms != 0; }
+unsigned hls_target_ms(const hls_packager_t *p) { return p->o.target_ms; }
+
+hls_buf_t *hls_part_get(hls_packager_t *p, uint64_t seq, unsigned idx) {
+  if (seq == p->next_seq)
+    return open_segment_listed(p) && idx < p->n_open ? hls_buf_ref(p->open_parts[idx].buf) : NULL;
+  const hls__seg_t *s = seg_find(p, seq);
+  return s && idx < s->n_parts ? hls_buf_ref(s->parts[idx].buf) : NULL;
+}
+
+int hls_part_pending(hls_packager_t *p, uint64_t seq, unsigned idx) {
+  return open_segment_listed(p) && seq == p->next_seq && idx == p->n_open;
 }
 
 int hls_playlist(hls_packager_t *p, hls_format_t fmt, const char *uri_suffix, char **out,
@@ -634,6 +836,18 @@ int hls_playlist(hls_packager_t *p, hls_format_t fmt, const char *uri_suffix, ch
   unsigned longest = (unsigned)((p->max_dur_ms + 500) / 1000);
   w.target_s = (p->o.target_ms + 999) / 1000;
   if (longest > w.target_s) w.target_s = longest;
+  if (fmt == HLS_FMP4 && p->o.part_ms) {
+    w.part_target_ms = p->part_target_ms;
+    w.parts_from = w.n > PARTS_LISTED ? w.n - PARTS_LISTED : 0;
+    if (open_segment_listed(p)) {
+      w.open_parts = p->open_parts;
+      w.n_open = p->n_open;
+      w.open_hint = 1;
+    }
+    w.open_seq = p->next_seq;
+    w.open_session = p->session;
+    w.open_discont = (p->last_session && p->last_session != p->session) || p->gap;
+  }
   size_t len = 0;
   int rc = hls__playlist_render(&w, fmt, uri_suffix, out, &len);
   if (rc == 0 && plain && (p->pl_cache[fmt] = malloc(len + 1))) {
@@ -645,11 +859,9 @@ int hls_playlist(hls_packager_t *p, hls_format_t fmt, const char *uri_suffix, ch
 }
 
 hls_buf_t *hls_segment_get(hls_packager_t *p, hls_format_t fmt, uint64_t seq) {
-  if ((fmt != HLS_TS && fmt != HLS_FMP4) || !p->count) return NULL;
-  uint64_t first = p->ring[p->head].seq;
-  if (seq < first || seq - first >= p->count) return NULL;
-  hls__seg_t *s = &p->ring[(p->head + (size_t)(seq - first)) % p->o.ring];
-  return s->buf[fmt] ? hls_buf_ref(s->buf[fmt]) : NULL;
+  if (fmt != HLS_TS && fmt != HLS_FMP4) return NULL;
+  hls__seg_t *s = seg_find(p, seq);
+  return s && s->buf[fmt] ? hls_buf_ref(s->buf[fmt]) : NULL;
 }
 
 hls_buf_t *hls_init_get(hls_packager_t *p, uint64_t n) {
@@ -667,9 +879,8 @@ uint64_t hls_numbers_end(const hls_packager_t *p) {
 
 int hls_segment_timing(hls_packager_t *p, uint64_t seq, int64_t *wall_ms, int64_t *dur_ms,
                        int *discont) {
-  if (!p->count || seq < p->ring[p->head].seq || seq - p->ring[p->head].seq >= p->count)
-    return ERR_NOT_FOUND;
-  const hls__seg_t *s = &p->ring[(p->head + (size_t)(seq - p->ring[p->head].seq)) % p->o.ring];
+  const hls__seg_t *s = seg_find(p, seq);
+  if (!s) return ERR_NOT_FOUND;
   if (wall_ms) *wall_ms = s->wall_ms;
   if (dur_ms) *dur_ms = s->dur_ms;
   if (discont) *discont = s->discont;

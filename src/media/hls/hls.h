@@ -21,6 +21,14 @@
  * played in one form. Its playlist then starts at that segment, and a
  * player that asked before it existed can wait for it (hls_fmp4_wait).
  *
+ * LL-HLS (opts.part_ms > 0, rfc8216bis): the fMP4 form is also cut into
+ * parts of at most about part_ms (fragments of the open segment), published
+ * as they are made. Its playlist then carries EXT-X-SERVER-CONTROL
+ * (CAN-BLOCK-RELOAD), EXT-X-PART-INF, the parts of the newest segments and
+ * of the open one, and an EXT-X-PRELOAD-HINT for the next part; responses
+ * can wait for a segment or part to appear (hls_wait). The MPEG-TS form is
+ * unchanged.
+ *
  * Loop thread only.
  */
 #ifndef ONAIR_HLS_H
@@ -58,6 +66,9 @@ typedef struct {
    * immutable, so a caller that makes several packagers for the same URL
    * (one per broadcast) gives each a base no earlier one reached. */
   uint64_t first_seq;
+  /* LL-HLS part target in ms; 0 = no parts (see the top of this file).
+   * Implies fmp4_on_demand = 0. */
+  unsigned part_ms;
 } hls_opts_t;
 
 typedef struct hls_packager hls_packager_t;
@@ -81,19 +92,39 @@ int hls_playlist(hls_packager_t *p, hls_format_t fmt, const char *uri_suffix, ch
 /* Someone wants the fMP4 form: it is made from the next segment on (and
  * stays on for the packager's life). No-op when it already is. */
 void hls_packager_want_fmp4(hls_packager_t *p);
-/* Called once when the first fMP4 segment is published (ok = 1), or when it
- * will not come: the publisher session closed first, the packager ended or
- * is freed (ok = 0). p is valid during the call; the callback must not
- * register another waiter or free p. */
-typedef void (*hls_fmp4_wait_cb)(void *ud, hls_packager_t *p, int ok);
+/* Called once when what a waiter waits for has come (ok = 1), or when it
+ * will not (ok = 0; see each kind). p is valid during the call; the
+ * callback must not register another waiter or free p. */
+typedef void (*hls_wait_cb)(void *ud, hls_packager_t *p, int ok);
 /* Registers a waiter for the first fMP4 segment (call after
- * hls_packager_want_fmp4). 0 when registered; ERR_NOT_FOUND when waiting
- * cannot help (no publisher session, ended, or fMP4 segments exist
+ * hls_packager_want_fmp4). ok = 0 when the publisher session closes first,
+ * the packager ends or is freed. 0 when registered; ERR_NOT_FOUND when
+ * waiting cannot help (no publisher session, ended, or fMP4 segments exist
  * already: render the playlist instead); ERR_RATE_LIMITED past 256 waiters. */
-int hls_fmp4_wait(hls_packager_t *p, hls_fmp4_wait_cb cb, void *ud);
+int hls_fmp4_wait(hls_packager_t *p, hls_wait_cb cb, void *ud);
+/* LL-HLS blocking reload (rfc8216bis 6.2.5.2, _HLS_msn / _HLS_part): 1
+ * when the fMP4 playlist already has segment msn (part >= 0: its part
+ * `part`, or, past its last part, the first part of the next segment) or
+ * never will (ended); 0 when it may come; ERR_INVALID when msn is more than
+ * two segments past the playlist's last (the request is answered 400). */
+int hls_reached(hls_packager_t *p, uint64_t msn, int part);
+/* Registers a waiter for hls_reached(msn, part) to become 1 (ok = 1 then,
+ * and when the packager ends; ok = 0 when it is freed). A publisher that
+ * goes away does not end the wait: the caller has its own timeout.
+ * 0, or ERR_RATE_LIMITED / ERR_NOMEM. */
+int hls_wait(hls_packager_t *p, uint64_t msn, int part, hls_wait_cb cb, void *ud);
 /* Forgets the waiter registered with ud without calling it (a waiter that
  * gave up, e.g. on its own timeout). No-op when there is none. */
-void hls_fmp4_unwait(hls_packager_t *p, void *ud);
+void hls_unwait(hls_packager_t *p, void *ud);
+/* 1 when the packager makes LL-HLS parts. */
+int hls_low_latency(const hls_packager_t *p);
+unsigned hls_target_ms(const hls_packager_t *p);
+/* Part idx of segment seq ("{seq}.{idx}.m4s"; reference taken), or NULL:
+ * not made yet, or dropped (parts are kept for the newest few segments). */
+hls_buf_t *hls_part_get(hls_packager_t *p, uint64_t seq, unsigned idx);
+/* 1 when part idx of segment seq is the next one to be made (the
+ * playlist's EXT-X-PRELOAD-HINT): a request for it waits (hls_wait). */
+int hls_part_pending(hls_packager_t *p, uint64_t seq, unsigned idx);
 /* A segment by media sequence number (reference taken), or NULL. */
 hls_buf_t *hls_segment_get(hls_packager_t *p, hls_format_t fmt, uint64_t seq);
 /* The fMP4 init segment of session n (reference taken), or NULL. */

@@ -25,8 +25,14 @@ int hls__mux_new(hls_format_t fmt, const media_config_t *cfg, hls__mux_t **out,
 int hls__mux_write(hls__mux_t *m, const media_frame_t *f, int64_t dts_ms, int64_t pts_ms,
                    int64_t dur_ms);
 /* Flushes everything written so far into one segment (*seg, refcount 1).
- * *seg is NULL when nothing was written. */
-int hls__mux_cut(hls__mux_t *m, hls_buf_t **seg);
+ * *seg is NULL when nothing was written. With tail, *tail also gets a copy
+ * of the bytes since the last hls__mux_part() (NULL when there are none):
+ * the segment's last part. */
+int hls__mux_cut(hls__mux_t *m, hls_buf_t **seg, hls_buf_t **tail);
+/* LL-HLS: flushes what was written since the last part or cut (fMP4: one
+ * fragment) and hands a copy of those bytes out as a part (*part, refcount
+ * 1; NULL when nothing was written). The bytes stay in the open segment. */
+int hls__mux_part(hls__mux_t *m, hls_buf_t **part);
 /* Gets the next segment's memory ready; call off the latency path. */
 void hls__mux_prepare(hls__mux_t *m);
 void hls__mux_free(hls__mux_t *m);
@@ -55,6 +61,13 @@ void hls__cadence_miss(hls__cadence_t *c);
 
 /* ---- hls.c: the segment ring, read by playlist.c ---------------------- */
 
+/* An LL-HLS part: one fMP4 fragment of a segment, a copy of its bytes. */
+typedef struct {
+  hls_buf_t *buf;
+  int64_t dur_ms;
+  int independent; /* starts with a keyframe (or is audio only) */
+} hls__part_t;
+
 typedef struct {
   uint64_t seq;
   unsigned session;      /* publisher session; names the fMP4 init segment */
@@ -62,6 +75,8 @@ typedef struct {
   int64_t dur_ms;        /* EXTINF */
   int64_t wall_ms;       /* wall clock (Unix ms) of the segment's start */
   hls_buf_t *buf[2];     /* indexed by hls_format_t */
+  hls__part_t *parts;    /* LL-HLS: its fMP4 parts, NULL once it is old */
+  unsigned n_parts;
 } hls__seg_t;
 
 /* What playlist.c needs to render one media playlist. The window is the
@@ -73,6 +88,16 @@ typedef struct {
   unsigned target_s;         /* EXT-X-TARGETDURATION */
   uint64_t init_base;        /* session n's init segment is init-(init_base + n).mp4 */
   int ended;
+  /* LL-HLS (part_target_ms > 0): the segments from window index parts_from
+   * on list their parts; then the open segment's parts, and a preload hint
+   * for its next part (open_hint). */
+  unsigned part_target_ms;
+  size_t parts_from;
+  const hls__part_t *open_parts;
+  size_t n_open;
+  uint64_t open_seq;
+  unsigned open_session;
+  int open_discont, open_hint;
 } hls__window_t;
 
 int hls__playlist_render(const hls__window_t *w, hls_format_t fmt, const char *uri_suffix,

@@ -298,6 +298,7 @@ struct hls__mux {
   /* Reusable output of the TS conversions. */
   uint8_t *conv;
   size_t conv_cap;
+  size_t part_off; /* bytes of the open segment already handed out as parts */
 };
 
 static int conv_reserve(hls__mux_t *m, size_t n) {
@@ -596,10 +597,10 @@ int hls__mux_write(hls__mux_t *m, const media_frame_t *f, int64_t dts_ms, int64_
 
 void hls__mux_prepare(hls__mux_t *m) { wbuf_prepare(&m->w); }
 
-int hls__mux_cut(hls__mux_t *m, hls_buf_t **seg) {
-  *seg = NULL;
-  /* mpegts: writes the audio PES it was still filling; mp4: writes the
-   * fragment (moof + mdat) of everything since the last cut. */
+/* Writes out what the muxer still holds (mpegts: the audio PES it was
+ * filling; mp4: a fragment, moof + mdat, of everything since the last
+ * flush). On failure the open segment is lost. */
+static int mux_flush(hls__mux_t *m) {
   int ret = av_write_frame(m->ctx, NULL);
   avio_flush(m->pb);
   if (ret < 0 || m->pb->error < 0) {
@@ -607,9 +608,52 @@ int hls__mux_cut(hls__mux_t *m, hls_buf_t **seg) {
              av_err2str(ret < 0 ? ret : m->pb->error));
     m->pb->error = 0; /* the next segment starts clean */
     wbuf_drop(&m->w);
+    m->part_off = 0;
     return ERR_IO;
   }
+  return 0;
+}
+
+/* A copy of the open segment's bytes since the last part (NULL when there
+ * are none or on allocation failure; *err tells which). */
+static hls_buf_t *take_part(hls__mux_t *m, int *err) {
+  size_t len = m->w.b ? m->w.b->len : 0;
+  *err = 0;
+  if (len <= m->part_off) return NULL;
+  hls_buf_t *b = malloc(sizeof(*b) + (len - m->part_off));
+  if (!b) {
+    *err = ERR_NOMEM;
+    return NULL;
+  }
+  b->refcount = 1;
+  b->len = len - m->part_off;
+  b->data = (uint8_t *)(b + 1);
+  b->fd = -1;
+  memcpy(b->data, (uint8_t *)(m->w.b + 1) + m->part_off, b->len);
+  m->part_off = len;
+  return b;
+}
+
+int hls__mux_part(hls__mux_t *m, hls_buf_t **part) {
+  *part = NULL;
+  int rc = mux_flush(m);
+  if (rc) return rc;
+  *part = take_part(m, &rc);
+  return rc;
+}
+
+int hls__mux_cut(hls__mux_t *m, hls_buf_t **seg, hls_buf_t **tail) {
+  *seg = NULL;
+  if (tail) *tail = NULL;
+  int rc = mux_flush(m);
+  if (rc) return rc;
+  if (tail && !(*tail = take_part(m, &rc)) && rc) {
+    wbuf_drop(&m->w);
+    m->part_off = 0;
+    return rc;
+  }
   *seg = wbuf_take(&m->w);
+  m->part_off = 0;
   /* Every TS segment starts with PAT/PMT so it decodes on its own. */
   if (m->fmt == HLS_TS) av_opt_set(m->ctx->priv_data, "mpegts_flags", "+resend_headers", 0);
   return 0;

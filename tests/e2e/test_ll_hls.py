@@ -1,0 +1,185 @@
+"""LL-HLS (output_format "ll-hls") over HTTP, as a low-latency player sees it
+(rfc8216bis): the fMP4 playlist lists parts (EXT-X-PART) with
+EXT-X-SERVER-CONTROL, EXT-X-PART-INF and an EXT-X-PRELOAD-HINT; parts are
+the bytes of their segment; blocking playlist reloads (_HLS_msn, _HLS_part)
+and requests for the hinted part wait until it exists; bad directives get
+400, a wait that cannot end gets 503. hls.js playing it in Chromium is in
+test_browser_playback.py.
+
+One ffmpeg publisher feeds one LL-HLS stream for the module (1 s segments,
+parts of a third of that).
+"""
+import re
+
+import pytest
+import requests
+
+from helpers import assert_error
+from media import (HTTP_TIMEOUT, Playlist, Pusher, assert_av_streams, ffmpeg_argv, ffprobe_streams,
+                   get_playlist, segment_url, start_live_server, tmpfile, wait_playlist,
+                   wait_status)
+
+PART_RE = re.compile(r'^#EXT-X-PART:DURATION=([0-9.]+),URI="([^"]+)"(,INDEPENDENT=YES)?$')
+HINT_RE = re.compile(r'^#EXT-X-PRELOAD-HINT:TYPE=PART,URI="(\d+)\.(\d+)\.m4s"$')
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory):
+    srv = start_live_server(tmp_path_factory, window=4)
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def api(live_server):
+    c = live_server.client(live_server.token(live_server.apikey("ll-hls")))
+    yield c
+    c.close()
+
+
+def push(srv, api, tmp, body):
+    s = api.create({"mode": "passthrough", **body})
+    url = f"rtmp://127.0.0.1:{srv.rtmp_port}/live/{s['stream_key']}"
+    p = Pusher(ffmpeg_argv(url, size="320x180"), tmp / "ffmpeg.log", "ffmpeg")
+    try:
+        wait_status(api, s["id"], "live", timeout=20)
+        purl = s["playback_ids"][0]["playback_url"]
+        wait_playlist(purl, lambda pl: len(pl.segments) >= 3, timeout=15)
+    except AssertionError as e:
+        p.kill()
+        raise AssertionError(f"{e}\n{p!r}\n{srv.logs(30)}")
+    return s, purl, p
+
+
+@pytest.fixture(scope="module")
+def ll(live_server, api, tmp_path_factory):
+    s, url, p = push(live_server, api, tmp_path_factory.mktemp("ll"),
+                     {"name": "ll", "output_format": "ll-hls"})
+    yield {"stream": s, "url": url, "pusher": p}
+    p.kill()
+
+
+def ll_lines(text):
+    """(parts as (duration, uri, independent), part target, hint (seq, idx) or None)."""
+    parts, target, hint = [], None, None
+    for ln in text.splitlines():
+        m = PART_RE.match(ln)
+        if m:
+            parts.append((float(m.group(1)), m.group(2), bool(m.group(3))))
+        elif ln.startswith("#EXT-X-PART-INF:PART-TARGET="):
+            target = float(ln.split("=", 1)[1])
+        elif HINT_RE.match(ln):
+            hint = tuple(int(x) for x in HINT_RE.match(ln).groups())
+    return parts, target, hint
+
+
+def test_playlist_lists_parts(ll):
+    r = requests.get(ll["url"], timeout=HTTP_TIMEOUT)
+    assert r.status_code == 200 and r.headers["Content-Type"] == "application/vnd.apple.mpegurl"
+    pl = get_playlist(ll["url"])
+    assert pl.maps, f"LL-HLS is the fMP4 form: {pl}"
+    parts, target, hint = ll_lines(pl.text)
+    control = pl.tags.get("#EXT-X-SERVER-CONTROL")
+    assert control and "CAN-BLOCK-RELOAD=YES" in control[0], pl
+    hold = float(control[0].split("PART-HOLD-BACK=", 1)[1])
+    assert target and hold == pytest.approx(3 * target, abs=0.002), pl
+    assert target <= 0.334 + 1e-9, f"a third of the 1 s segment: {pl}"
+    assert len(parts) >= 3, pl
+    assert all(d <= target + 1e-9 for d, _, _ in parts), f"a part longer than PART-TARGET: {pl}"
+    assert hint is not None, f"no EXT-X-PRELOAD-HINT: {pl}"
+    # Each segment's first part starts with its keyframe.
+    firsts = [p for p in parts if p[1].split(".")[1] == "0"]
+    assert firsts and all(ind for _, _, ind in firsts), pl
+    # The MPEG-TS form of the same stream is plain HLS.
+    ts = get_playlist(ll["url"], params={"format": "ts"})
+    assert not ts.maps and "EXT-X-PART" not in ts.text and "SERVER-CONTROL" not in ts.text
+
+
+def test_parts_are_the_segment(ll, tmp_path):
+    pl = get_playlist(ll["url"])
+    parts, _, _ = ll_lines(pl.text)
+    listed = {int(u.split(".")[0]) for _, u, _ in parts}
+    seg = next(s for s in reversed(pl.segments) if int(s.uri.split(".")[0]) in listed)
+    seq = seg.uri.split(".")[0]
+    mine = [(d, u) for d, u, _ in parts if u.split(".")[0] == seq]
+    body = b""
+    for _, uri in mine:
+        r = requests.get(segment_url(ll["url"], uri), timeout=HTTP_TIMEOUT)
+        assert r.status_code == 200, f"{uri}: {r.status_code} {r.text[:200]}"
+        assert r.headers["Content-Type"] == "video/iso.segment"
+        assert "immutable" in r.headers["Cache-Control"]
+        body += r.content
+    whole = requests.get(segment_url(ll["url"], seg.uri), timeout=HTTP_TIMEOUT)
+    assert whole.status_code == 200
+    assert body == whole.content, f"parts of {seg.uri} ({len(mine)}) are not its bytes"
+    assert sum(d for d, _ in mine) == pytest.approx(seg.duration, abs=0.002)
+    init = requests.get(segment_url(ll["url"], seg.map_uri), timeout=HTTP_TIMEOUT).content
+    path = tmpfile(tmp_path, ".mp4")
+    with open(path, "wb") as f:
+        f.write(init + body)
+    assert_av_streams(ffprobe_streams(path), "init + parts", 320, 180)
+
+
+def test_blocking_reload_waits_for_the_part(ll):
+    _, _, (seq, idx) = ll_lines(get_playlist(ll["url"]).text)
+    # The hinted part does not exist yet: the answer comes once it does.
+    r = requests.get(ll["url"], params={"_HLS_msn": seq, "_HLS_part": idx}, timeout=HTTP_TIMEOUT)
+    assert r.status_code == 200, f"{r.status_code} {r.text[:300]}"
+    parts, _, _ = ll_lines(r.text)
+    assert f"{seq}.{idx}.m4s" in [u for _, u, _ in parts], r.text
+    # Without _HLS_part: until segment seq is complete.
+    r = requests.get(ll["url"], params={"_HLS_msn": seq}, timeout=HTTP_TIMEOUT)
+    assert r.status_code == 200
+    assert f"{seq}.m4s" in [s.uri for s in Playlist(r.text).segments], r.text
+
+
+def test_hinted_part_waits_then_stays(ll):
+    _, _, (seq, idx) = ll_lines(get_playlist(ll["url"]).text)
+    url = segment_url(ll["url"], f"{seq}.{idx}.m4s")
+    first = requests.get(url, timeout=HTTP_TIMEOUT)
+    assert first.status_code == 200 and first.content, f"{first.status_code} {first.text[:200]}"
+    again = requests.get(url, timeout=HTTP_TIMEOUT)
+    assert again.status_code == 200 and again.content == first.content
+
+
+def test_bad_directives(ll):
+    pl = get_playlist(ll["url"])
+    last = pl.last_seq
+    for params in ({"_HLS_msn": last + 10}, {"_HLS_part": 1}, {"_HLS_msn": "abc"},
+                   {"_HLS_msn": last, "_HLS_part": "-1"}):
+        assert_error(requests.get(ll["url"], params=params, timeout=HTTP_TIMEOUT), 400,
+                     "invalid_request", "_HLS_msn")
+    # A part that will never be made, and one not named like a part.
+    assert_error(requests.get(segment_url(ll["url"], f"{last}.999.m4s"), timeout=HTTP_TIMEOUT),
+                 404)
+    assert_error(requests.get(segment_url(ll["url"], f"{last}.x.m4s"), timeout=HTTP_TIMEOUT), 404)
+
+
+def test_plain_hls_stream_has_no_parts(live_server, api, tmp_path):
+    s, url, p = push(live_server, api, tmp_path, {"name": "plain", "output_format": "cmaf"})
+    try:
+        pl = get_playlist(url)
+        assert pl.maps and "EXT-X-PART" not in pl.text and "SERVER-CONTROL" not in pl.text
+        # Delivery directives are not advertised, so they are not acted on.
+        r = requests.get(url, params={"_HLS_msn": pl.last_seq + 50}, timeout=HTTP_TIMEOUT)
+        assert r.status_code == 200 and "#EXTM3U" in r.text
+        assert_error(requests.get(segment_url(url, f"{pl.last_seq}.0.m4s"),
+                                  timeout=HTTP_TIMEOUT), 404)
+    finally:
+        p.kill()
+
+
+def test_wait_ends_503_when_the_publisher_is_gone(live_server, api, tmp_path):
+    s, url, p = push(live_server, api, tmp_path, {"name": "gone", "output_format": "ll-hls"})
+    p.kill()
+    wait_status(api, s["id"], "idle", timeout=15)
+    pl = get_playlist(url)
+    _, _, hint = ll_lines(pl.text)
+    assert hint is None, f"no part is coming, none is hinted: {pl}"
+    # The next segment cannot come while the encoder is away: after three
+    # target durations the server gives up with 503 and Retry-After.
+    r = requests.get(url, params={"_HLS_msn": pl.last_seq + 1}, timeout=HTTP_TIMEOUT)
+    assert_error(r, 503, "unavailable")
+    assert r.headers.get("Retry-After")
+    assert_error(requests.get(segment_url(url, f"{pl.last_seq + 1}.0.m4s"),
+                              timeout=HTTP_TIMEOUT), 404)
