@@ -266,6 +266,8 @@ http {
       types { application/vnd.apple.mpegurl m3u8; video/mp2t ts; }
       root $NGINX_ROOT;
       add_header Cache-Control no-cache;
+      # as onair sends it: players on another origin (bench/playerlag.sh)
+      add_header Access-Control-Allow-Origin *;
     }
   }
 }

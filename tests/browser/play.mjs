@@ -201,6 +201,13 @@ function startStaticServer(hlsJs) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+const median = (xs) => {
+  if (!xs.length) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return +(s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2).toFixed(3);
+};
+
 // What happened between the first `playing` and the end, from the record.
 function summarize(rec, final, args, wallStartMs) {
   const start = rec.first_playing_ms;
@@ -250,6 +257,10 @@ function summarize(rec, final, args, wallStartMs) {
     level_loading: count('LEVEL_LOADING'),
     blocking_reloads: rec.events.filter((e) => e.ev === 'LEVEL_LOADING' && e.blocking).length,
     latency_s: final.latency === null ? null : +final.latency.toFixed(3),
+    // median of hls.js's latency over the samples after the first `playing`
+    // (bench/playerlag.sh compares servers with it)
+    latency_median_s: median(rec.samples.filter((s) => start !== null && s.t > start &&
+      Number.isFinite(s.latency)).map((s) => s.latency)),
     target_latency_s: final.target_latency === null ? null : +final.target_latency.toFixed(3),
     fatal_errors: rec.errors.filter((e) => e.fatal),
     errors: rec.errors.slice(0, 20),

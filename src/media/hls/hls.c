@@ -98,7 +98,7 @@ struct hls_packager {
   int fmp4_wanted, fmp4_on, fmp4_have;
   uint64_t fmp4_first_seq;
   waiter_t *waiters;
-  size_t n_waiters, n_fmp4_waiters;
+  size_t n_waiters, cap_waiters, n_fmp4_waiters;
 
   /* fMP4 init segments of the sessions still referenced. */
   init_t *inits;
@@ -134,6 +134,7 @@ struct hls_packager {
   int64_t part_start;     /* dts where the next part starts */
   int part_has_video, part_independent;
   int part_lost;           /* a part flush failed: the open fMP4 segment is incomplete */
+  int no_parts;            /* a part could not be kept: the open segment lists none */
   unsigned part_target_ms; /* what the playlist says: part_ms, or a longer part seen */
 
   /* The playlists without a URI suffix, as last rendered; dropped whenever
@@ -189,6 +190,7 @@ static void waiters_wake(hls_packager_t *p, int why) {
   if (!keep) {
     free(p->waiters);
     p->waiters = NULL;
+    p->cap_waiters = 0;
   }
   for (size_t i = 0; i < n_due; i++) due[i].cb(due[i].ud, p, due[i].ok);
   free(due);
@@ -196,10 +198,14 @@ static void waiters_wake(hls_packager_t *p, int why) {
 
 static int waiter_add(hls_packager_t *p, uint64_t msn, int part, hls_wait_cb cb, void *ud) {
   if (p->n_waiters == MAX_WAITERS) return ERR_RATE_LIMITED;
-  waiter_t *w = realloc(p->waiters, (p->n_waiters + 1) * sizeof(*w));
-  if (!w) return ERR_NOMEM;
-  p->waiters = w;
-  w[p->n_waiters++] = (waiter_t){cb, ud, msn, part, 0};
+  if (p->n_waiters == p->cap_waiters) {
+    size_t cap = p->cap_waiters ? p->cap_waiters * 2 : 16;
+    waiter_t *w = realloc(p->waiters, cap * sizeof(*w));
+    if (!w) return ERR_NOMEM;
+    p->waiters = w;
+    p->cap_waiters = cap;
+  }
+  p->waiters[p->n_waiters++] = (waiter_t){cb, ud, msn, part, 0};
   return 0;
 }
 
@@ -247,7 +253,7 @@ static void seg_clear(hls__seg_t *s) {
   memset(s, 0, sizeof(*s));
 }
 
-static int parts_on(const hls_packager_t *p) { return p->o.part_ms && p->fmp4_on; }
+static int parts_on(const hls_packager_t *p) { return p->o.part_ms && p->fmp4_on && !p->no_parts; }
 
 static void open_parts_clear(hls_packager_t *p) {
   parts_free(p->open_parts, p->n_open);
@@ -260,8 +266,9 @@ static void open_part_add(hls_packager_t *p, hls_buf_t *b, int64_t end_dts) {
   if (p->n_open == p->cap_open) {
     size_t cap = p->cap_open ? p->cap_open * 2 : 8;
     hls__part_t *n = realloc(p->open_parts, cap * sizeof(*n));
-    if (!n) { /* players fall back to the whole segment */
+    if (!n) { /* later parts would not abut: players wait for the whole segment */
       hls_buf_unref(b);
+      p->no_parts = 1;
       return;
     }
     p->open_parts = n;
@@ -292,10 +299,12 @@ static void publish(hls_packager_t *p, hls_buf_t *ts, hls_buf_t *mp4, int64_t du
   s->wall_ms = p->wall_base + p->seg_start;
   s->buf[HLS_TS] = ts;
   s->buf[HLS_FMP4] = mp4;
-  s->parts = p->open_parts;
-  s->n_parts = (unsigned)p->n_open;
-  p->open_parts = NULL;
-  p->n_open = p->cap_open = 0;
+  if (!p->no_parts) {
+    s->parts = p->open_parts;
+    s->n_parts = (unsigned)p->n_open;
+    p->open_parts = NULL;
+    p->n_open = p->cap_open = 0;
+  }
   p->count++;
   if (p->count > PARTS_KEPT) { /* players have moved on to newer parts */
     hls__seg_t *old = &p->ring[(p->head + p->count - 1 - PARTS_KEPT) % cap];
@@ -327,7 +336,7 @@ static void clear_open_segment(hls_packager_t *p) {
   p->seg_bytes = 0;
   p->seg_has_video = 0;
   p->part_has_video = 0;
-  p->part_lost = 0;
+  p->part_lost = p->no_parts = 0;
   open_parts_clear(p);
 }
 
@@ -411,6 +420,7 @@ static void write_held(hls_packager_t *p, int64_t dur) {
 static void start_segment(hls_packager_t *p, int64_t dts) {
   p->started = 1;
   p->seg_start = p->part_start = dts;
+  if (p->o.part_ms) playlist_cache_clear(p); /* the preload hint appears */
   clear_open_segment(p);
   p->fmp4_on = p->fmp4_wanted;
   p->wall_base = util_now_ms() - dts;
@@ -463,6 +473,7 @@ static void session_close(hls_packager_t *p) {
                 p->seg_frames);
   }
   open_parts_clear(p);
+  if (p->o.part_ms) playlist_cache_clear(p); /* no open segment, no hint */
   if (p->early_cuts || p->mispredictions)
     log_info("hls_session_end stream=%s session=%u predicted_cuts=%lu mispredictions=%lu",
              hub_stream_id(p->hub), p->session, p->early_cuts, p->mispredictions);
@@ -740,6 +751,7 @@ void hls_unwait(hls_packager_t *p, void *ud) {
     if (!p->n_waiters) {
       free(p->waiters);
       p->waiters = NULL;
+      p->cap_waiters = 0;
     }
     return;
   }
