@@ -1255,9 +1255,9 @@ static void test_ll_parts_kept(void **state) {
   ll_info_t li;
   ll_info(text, &li);
   free(text);
-  /* 13 frames (520 ms) and 12 per segment; listed for the newest 2
+  /* 13 frames (520 ms) and 12 per segment; listed for the newest 3
    * segments; the open one (5.0-5.48 s written) has none yet. */
-  assert_int_equal(li.nparts, 2 * 2);
+  assert_int_equal(li.nparts, 3 * 2);
   assert_string_equal(li.hint, "5.0.m4s");
   wait_state_t w = {0};
   assert_int_equal(hls_wait(p, 7, -1, on_waited, &w), 0);

@@ -53,8 +53,11 @@
 #define NO_TS INT64_MIN
 #define MAX_FMP4_WAITERS 256
 #define MAX_WAITERS 16384 /* all kinds; each is an HTTP response held open */
-#define PARTS_LISTED 2    /* complete segments whose parts the playlist lists */
-#define PARTS_KEPT 4      /* ... and whose parts stay fetchable */
+/* rfc8216bis 6.2.2: parts older than three target durations from the end
+ * of the playlist should go; segments are about one target long. */
+#define PARTS_LISTED 3    /* complete segments whose parts the playlist lists */
+#define PARTS_KEPT 4      /* ... and whose parts stay fetchable (one more, for
+                           * a player that read the playlist just before) */
 #define WAIT_FMP4 UINT64_MAX /* waiter.msn of one waiting for the first fMP4 segment */
 #define SEGMENT_MAX_MS 60000
 #define SEGMENT_MAX_BYTES (64u << 20) /* of input frames, per form */
