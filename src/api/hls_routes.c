@@ -113,7 +113,7 @@ static int parse_part(const char *file, uint64_t *seq, unsigned *idx) {
 /* A decimal query value that fits in *out; 1 when present and valid, 0
  * when absent, -1 when malformed. */
 static int query_number(http_request_t *req, const char *name, uint64_t max, uint64_t *out) {
-  char v[32];
+  char v[96]; /* longer values (zeros in front) read as absent */
   if (!query_get(req, name, v, sizeof(v))) return 0;
   char *end;
   errno = 0;
@@ -244,8 +244,9 @@ static int wait_for(hls_packager_t *hls, http_request_t *req, http_response_t *r
                       .seq = msn, .idx = part < 0 ? 0 : (unsigned)part};
   memcpy(w->suffix, suffix, n);
   int first_fmp4 = msn == UINT64_MAX;
-  int rc = first_fmp4 ? hls_fmp4_wait(hls, waiter_ready, w)
-                      : hls_wait(hls, msn, part, waiter_ready, w);
+  int rc = first_fmp4          ? hls_fmp4_wait(hls, waiter_ready, w)
+           : kind == WAIT_PART ? hls_wait_part(hls, msn, (unsigned)part, waiter_ready, w)
+                               : hls_wait(hls, msn, part, waiter_ready, w);
   if (rc != 0) {
     free(w);
     if (rc != ERR_RATE_LIMITED) return 0;

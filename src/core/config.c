@@ -133,7 +133,7 @@ int config_set(config_t *cfg, const char *key, const char *value, char *err, siz
     if (parse_uint(value, 100, &n) || n < 2) goto bad;
     cfg->hls_window = (unsigned)n;
   } else if (strcmp(key, "hls_part_ms") == 0) {
-    if (parse_uint(value, 60000, &n) || (n && n < 100)) goto bad;
+    if (parse_uint(value, 60000, &n) || (n && n < 200)) goto bad;
     cfg->hls_part_ms = (unsigned)n;
   } else if (strcmp(key, "hls_fmp4_on_demand") == 0) {
     if (parse_flag(value, &cfg->hls_fmp4_on_demand)) goto bad;

@@ -34,7 +34,7 @@ typedef struct {
   unsigned hls_segment_ms; /* "hls_segment_ms": HLS target segment duration */
   unsigned hls_window;     /* "hls_window": segments listed in a live playlist */
   int hls_fmp4_on_demand;  /* "hls_fmp4_on_demand": 1 = fMP4 made only once requested (0) */
-  unsigned hls_part_ms;    /* "hls_part_ms": LL-HLS part target; 0 = a third of a segment, >= 200 */
+  unsigned hls_part_ms;    /* "hls_part_ms": LL-HLS part target; 0 = a third of a segment + 3 ms, >= 200 */
   /* webhooks */
   int webhooks_allow_private;     /* "webhooks_allow_private": 1 lets webhooks reach private/loopback addresses */
   unsigned webhook_retry_base_ms; /* "webhook_retry_base_ms": first retry delay, doubled per attempt */

@@ -73,9 +73,11 @@ live_t *live_new(uv_loop_t *loop, store_t *store, const live_opts_t *opts) {
   lv->opts = *opts;
   if (!lv->opts.hls_target_ms) lv->opts.hls_target_ms = 2000;
   if (!lv->opts.hls_window) lv->opts.hls_window = 6;
-  /* LL-HLS parts: a third of a segment by default (666 ms at 2 s), not
-   * shorter than 200 ms, and never longer than a segment. */
-  if (!lv->opts.hls_part_ms) lv->opts.hls_part_ms = lv->opts.hls_target_ms / 3;
+  /* LL-HLS parts: a third of a segment by default, plus 3 ms for the
+   * millisecond rounding of frame times (336 ms at 1 s: three parts of 10
+   * frames at 30 fps, 333 or 334 ms each), not shorter than 200 ms, never
+   * longer than a segment. */
+  if (!lv->opts.hls_part_ms) lv->opts.hls_part_ms = lv->opts.hls_target_ms / 3 + 3;
   if (lv->opts.hls_part_ms < 200) lv->opts.hls_part_ms = 200;
   if (lv->opts.hls_part_ms > lv->opts.hls_target_ms) lv->opts.hls_part_ms = lv->opts.hls_target_ms;
   return lv;

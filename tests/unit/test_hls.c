@@ -1255,16 +1255,73 @@ static void test_ll_parts_kept(void **state) {
   ll_info_t li;
   ll_info(text, &li);
   free(text);
-  /* 13 frames (520 ms) and 12 per segment; listed for the newest 3
-   * segments; the open one (5.0-5.48 s written) has none yet. */
-  assert_int_equal(li.nparts, 3 * 2);
-  assert_string_equal(li.hint, "5.0.m4s");
+  /* 25 fps, 500 ms target: parts of 12 frames (480 ms; a 13th would pass
+   * the target), 480 + 480 + 40 per segment, listed for the newest 3
+   * segments; the open one (5.0-5.48 s written) has its first. */
+  assert_int_equal(li.nparts, 3 * 3 + 1);
+  assert_true(li.target == 0.5 && li.longest <= li.target);
+  assert_string_equal(li.hint, "5.1.m4s");
   wait_state_t w = {0};
   assert_int_equal(hls_wait(p, 7, -1, on_waited, &w), 0);
   hls_packager_free(p);
   assert_int_equal(w.calls, 1);
   assert_int_equal(w.ok, 0);
   hub_unpublish(hub);
+  hub_free(hub);
+}
+
+/* An open segment whose parts were published, then dropped (60 s without
+ * a keyframe): the segment that takes its number names its parts on from
+ * where the dropped ones ended, so no part URL names other bytes, and the
+ * playlist lists none of the dropped parts. */
+static void test_ll_part_names_not_reused(void **state) {
+  hub_t *hub = hub_new("s13");
+  cbstate_t cb = {0};
+  hls_opts_t o = {.target_ms = 1000, .window = 20, .part_ms = 333};
+  hls_packager_t *p = hls_packager_new(hub, &o, on_segment, &cb);
+  assert_non_null(p);
+  assert_int_equal(hub_publish_config(hub, &g_cfg), 0);
+  feed_copy(hub, 0, 0, 2001, -1); /* 0-1, 1-2 published; 2.0 opens the next */
+  const media_frame_t *inter = NULL;
+  for (size_t i = 0; i < g_nframes && !inter; i++)
+    if (g_frames[i]->kind == MEDIA_VIDEO && !g_frames[i]->keyframe) inter = g_frames[i];
+  assert_non_null(inter);
+  unsigned dropped = 0;
+  for (int64_t dts = 2040; dts < 66000; dts += 40) {
+    media_frame_t *f = media_frame_new(inter->len);
+    assert_non_null(f);
+    memcpy(f->data, inter->data, inter->len);
+    f->kind = MEDIA_VIDEO;
+    f->codec = inter->codec;
+    f->dts = f->pts = dts;
+    assert_int_equal(hub_publish_frame(hub, f), 0);
+    media_frame_unref(f);
+    hls_buf_t *b = hls_part_get(p, 2, dropped);
+    if (b) dropped++;
+    hls_buf_unref(b);
+  }
+  assert_true(dropped > 100); /* parts of 2.0-62.0 s were published, then dropped */
+  assert_int_equal(hls_segments_published(p), 2);
+  assert_null(hls_part_get(p, 2, 0));
+  char *text = NULL;
+  assert_int_equal(hls_playlist(p, HLS_FMP4, NULL, &text, NULL), 0);
+  assert_null(strstr(text, "URI=\"2."));
+  free(text);
+  feed_copy(hub, 11, 0, 1500, -1); /* keyframes again from 66 s: segment 2 anew */
+  assert_int_equal(hls_segments_published(p), 3);
+  assert_null(hls_part_get(p, 2, 0));
+  hls_buf_t *b = hls_part_get(p, 2, dropped);
+  assert_non_null(b);
+  hls_buf_unref(b);
+  assert_int_equal(hls_playlist(p, HLS_FMP4, NULL, &text, NULL), 0);
+  char want[48];
+  snprintf(want, sizeof(want), "URI=\"2.%u.m4s\",INDEPENDENT=YES", dropped);
+  assert_non_null(strstr(text, want));
+  assert_null(strstr(text, "URI=\"2.0.m4s\""));
+  free(text);
+  assert_true(hls_reached(p, 2, 0) == 1); /* a dropped part: nothing to wait for */
+  hub_unpublish(hub);
+  hls_packager_free(p);
   hub_free(hub);
 }
 
@@ -1278,6 +1335,7 @@ int main(void) {
       cmocka_unit_test(test_fmp4_on_demand), cmocka_unit_test(test_first_seq),
       cmocka_unit_test(test_overlong_segment_dropped),
       cmocka_unit_test(test_ll_parts),      cmocka_unit_test(test_ll_parts_kept),
+      cmocka_unit_test(test_ll_part_names_not_reused),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -33,7 +33,12 @@
  * audio-only streams) would take it past the part target, and the bytes of
  * that fragment are published at once as a part. The segment itself is
  * the same bytes, so its parts are copies kept only for the newest few
- * segments (PARTS_KEPT). Parts never span a segment boundary.
+ * segments (PARTS_KEPT). Parts never span a segment boundary, and the last
+ * part of a segment is what is left at its cut (so no part is hinted that
+ * the cut would leave empty). Part names are never reused: when an open
+ * segment whose parts were published is lost (dropped for want of a
+ * keyframe, a muxer failure), the next segment with its number counts its
+ * parts on from there (part_base).
  *
  * Waiters (hls_fmp4_wait, hls_wait) are the responses that wait for the
  * playlist to move: kept in one list, checked whenever a part or segment
@@ -67,6 +72,7 @@ typedef struct {
   void *ud;
   uint64_t msn; /* WAIT_FMP4, or the segment waited for */
   int part;     /* and its part; -1: the whole segment */
+  int is_part;  /* waits for the part itself (hls_wait_part), not the playlist */
   int ok;       /* the answer, while being woken */
 } waiter_t;
 
@@ -138,7 +144,8 @@ struct hls_packager {
   int part_has_video, part_independent;
   int part_lost;           /* a part flush failed: the open fMP4 segment is incomplete */
   int no_parts;            /* a part could not be kept: the open segment lists none */
-  unsigned part_target_ms; /* what the playlist says: part_ms, or a longer part seen */
+  int closing;             /* in session_close() */
+  unsigned part_base;      /* index of the open segment's first part */
 
   /* The playlists without a URI suffix, as last rendered; dropped whenever
    * the window changes. Players poll them far more often than segments
@@ -158,6 +165,7 @@ static void playlist_cache_clear(hls_packager_t *p) {
 /* 1 when a waiter for segment msn (part `part`, -1 = whole) can be
  * answered: see hls_reached(). */
 static int reached(const hls_packager_t *p, uint64_t msn, int part);
+static int part_pending(const hls_packager_t *p, uint64_t seq, unsigned idx);
 
 /* 1 when w is answered now (w->ok set): at `why`, or because what it
  * waits for has come. */
@@ -168,9 +176,10 @@ static int waiter_due(const hls_packager_t *p, waiter_t *w, int why) {
     return p->fmp4_have || p->ended || why == WAKE_SESSION_CLOSED;
   }
   /* A blocking reload of a stream that went idle waits for its publisher
-   * to come back within the reconnect window, or for its own timeout. */
+   * to come back within the reconnect window, or for its own timeout. A
+   * part is answered once it is made or cannot be any more. */
   w->ok = 1;
-  return reached(p, w->msn, w->part);
+  return w->is_part ? !part_pending(p, w->msn, (unsigned)w->part) : reached(p, w->msn, w->part);
 }
 
 /* Answers (and forgets) the waiters that are due; see waiter_due(). */
@@ -199,7 +208,8 @@ static void waiters_wake(hls_packager_t *p, int why) {
   free(due);
 }
 
-static int waiter_add(hls_packager_t *p, uint64_t msn, int part, hls_wait_cb cb, void *ud) {
+static int waiter_add(hls_packager_t *p, uint64_t msn, int part, int is_part, hls_wait_cb cb,
+                      void *ud) {
   if (p->n_waiters == MAX_WAITERS) return ERR_RATE_LIMITED;
   if (p->n_waiters == p->cap_waiters) {
     size_t cap = p->cap_waiters ? p->cap_waiters * 2 : 16;
@@ -208,7 +218,7 @@ static int waiter_add(hls_packager_t *p, uint64_t msn, int part, hls_wait_cb cb,
     p->waiters = w;
     p->cap_waiters = cap;
   }
-  p->waiters[p->n_waiters++] = (waiter_t){cb, ud, msn, part, 0};
+  p->waiters[p->n_waiters++] = (waiter_t){cb, ud, msn, part, is_part, 0};
   return 0;
 }
 
@@ -258,7 +268,10 @@ static void seg_clear(hls__seg_t *s) {
 
 static int parts_on(const hls_packager_t *p) { return p->o.part_ms && p->fmp4_on && !p->no_parts; }
 
-static void open_parts_clear(hls_packager_t *p) {
+/* The open segment's parts go without their segment being published: their
+ * names stay used (part_base). */
+static void open_parts_drop(hls_packager_t *p) {
+  p->part_base += (unsigned)p->n_open;
   parts_free(p->open_parts, p->n_open);
   p->open_parts = NULL;
   p->n_open = p->cap_open = 0;
@@ -279,7 +292,6 @@ static void open_part_add(hls_packager_t *p, hls_buf_t *b, int64_t end_dts) {
   }
   int64_t dur = end_dts - p->part_start;
   if (dur < 1) dur = 1;
-  if (dur > p->part_target_ms) p->part_target_ms = (unsigned)dur; /* never shrinks */
   int independent = p->part_has_video ? p->part_independent : p->cfg.video_codec == CODEC_NONE;
   p->open_parts[p->n_open++] = (hls__part_t){b, dur, independent};
 }
@@ -302,12 +314,15 @@ static void publish(hls_packager_t *p, hls_buf_t *ts, hls_buf_t *mp4, int64_t du
   s->wall_ms = p->wall_base + p->seg_start;
   s->buf[HLS_TS] = ts;
   s->buf[HLS_FMP4] = mp4;
+  s->parts_base = p->part_base;
   if (!p->no_parts) {
     s->parts = p->open_parts;
     s->n_parts = (unsigned)p->n_open;
     p->open_parts = NULL;
     p->n_open = p->cap_open = 0;
   }
+  open_parts_drop(p); /* (none left unless no_parts) */
+  p->part_base = 0;   /* the next segment number */
   p->count++;
   if (p->count > PARTS_KEPT) { /* players have moved on to newer parts */
     hls__seg_t *old = &p->ring[(p->head + p->count - 1 - PARTS_KEPT) % cap];
@@ -340,7 +355,8 @@ static void clear_open_segment(hls_packager_t *p) {
   p->seg_has_video = 0;
   p->part_has_video = 0;
   p->part_lost = p->no_parts = 0;
-  open_parts_clear(p);
+  open_parts_drop(p);
+  if (p->o.part_ms) playlist_cache_clear(p); /* its parts and hint go */
 }
 
 /* Closes the open segment at end_dts and starts the next one there. */
@@ -394,13 +410,19 @@ static void write_frame(hls_packager_t *p, const media_frame_t *f, int64_t dts, 
 }
 
 /* LL-HLS: the open segment's content ends at end_dts, and the next frame
- * is expected to last about next_dur: publish a part now if ending it here
- * is nearer the part target than ending it after that frame. Parts of a
- * 30 fps stream with a 333 ms target are then 10 frames (333 or 334 ms),
- * and the playlist's PART-TARGET is the longest part so far. */
+ * is expected to last about next_dur: publish a part now if that frame
+ * would take it past the part target (PART-TARGET, which never changes:
+ * players may fail when it does). Millisecond timestamps make a frame's
+ * duration differ from the last one's by up to PART_SLACK_MS. A 30 fps
+ * stream with a 336 ms target (the default at 1 s segments) gets parts of
+ * 10 frames, three per segment. Only a frame longer than the target (a gap
+ * in the video) makes a longer part. The caller does not call it when the
+ * next frame cuts the segment: what is left then is the segment's last
+ * part. */
+#define PART_SLACK_MS 1
 static void maybe_part(hls_packager_t *p, int64_t end_dts, int64_t next_dur) {
   if (!parts_on(p) || !p->started || !p->seg_frames) return;
-  if (2 * (end_dts - p->part_start) + next_dur <= 2 * (int64_t)p->o.part_ms) return;
+  if (end_dts - p->part_start + next_dur + PART_SLACK_MS <= (int64_t)p->o.part_ms) return;
   hls_buf_t *b = NULL;
   int rc = hls__mux_part(p->mux[HLS_FMP4], &b);
   if (rc == ERR_IO) p->part_lost = 1; /* cut() reports the segment lost */
@@ -456,6 +478,7 @@ static int drop_overlong_segment(hls_packager_t *p, int64_t dts) {
 /* Ends the publisher session: the open segment is published, muxers go. */
 static void session_close(hls_packager_t *p) {
   if (!p->active) return;
+  p->closing = 1; /* waiters answered from the last cut see no open segment */
   if (p->started) {
     int64_t end = p->seg_start;
     if (p->held) {
@@ -475,7 +498,7 @@ static void session_close(hls_packager_t *p) {
       log_debug("hls_tail_dropped stream=%s audio_frames=%u", hub_stream_id(p->hub),
                 p->seg_frames);
   }
-  open_parts_clear(p);
+  open_parts_drop(p);
   if (p->o.part_ms) playlist_cache_clear(p); /* no open segment, no hint */
   if (p->early_cuts || p->mispredictions)
     log_info("hls_session_end stream=%s session=%u predicted_cuts=%lu mispredictions=%lu",
@@ -487,6 +510,7 @@ static void session_close(hls_packager_t *p) {
   p->mux[HLS_TS] = p->mux[HLS_FMP4] = NULL;
   p->active = 0;
   p->started = 0;
+  p->closing = 0;
   media_config_clear(&p->cfg);
   inits_prune(p);
   /* No fMP4 segment until a publisher comes back: nobody waits that long
@@ -608,13 +632,15 @@ static void on_video(hls_packager_t *p, media_frame_t *f) {
     return;
   }
   p->skip_to_key = 0;
+  int cut_now = p->started && f->keyframe && p->seg_has_video &&
+                dts - p->seg_start >= (int64_t)p->o.target_ms;
   if (p->held) {
     write_held(p, dts - p->held_dts);
-    maybe_part(p, dts, p->last_vdur);
+    if (!cut_now) maybe_part(p, dts, p->last_vdur);
   }
   if (!p->started) {
     start_segment(p, dts);
-  } else if (f->keyframe && p->seg_has_video && dts - p->seg_start >= (int64_t)p->o.target_ms) {
+  } else if (cut_now) {
     cut(p, dts);
     cut_done = 1;
   }
@@ -659,7 +685,8 @@ static void on_audio(hls_packager_t *p, media_frame_t *f) {
   write_frame(p, f, dts, pts, 0);
   if (cut_done) prepare(p);
   p->audio_end = dts + p->last_adur; /* where an audio-only session's last segment ends */
-  if (!has_video) maybe_part(p, p->audio_end, p->last_adur);
+  if (!has_video && p->audio_end - p->seg_start < (int64_t)p->o.target_ms) /* else the next cuts */
+    maybe_part(p, p->audio_end, p->last_adur);
 }
 
 static void on_frame(void *ud, media_frame_t *f) {
@@ -690,7 +717,6 @@ hls_packager_t *hls_packager_new(hub_t *hub, const hls_opts_t *opts, hls_segment
   if (p->o.ring < p->o.window + 2) p->o.ring = p->o.window + 2;
   if (p->o.part_ms) p->o.fmp4_on_demand = 0; /* parts are fMP4 */
   p->fmp4_wanted = !p->o.fmp4_on_demand;
-  p->part_target_ms = p->o.part_ms;
   p->next_seq = p->o.first_seq;
   p->hub = hub;
   p->cb = cb;
@@ -719,7 +745,7 @@ void hls_packager_free(hls_packager_t *p) {
   hls__mux_free(p->mux[HLS_TS]);
   hls__mux_free(p->mux[HLS_FMP4]);
   media_config_clear(&p->cfg);
-  open_parts_clear(p);
+  open_parts_drop(p);
   for (size_t i = 0; i < p->count; i++) seg_clear(&p->ring[(p->head + i) % p->o.ring]);
   free(p->ring);
   for (size_t i = 0; i < p->n_inits; i++) hls_buf_unref(p->inits[i].buf);
@@ -763,7 +789,7 @@ void hls_unwait(hls_packager_t *p, void *ud) {
 int hls_fmp4_wait(hls_packager_t *p, hls_wait_cb cb, void *ud) {
   if (p->fmp4_have || p->ended || !p->active || !p->fmp4_wanted) return ERR_NOT_FOUND;
   if (p->n_fmp4_waiters == MAX_FMP4_WAITERS) return ERR_RATE_LIMITED;
-  int rc = waiter_add(p, WAIT_FMP4, -1, cb, ud);
+  int rc = waiter_add(p, WAIT_FMP4, -1, 0, cb, ud);
   if (!rc) p->n_fmp4_waiters++;
   return rc;
 }
@@ -776,7 +802,7 @@ static hls__seg_t *seg_find(const hls_packager_t *p, uint64_t seq) {
 }
 
 static int open_segment_listed(const hls_packager_t *p) {
-  return p->active && p->started && !p->ended && parts_on(p);
+  return p->active && p->started && !p->ended && !p->closing && parts_on(p);
 }
 
 static int reached(const hls_packager_t *p, uint64_t msn, int part) {
@@ -786,10 +812,12 @@ static int reached(const hls_packager_t *p, uint64_t msn, int part) {
     const hls__seg_t *s = seg_find(p, msn);
     /* A part index past the segment's last part means the next part
      * after it: the first of the next segment. */
-    if (!s || !s->parts || (unsigned)part < s->n_parts || msn + 1 < p->next_seq) return 1;
+    if (!s || !s->parts || (unsigned)part < s->parts_base + s->n_parts || msn + 1 < p->next_seq)
+      return 1;
     return open_segment_listed(p) && p->n_open > 0;
   }
-  return msn == p->next_seq && open_segment_listed(p) && (size_t)part < p->n_open;
+  return msn == p->next_seq && open_segment_listed(p) &&
+         (unsigned)part < p->part_base + (unsigned)p->n_open;
 }
 
 int hls_reached(hls_packager_t *p, uint64_t msn, int part) {
@@ -801,21 +829,45 @@ int hls_reached(hls_packager_t *p, uint64_t msn, int part) {
 }
 
 int hls_wait(hls_packager_t *p, uint64_t msn, int part, hls_wait_cb cb, void *ud) {
-  return waiter_add(p, msn, part, cb, ud);
+  return waiter_add(p, msn, part, 0, cb, ud);
+}
+
+int hls_wait_part(hls_packager_t *p, uint64_t seq, unsigned idx, hls_wait_cb cb, void *ud) {
+  return waiter_add(p, seq, (int)idx, 1, cb, ud);
 }
 
 int hls_low_latency(const hls_packager_t *p) { return p->o.part_ms != 0; }
-unsigned hls_target_ms(const hls_packager_t *p) { return p->o.target_ms; }
+
+/* EXT-X-TARGETDURATION. RFC 8216 4.3.3.1: every EXTINF rounded to the
+ * nearest integer must be <= it, and it must not change: round (not ceil,
+ * which turns a 2.001 s segment of 30 fps ms timestamps into 3 and makes
+ * players hold back further) the longest segment so far, and never go
+ * below the target. */
+static unsigned target_s(const hls_packager_t *p) {
+  unsigned longest = (unsigned)((p->max_dur_ms + 500) / 1000);
+  unsigned t = (p->o.target_ms + 999) / 1000;
+  return longest > t ? longest : t;
+}
+
+unsigned hls_target_ms(const hls_packager_t *p) { return 1000 * target_s(p); }
 
 hls_buf_t *hls_part_get(hls_packager_t *p, uint64_t seq, unsigned idx) {
-  if (seq == p->next_seq)
-    return open_segment_listed(p) && idx < p->n_open ? hls_buf_ref(p->open_parts[idx].buf) : NULL;
+  if (seq == p->next_seq) {
+    if (!open_segment_listed(p) || idx < p->part_base || idx - p->part_base >= p->n_open)
+      return NULL;
+    return hls_buf_ref(p->open_parts[idx - p->part_base].buf);
+  }
   const hls__seg_t *s = seg_find(p, seq);
-  return s && idx < s->n_parts ? hls_buf_ref(s->parts[idx].buf) : NULL;
+  if (!s || idx < s->parts_base || idx - s->parts_base >= s->n_parts) return NULL;
+  return hls_buf_ref(s->parts[idx - s->parts_base].buf);
+}
+
+static int part_pending(const hls_packager_t *p, uint64_t seq, unsigned idx) {
+  return open_segment_listed(p) && seq == p->next_seq && idx == p->part_base + p->n_open;
 }
 
 int hls_part_pending(hls_packager_t *p, uint64_t seq, unsigned idx) {
-  return open_segment_listed(p) && seq == p->next_seq && idx == p->n_open;
+  return part_pending(p, seq, idx);
 }
 
 int hls_playlist(hls_packager_t *p, hls_format_t fmt, const char *uri_suffix, char **out,
@@ -844,15 +896,10 @@ int hls_playlist(hls_packager_t *p, hls_format_t fmt, const char *uri_suffix, ch
   w.disc_seq = p->disc_evicted;
   for (size_t i = 0; i < p->count - w.n; i++)
     if (p->ring[(p->head + i) % p->o.ring].discont) w.disc_seq++;
-  /* RFC 8216 4.3.3.1: every EXTINF rounded to the nearest integer must be
-   * <= TARGETDURATION, and it must not change: round (not ceil, which turns
-   * a 2.001 s segment of 30 fps ms timestamps into 3 and makes players hold
-   * back further) the longest segment so far, and never go below the target. */
-  unsigned longest = (unsigned)((p->max_dur_ms + 500) / 1000);
-  w.target_s = (p->o.target_ms + 999) / 1000;
-  if (longest > w.target_s) w.target_s = longest;
+  w.target_s = target_s(p);
   if (fmt == HLS_FMP4 && p->o.part_ms) {
-    w.part_target_ms = p->part_target_ms;
+    w.part_target_ms = p->o.part_ms;
+    w.open_base = p->part_base;
     w.parts_from = w.n > PARTS_LISTED ? w.n - PARTS_LISTED : 0;
     if (open_segment_listed(p)) {
       w.open_parts = p->open_parts;

@@ -113,11 +113,18 @@ int hls_reached(hls_packager_t *p, uint64_t msn, int part);
  * goes away does not end the wait: the caller has its own timeout.
  * 0, or ERR_RATE_LIMITED / ERR_NOMEM. */
 int hls_wait(hls_packager_t *p, uint64_t msn, int part, hls_wait_cb cb, void *ud);
+/* Registers a waiter for part idx of segment seq, which hls_part_pending()
+ * says is next: called (ok = 1) once it is made or cannot be any more (the
+ * segment ended first, the publisher left; hls_part_get() then tells), ok =
+ * 0 when the packager is freed. 0, or ERR_RATE_LIMITED / ERR_NOMEM. */
+int hls_wait_part(hls_packager_t *p, uint64_t seq, unsigned idx, hls_wait_cb cb, void *ud);
 /* Forgets the waiter registered with ud without calling it (a waiter that
  * gave up, e.g. on its own timeout). No-op when there is none. */
 void hls_unwait(hls_packager_t *p, void *ud);
 /* 1 when the packager makes LL-HLS parts. */
 int hls_low_latency(const hls_packager_t *p);
+/* EXT-X-TARGETDURATION in ms (the target, or the longest segment so far
+ * rounded; see RFC 8216 4.3.3.1): how long waiting may take. */
 unsigned hls_target_ms(const hls_packager_t *p);
 /* Part idx of segment seq ("{seq}.{idx}.m4s"; reference taken), or NULL:
  * not made yet, or dropped (parts are kept for the newest few segments). */

@@ -77,6 +77,7 @@ typedef struct {
   hls_buf_t *buf[2];     /* indexed by hls_format_t */
   hls__part_t *parts;    /* LL-HLS: its fMP4 parts, NULL once it is old */
   unsigned n_parts;
+  unsigned parts_base;   /* parts[i] is named "{seq}.{parts_base + i}.m4s" */
 } hls__seg_t;
 
 /* What playlist.c needs to render one media playlist. The window is the
@@ -95,6 +96,7 @@ typedef struct {
   size_t parts_from;
   const hls__part_t *open_parts;
   size_t n_open;
+  unsigned open_base; /* open_parts[i] is part open_base + i */
   uint64_t open_seq;
   unsigned open_session;
   int open_discont, open_hint;

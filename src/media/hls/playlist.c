@@ -40,11 +40,11 @@ static void put_date(out_t *o, int64_t ms) {
   put(o, "#EXT-X-PROGRAM-DATE-TIME:%s.%03dZ\n", date, frac);
 }
 
-static void put_parts(out_t *o, uint64_t seq, const hls__part_t *parts, size_t n,
+static void put_parts(out_t *o, uint64_t seq, const hls__part_t *parts, size_t n, unsigned base,
                       const char *sfx) {
   for (size_t i = 0; i < n; i++)
     put(o, "#EXT-X-PART:DURATION=%" PRId64 ".%03" PRId64 ",URI=\"%" PRIu64 ".%zu.m4s%s\"%s\n",
-        parts[i].dur_ms / 1000, parts[i].dur_ms % 1000, seq, i, sfx,
+        parts[i].dur_ms / 1000, parts[i].dur_ms % 1000, seq, base + i, sfx,
         parts[i].independent ? ",INDEPENDENT=YES" : "");
 }
 
@@ -83,7 +83,7 @@ int hls__playlist_render(const hls__window_t *w, hls_format_t fmt, const char *u
     if (fmp4 && (!prev || prev->session != s->session))
       put(&o, "#EXT-X-MAP:URI=\"init-%" PRIu64 ".mp4%s\"\n", w->init_base + s->session, sfx);
     put_date(&o, s->wall_ms);
-    if (ll && i >= w->parts_from) put_parts(&o, s->seq, s->parts, s->n_parts, sfx);
+    if (ll && i >= w->parts_from) put_parts(&o, s->seq, s->parts, s->n_parts, s->parts_base, sfx);
     put(&o, "#EXTINF:%" PRId64 ".%03" PRId64 ",\n%" PRIu64 ".%s%s\n", s->dur_ms / 1000,
         s->dur_ms % 1000, s->seq, fmp4 ? "m4s" : "ts", sfx);
     prev = s;
@@ -98,11 +98,11 @@ int hls__playlist_render(const hls__window_t *w, hls_format_t fmt, const char *u
       if (new_map)
         put(&o, "#EXT-X-MAP:URI=\"init-%" PRIu64 ".mp4%s\"\n", w->init_base + w->open_session,
             sfx);
-      put_parts(&o, w->open_seq, w->open_parts, w->n_open, sfx);
+      put_parts(&o, w->open_seq, w->open_parts, w->n_open, w->open_base, sfx);
     }
     if (w->open_hint && (w->n_open || (!w->open_discont && !new_map)))
       put(&o, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"%" PRIu64 ".%zu.m4s%s\"\n", w->open_seq,
-          w->n_open, sfx);
+          w->open_base + w->n_open, sfx);
   }
   if (w->ended) put(&o, "#EXT-X-ENDLIST\n");
   if (o.overflow) {
