@@ -174,7 +174,20 @@ static void send_playlist(http_request_t *req, http_response_t *res, char *text,
 
 typedef enum { WAIT_PLAYLIST, WAIT_PART } wait_kind_t;
 
+/* transcode: what a rendition's LL-HLS playlist needs to report on the
+ * other renditions (append_rendition_reports). */
 typedef struct {
+  char stream_id[40];
+  char rendition[16]; /* "" when the request is not for a rendition */
+  char fmtq[16];      /* the request's format query, "" when none */
+  int custom;         /* params.mode custom: the source is no variant */
+} reports_t;
+static void add_reports(api_ctx_t *ctx, const reports_t *rep, hls_packager_t *hls,
+                        hls_format_t fmt, const char *suffix, char **text, size_t *len);
+
+typedef struct {
+  api_ctx_t *ctx;
+  reports_t rep;       /* WAIT_PLAYLIST */
   http_request_t *req; /* valid until the response is finished (http.h) */
   http_response_t *res;
   hls_packager_t *hls; /* valid while waiting: a packager going away tells us first */
@@ -210,9 +223,10 @@ static void waiter_ready(void *ud, hls_packager_t *hls, int ok) {
   } else {
     char *text = NULL;
     size_t len = 0;
-    if (ok && hls_playlist(hls, w->fmt, w->suffix, &text, &len) == 0)
+    if (ok && hls_playlist(hls, w->fmt, w->suffix, &text, &len) == 0) {
+      add_reports(w->ctx, &w->rep, hls, w->fmt, w->suffix, &text, &len);
       send_playlist(NULL, w->res, text, len);
-    else
+    } else
       api_error(w->res, ERR_NOT_FOUND, "the stream has no segment yet", NULL);
   }
   waiter_done(w);
@@ -234,14 +248,14 @@ static void waiter_timeout(uv_timer_t *t) {
  * a segment or part in the playlist (kind WAIT_PLAYLIST), or a part
  * (WAIT_PART, msn/part = that part). 1 when it waits or was answered
  * (too many wait); 0 when waiting cannot help: answer now. */
-static int wait_for(hls_packager_t *hls, http_request_t *req, http_response_t *res,
-                    wait_kind_t kind, hls_format_t fmt, uint64_t msn, int part,
-                    const char *suffix) {
+static int wait_for(api_ctx_t *ctx, const reports_t *rep, hls_packager_t *hls,
+                    http_request_t *req, http_response_t *res, wait_kind_t kind,
+                    hls_format_t fmt, uint64_t msn, int part, const char *suffix) {
   size_t n = strlen(suffix) + 1;
   hls_waiter_t *w = malloc(sizeof(*w) + n);
   if (!w) return 0;
-  *w = (hls_waiter_t){.req = req, .res = res, .hls = hls, .kind = kind, .fmt = fmt,
-                      .seq = msn, .idx = part < 0 ? 0 : (unsigned)part};
+  *w = (hls_waiter_t){.ctx = ctx, .rep = *rep, .req = req, .res = res, .hls = hls, .kind = kind,
+                      .fmt = fmt, .seq = msn, .idx = part < 0 ? 0 : (unsigned)part};
   memcpy(w->suffix, suffix, n);
   int first_fmp4 = msn == UINT64_MAX;
   int rc = first_fmp4          ? hls_fmp4_wait(hls, waiter_ready, w)
@@ -279,6 +293,68 @@ static void send_buf(http_request_t *req, http_response_t *res, hls_buf_t *buf, 
                     release_buf, buf);
 }
 
+/* transcode: 1 when rendition i is a variant of the stream's multivariant
+ * playlist: it has a segment and is the source (not in custom mode) or a
+ * rung of the current ladder. *info is filled. */
+static int variant_listed(api_ctx_t *ctx, live_stream_t *ls, int i, int custom,
+                          transcode_rendition_info_t *info) {
+  live_rendition_t *r = live_rendition_get(ls, i);
+  if (!r || (custom && i == 0) || !hls_segments_published(r->hls)) return 0;
+  /* measured at each segment; the hub forgets its config when idle */
+  transcode_rendition_info(ctx->transcode, ls, i, info);
+  return i == 0 || info->in_ladder; /* a rung left behind by an older source size */
+}
+
+/* The query of a variant URI: the request's format and auth ("" for neither). */
+static void variant_query(char *out, size_t n, const char *fmtq, const char *token) {
+  snprintf(out, n, "%s%s%s%s%s%s", fmtq || token ? "?" : "", fmtq ? "format=" : "",
+           fmtq ? fmtq : "", fmtq && token ? "&" : "", token ? "auth=" : "", token ? token : "");
+}
+
+static int mode_custom(json_t *params) {
+  const char *mode = json_string_value(json_object_get(params, "mode"));
+  return mode && strcmp(mode, "custom") == 0;
+}
+
+/* LL-HLS: a rendition's media playlist says how far every other variant is
+ * (EXT-X-RENDITION-REPORT, rfc8216bis 4.4.5.4), so a player switching to
+ * one can make its first request there a blocking one. Appends to *text
+ * (left as it is when memory runs out). */
+static void append_rendition_reports(api_ctx_t *ctx, live_stream_t *ls, const char *self,
+                                     int custom, const char *fmtq, const char *token,
+                                     char **text, size_t *len) {
+  char q[4400];
+  variant_query(q, sizeof(q), fmtq, token);
+  for (int i = 0; i < live_rendition_count(ls); i++) {
+    live_rendition_t *r = live_rendition_get(ls, i);
+    transcode_rendition_info_t info;
+    uint64_t msn;
+    int part;
+    if (!r || strcmp(r->name, self) == 0 || !variant_listed(ctx, ls, i, custom, &info) ||
+        hls_last_part(r->hls, &msn, &part) != 0)
+      continue;
+    char last[48] = "";
+    if (part >= 0) snprintf(last, sizeof(last), ",LAST-PART=%d", part);
+    size_t add = strlen(r->name) + strlen(q) + 128;
+    char *t = realloc(*text, *len + add);
+    if (!t) return;
+    *text = t;
+    *len += (size_t)snprintf(t + *len, add,
+                             "#EXT-X-RENDITION-REPORT:URI=\"../%s/index.m3u8%s\",LAST-MSN=%llu%s\n",
+                             r->name, q, (unsigned long long)msn, last);
+  }
+}
+
+static void add_reports(api_ctx_t *ctx, const reports_t *rep, hls_packager_t *hls,
+                        hls_format_t fmt, const char *suffix, char **text, size_t *len) {
+  if (!rep->rendition[0] || fmt != HLS_FMP4 || !hls_low_latency(hls)) return;
+  live_stream_t *ls = ctx->live ? live_find(ctx->live, rep->stream_id) : NULL;
+  if (!ls || live_rendition_count(ls) < 2) return;
+  const char *token = suffix[0] ? suffix + strlen("?auth=") : NULL;
+  append_rendition_reports(ctx, ls, rep->rendition, rep->custom, rep->fmtq[0] ? rep->fmtq : NULL,
+                           token, text, len);
+}
+
 /* transcode: the multivariant playlist of a stream with rungs. Lists every
  * rendition that has a segment (in custom mode the rungs only, not the
  * source), each pointing at "{rendition}/index.m3u8" with the request's
@@ -294,18 +370,15 @@ static int serve_multivariant(api_ctx_t *ctx, http_request_t *req, http_response
     api_error(res, ERR_INVALID, "format must be ts or fmp4", "format");
     return 1;
   }
-  const char *mode = json_string_value(json_object_get(params, "mode"));
-  int custom = mode && strcmp(mode, "custom") == 0;
+  int custom = mode_custom(params);
   hls_variant_t v[LIVE_MAX_RENDITIONS];
-  char uris[LIVE_MAX_RENDITIONS][4400], codecs[LIVE_MAX_RENDITIONS][64];
+  char uris[LIVE_MAX_RENDITIONS][4500], codecs[LIVE_MAX_RENDITIONS][64], q[4400];
+  variant_query(q, sizeof(q), has_fmt ? fmtq : NULL, token);
   size_t n = 0;
-  for (int i = custom ? 1 : 0; i < live_rendition_count(ls) && n < LIVE_MAX_RENDITIONS; i++) {
+  for (int i = 0; i < live_rendition_count(ls) && n < LIVE_MAX_RENDITIONS; i++) {
     live_rendition_t *r = live_rendition_get(ls, i);
-    if (!hls_segments_published(r->hls)) continue;
-    /* measured at each segment; the hub forgets its config when idle */
     transcode_rendition_info_t info;
-    transcode_rendition_info(ctx->transcode, ls, i, &info);
-    if (i > 0 && !info.in_ladder) continue; /* a rung left behind by an older source size */
+    if (!variant_listed(ctx, ls, i, custom, &info)) continue;
     const media_config_t *cfg = hub_config(r->hub);
     if (cfg) {
       info.width = cfg->video_codec != CODEC_NONE ? cfg->width : 0;
@@ -323,10 +396,7 @@ static int serve_multivariant(api_ctx_t *ctx, http_request_t *req, http_response
             (unsigned)(hs.pub_bytes * 8000 / (uint64_t)(hs.pub_last_dts - hs.pub_first_dts));
       info.peak_bps = info.average_bps + info.average_bps / 5;
     }
-    snprintf(uris[n], sizeof(uris[n]), "%s/index.m3u8%s%s%s%s%s", r->name,
-             has_fmt || token ? "?" : "", has_fmt ? "format=" : "", has_fmt ? fmtq : "",
-             has_fmt && token ? "&" : "", token ? "auth=" : "");
-    if (token) strncat(uris[n], token, sizeof(uris[n]) - strlen(uris[n]) - 1);
+    snprintf(uris[n], sizeof(uris[n]), "%s/index.m3u8%s", r->name, q);
     snprintf(codecs[n], sizeof(codecs[n]), "%s", info.codecs);
     v[n] = (hls_variant_t){.uri = uris[n],
                            .bandwidth = info.peak_bps,
@@ -425,6 +495,13 @@ static void hls_get(void *ud, http_request_t *req, http_response_t *res,
     }
     char suffix[4300] = "";
     if (has_token) snprintf(suffix, sizeof(suffix), "?auth=%s", token);
+    reports_t rep = {.custom = mode_custom(params)};
+    if (rendition) {
+      snprintf(rep.stream_id, sizeof(rep.stream_id), "%s", pe->stream_id);
+      snprintf(rep.rendition, sizeof(rep.rendition), "%s", rendition);
+      if (query_get(req, "format", fmtq, sizeof(fmtq)))
+        snprintf(rep.fmtq, sizeof(rep.fmtq), "%s", fmtq);
+    }
     if (fmt == HLS_FMP4 && hls_low_latency(hls)) {
       uint64_t msn;
       int part;
@@ -436,20 +513,22 @@ static void hls_get(void *ud, http_request_t *req, http_response_t *res,
                   "_HLS_msn");
         return;
       }
-      if (rc == 1 && wait_for(hls, req, res, WAIT_PLAYLIST, fmt, msn, part, suffix)) return;
+      if (rc == 1 && wait_for(ctx, &rep, hls, req, res, WAIT_PLAYLIST, fmt, msn, part, suffix))
+        return;
     }
     char *text;
     size_t len;
     if (fmt == HLS_FMP4) hls_packager_want_fmp4(hls);
     int rc = hls_playlist(hls, fmt, suffix, &text, &len);
     if (rc == ERR_NOT_FOUND && fmt == HLS_FMP4 && hls_segments_published(hls) &&
-        wait_for(hls, req, res, WAIT_PLAYLIST, fmt, UINT64_MAX, -1, suffix))
+        wait_for(ctx, &rep, hls, req, res, WAIT_PLAYLIST, fmt, UINT64_MAX, -1, suffix))
       return;
     if (rc) {
       api_error(res, rc == ERR_NOT_FOUND ? ERR_NOT_FOUND : rc,
                 rc == ERR_NOT_FOUND ? "the stream has no segment yet" : NULL, NULL);
       return;
     }
+    add_reports(ctx, &rep, hls, fmt, suffix, &text, &len);
     send_playlist(req, res, text, len);
   } else if (parse_numbered(file, "", ".ts", &n) || parse_numbered(file, "", ".m4s", &n)) {
     int ts = strstr(file, ".ts") != NULL;
@@ -465,7 +544,8 @@ static void hls_get(void *ud, http_request_t *req, http_response_t *res,
     if (b)
       send_part(req, res, b, n, idx);
     else if (!hls_part_pending(hls, n, idx) ||
-             !wait_for(hls, req, res, WAIT_PART, HLS_FMP4, n, (int)idx, ""))
+             !wait_for(ctx, &(reports_t){0}, hls, req, res, WAIT_PART, HLS_FMP4, n, (int)idx,
+                       ""))
       api_error(res, ERR_NOT_FOUND, "no such part (it may have left the live window)", NULL);
   } else if (parse_numbered(file, "init-", ".mp4", &n)) {
     hls_buf_t *b = hls_init_get(hls, n);

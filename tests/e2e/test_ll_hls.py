@@ -10,6 +10,7 @@ One ffmpeg publisher feeds one LL-HLS stream for the module (1 s segments,
 parts of a third of that).
 """
 import re
+import time
 
 import pytest
 import requests
@@ -241,3 +242,51 @@ def test_part_target_stays_over_a_gap(live_server, api, tmp_path):
     for pl in (before, after):
         assert "#EXT-X-PART-INF:PART-TARGET=0.336\n" in pl.text, pl
         assert "PART-HOLD-BACK=1.008\n" in pl.text, pl
+
+
+REPORT_RE = re.compile(r'^#EXT-X-RENDITION-REPORT:URI="([^"]+)",LAST-MSN=(\d+)(?:,LAST-PART=(\d+))?$',
+                       re.M)
+
+
+def last_part(text):
+    """(msn, part) of the last part a playlist lists."""
+    parts, _, _ = ll_lines(text)
+    seq, idx, _ = parts[-1][1].split(".")
+    return int(seq), int(idx)
+
+
+def test_rendition_reports(tmp_path_factory, tmp_path):
+    """With an ABR ladder each rendition's LL-HLS playlist reports how far
+    the other variants are (EXT-X-RENDITION-REPORT, with the variant URI as
+    the multivariant playlist has it), never ahead of what their own
+    playlists list."""
+    srv = start_live_server(tmp_path_factory, window=4, ladders=True)
+    api = srv.client(srv.token(srv.apikey("reports")))
+    s = api.create({"name": "ladder", "output_format": "ll-hls"})
+    rtmp = f"rtmp://127.0.0.1:{srv.rtmp_port}/live/{s['stream_key']}"
+    p = Pusher(ffmpeg_argv(rtmp, size="640x360"), tmp_path / "ff.log", "ffmpeg")
+    try:
+        url = s["playback_ids"][0]["playback_url"]
+        base = url.rsplit("/", 1)[0]
+
+        def two_variants():
+            r = requests.get(url, timeout=HTTP_TIMEOUT)
+            return r.status_code == 200 and r.text.count("#EXT-X-STREAM-INF") == 2
+
+        wait_status(api, s["id"], "live", timeout=20)
+        deadline = time.time() + 20
+        while not two_variants():
+            assert time.time() < deadline, f"no ladder: {srv.logs(20)}"
+            time.sleep(0.1)
+        wait_playlist(f"{base}/240p/index.m3u8", lambda pl: len(pl.segments) >= 2, timeout=10)
+        for me, other, query in (("source", "240p", ""), ("240p", "source", "?format=fmp4")):
+            mine = requests.get(f"{base}/{me}/index.m3u8{query}", timeout=HTTP_TIMEOUT).text
+            theirs = requests.get(f"{base}/{other}/index.m3u8{query}", timeout=HTTP_TIMEOUT).text
+            reports = REPORT_RE.findall(mine)
+            assert [r[0] for r in reports] == [f"../{other}/index.m3u8{query}"], mine
+            reported = (int(reports[0][1]), int(reports[0][2]))
+            assert reported <= last_part(theirs), f"report {reported} ahead of\n{theirs}"
+    finally:
+        p.kill()
+        api.close()
+        srv.stop()

@@ -862,6 +862,19 @@ hls_buf_t *hls_part_get(hls_packager_t *p, uint64_t seq, unsigned idx) {
   return hls_buf_ref(s->parts[idx - s->parts_base].buf);
 }
 
+int hls_last_part(hls_packager_t *p, uint64_t *msn, int *part) {
+  if (!p->o.part_ms || !p->count) return ERR_NOT_FOUND;
+  if (open_segment_listed(p) && p->n_open) {
+    *msn = p->next_seq;
+    *part = (int)(p->part_base + p->n_open - 1);
+    return 0;
+  }
+  const hls__seg_t *s = seg_find(p, p->next_seq - 1);
+  *msn = p->next_seq - 1;
+  *part = s && s->n_parts ? (int)(s->parts_base + s->n_parts - 1) : -1;
+  return 0;
+}
+
 static int part_pending(const hls_packager_t *p, uint64_t seq, unsigned idx) {
   return open_segment_listed(p) && seq == p->next_seq && idx == p->part_base + p->n_open;
 }

@@ -126,6 +126,11 @@ int hls_low_latency(const hls_packager_t *p);
 /* EXT-X-TARGETDURATION in ms (the target, or the longest segment so far
  * rounded; see RFC 8216 4.3.3.1): how long waiting may take. */
 unsigned hls_target_ms(const hls_packager_t *p);
+/* For EXT-X-RENDITION-REPORT: the number of the last segment in the fMP4
+ * playlist (the open one when it lists parts of it) and its last part
+ * index (-1 when it lists none). 0, or ERR_NOT_FOUND (no parts made, or
+ * nothing yet). */
+int hls_last_part(hls_packager_t *p, uint64_t *msn, int *part);
 /* Part idx of segment seq ("{seq}.{idx}.m4s"; reference taken), or NULL:
  * not made yet, or dropped (parts are kept for the newest few segments). */
 hls_buf_t *hls_part_get(hls_packager_t *p, uint64_t seq, unsigned idx);
