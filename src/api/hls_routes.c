@@ -448,6 +448,10 @@ static void hls_get(void *ud, http_request_t *req, http_response_t *res,
       return;
     }
   }
+  /* The token goes on into the playlist's URIs only when it was needed,
+   * and so verified: a public playback ID's ?auth= is ignored, not echoed
+   * (a decoded value may hold quotes or line breaks). */
+  int carry = pe->authenticated && has_token;
   json_t *params = pe->params;
   if (!referer_allowed(params, req)) {
     api_error(res, ERR_FORBIDDEN, "playback is not allowed from this referer", NULL);
@@ -470,7 +474,7 @@ static void hls_get(void *ud, http_request_t *req, http_response_t *res,
   }
   metrics_viewer_hit(pe->stream_id, req->remote_ip, http_request_header(req, "User-Agent")); /* health */
   if (!rendition && ls && live_rendition_count(ls) > 1 && strcmp(file, "index.m3u8") == 0 &&
-      serve_multivariant(ctx, req, res, params, ls, has_token ? token : NULL))
+      serve_multivariant(ctx, req, res, params, ls, carry ? token : NULL))
     return;
   /* end transcode */
   uint64_t n;
@@ -494,7 +498,7 @@ static void hls_get(void *ud, http_request_t *req, http_response_t *res,
       fmt = of && (strcmp(of, "cmaf") == 0 || strcmp(of, "ll-hls") == 0) ? HLS_FMP4 : HLS_TS;
     }
     char suffix[4300] = "";
-    if (has_token) snprintf(suffix, sizeof(suffix), "?auth=%s", token);
+    if (carry) snprintf(suffix, sizeof(suffix), "?auth=%s", token);
     reports_t rep = {.custom = mode_custom(params)};
     if (rendition) {
       snprintf(rep.stream_id, sizeof(rep.stream_id), "%s", pe->stream_id);

@@ -98,6 +98,16 @@ def test_playlist_headers(bc):
     assert int(r.headers["Content-Length"]) == len(r.content)
 
 
+
+def test_public_playlist_ignores_auth_query(bc):
+    """A public playback ID needs no token: an ?auth= value is not echoed
+    into the playlist (decoded, it could carry quotes or line breaks)."""
+    for fmt in ("ts", "fmp4"):
+        r = get(bc["url"], params={"auth": 'x"\n#EXT-X-ENDLIST\n', "format": fmt})
+        assert r.status_code == 200, r.text
+        assert "auth=" not in r.text and "#EXT-X-ENDLIST" not in r.text, r.text
+
+
 def test_segment_and_init_headers(bc):
     url = bc["url"]
     _, seg = latest(url, "ts")

@@ -445,8 +445,7 @@ static void write_held(hls_packager_t *p, int64_t dur) {
 static void start_segment(hls_packager_t *p, int64_t dts) {
   p->started = 1;
   p->seg_start = p->part_start = dts;
-  if (p->o.part_ms) playlist_cache_clear(p); /* the preload hint appears */
-  clear_open_segment(p);
+  clear_open_segment(p); /* (with parts: the playlist's preload hint appears) */
   p->fmp4_on = p->fmp4_wanted;
   p->wall_base = util_now_ms() - dts;
 }
