@@ -1270,6 +1270,49 @@ static void test_ll_parts_kept(void **state) {
   hub_free(hub);
 }
 
+/* A publisher that comes back (a new session: discontinuity, new init
+ * segment): the first segment after it is listed once complete, without
+ * parts or hint while it is open (hls.js takes parts under a new
+ * discontinuity as a sequence mismatch); the one after has them again. */
+static void test_ll_reconnect(void **state) {
+  hub_t *hub = hub_new("s14");
+  cbstate_t cb = {0};
+  hls_opts_t o = {.target_ms = 1000, .window = 10, .part_ms = 333};
+  hls_packager_t *p = hls_packager_new(hub, &o, on_segment, &cb);
+  assert_non_null(p);
+  assert_int_equal(hub_publish_config(hub, &g_cfg), 0);
+  feed(hub, 0, 2500, 3);
+  hub_unpublish(hub); /* 0, 1 and 2.0-2.48 published */
+  assert_int_equal(hls_segments_published(p), 3);
+  char *text = NULL;
+  ll_info_t li;
+  assert_int_equal(hls_playlist(p, HLS_FMP4, NULL, &text, NULL), 0);
+  ll_info(text, &li);
+  free(text);
+  assert_string_equal(li.hint, ""); /* nothing is coming */
+  assert_int_equal(hub_publish_config(hub, &g_cfg), 0);
+  feed(hub, 0, 900, 3); /* segment 3 open, parts made */
+  assert_false(hls_part_pending(p, 3, 0));
+  assert_int_equal(hls_reached(p, 3, 0), 0); /* waits for the whole segment */
+  assert_int_equal(hls_playlist(p, HLS_FMP4, NULL, &text, NULL), 0);
+  ll_info(text, &li);
+  assert_string_equal(li.hint, "");
+  assert_null(strstr(text, "URI=\"3."));
+  free(text);
+  feed(hub, 900, 1500, 3); /* segment 3 complete, 4 open */
+  assert_int_equal(hls_reached(p, 3, 0), 1);
+  assert_int_equal(hls_playlist(p, HLS_FMP4, NULL, &text, NULL), 0);
+  ll_info(text, &li);
+  const char *disc = strstr(text, "#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init-2.mp4\"\n");
+  assert_non_null(disc);
+  assert_non_null(strstr(disc, "URI=\"3.0.m4s\",INDEPENDENT=YES"));
+  assert_string_equal(li.hint, "4.1.m4s");
+  free(text);
+  hub_unpublish(hub);
+  hls_packager_free(p);
+  hub_free(hub);
+}
+
 /* An open segment whose parts were published, then dropped (60 s without
  * a keyframe): the segment that takes its number names its parts on from
  * where the dropped ones ended, so no part URL names other bytes, and the
@@ -1335,7 +1378,7 @@ int main(void) {
       cmocka_unit_test(test_fmp4_on_demand), cmocka_unit_test(test_first_seq),
       cmocka_unit_test(test_overlong_segment_dropped),
       cmocka_unit_test(test_ll_parts),      cmocka_unit_test(test_ll_parts_kept),
-      cmocka_unit_test(test_ll_part_names_not_reused),
+      cmocka_unit_test(test_ll_part_names_not_reused), cmocka_unit_test(test_ll_reconnect),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

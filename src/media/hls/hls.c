@@ -800,8 +800,14 @@ static hls__seg_t *seg_find(const hls_packager_t *p, uint64_t seq) {
   return &p->ring[(p->head + (size_t)(seq - p->ring[p->head].seq)) % p->o.ring];
 }
 
+/* The open segment is in the playlist (its parts, the preload hint) only
+ * while it continues the last published one: the first segment after a
+ * discontinuity (a reconnect, a lost segment) is listed once complete, as
+ * in plain HLS. hls.js takes parts under a new EXT-X-DISCONTINUITY as a
+ * sequence mismatch and drops to a lower rendition. */
 static int open_segment_listed(const hls_packager_t *p) {
-  return p->active && p->started && !p->ended && !p->closing && parts_on(p);
+  return p->active && p->started && !p->ended && !p->closing && parts_on(p) && !p->gap &&
+         p->last_session == p->session;
 }
 
 static int reached(const hls_packager_t *p, uint64_t msn, int part) {
@@ -919,8 +925,6 @@ int hls_playlist(hls_packager_t *p, hls_format_t fmt, const char *uri_suffix, ch
       w.open_hint = 1;
     }
     w.open_seq = p->next_seq;
-    w.open_session = p->session;
-    w.open_discont = (p->last_session && p->last_session != p->session) || p->gap;
   }
   size_t len = 0;
   int rc = hls__playlist_render(&w, fmt, uri_suffix, out, &len);

@@ -90,16 +90,16 @@ typedef struct {
   uint64_t init_base;        /* session n's init segment is init-(init_base + n).mp4 */
   int ended;
   /* LL-HLS (part_target_ms > 0): the segments from window index parts_from
-   * on list their parts; then the open segment's parts, and a preload hint
-   * for its next part (open_hint). */
+   * on list their parts; then, with open_hint, the open segment's parts and
+   * a preload hint for its next part. Only an open segment that continues
+   * the last listed one is shown (no discontinuity, same init segment). */
   unsigned part_target_ms;
   size_t parts_from;
+  int open_hint;
   const hls__part_t *open_parts;
   size_t n_open;
   unsigned open_base; /* open_parts[i] is part open_base + i */
   uint64_t open_seq;
-  unsigned open_session;
-  int open_discont, open_hint;
 } hls__window_t;
 
 int hls__playlist_render(const hls__window_t *w, hls_format_t fmt, const char *uri_suffix,

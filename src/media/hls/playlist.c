@@ -88,21 +88,12 @@ int hls__playlist_render(const hls__window_t *w, hls_format_t fmt, const char *u
         s->dur_ms % 1000, s->seq, fmp4 ? "m4s" : "ts", sfx);
     prev = s;
   }
-  if (ll && !w->ended) {
-    /* The open segment: the parts made so far, then the next one to come.
-     * A hint for a segment that would start with a discontinuity or a new
-     * init segment waits for its first part, which brings those tags. */
-    int new_map = !prev || prev->session != w->open_session;
-    if (w->n_open) {
-      if (w->open_discont) put(&o, "#EXT-X-DISCONTINUITY\n");
-      if (new_map)
-        put(&o, "#EXT-X-MAP:URI=\"init-%" PRIu64 ".mp4%s\"\n", w->init_base + w->open_session,
-            sfx);
-      put_parts(&o, w->open_seq, w->open_parts, w->n_open, w->open_base, sfx);
-    }
-    if (w->open_hint && (w->n_open || (!w->open_discont && !new_map)))
-      put(&o, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"%" PRIu64 ".%zu.m4s%s\"\n", w->open_seq,
-          w->open_base + w->n_open, sfx);
+  if (ll && w->open_hint) {
+    /* The open segment (it continues the last one: see hls__window_t):
+     * the parts made so far, then the next one to come. */
+    put_parts(&o, w->open_seq, w->open_parts, w->n_open, w->open_base, sfx);
+    put(&o, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"%" PRIu64 ".%zu.m4s%s\"\n", w->open_seq,
+        w->open_base + w->n_open, sfx);
   }
   if (w->ended) put(&o, "#EXT-X-ENDLIST\n");
   if (o.overflow) {
