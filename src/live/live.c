@@ -245,7 +245,9 @@ live_rendition_t *live_rendition_add(live_stream_t *ls, const char *name, int wi
                       * where the earlier ones ended, kept in this process
                       * and in the database (in case the clock was set back). */
                      .first_seq = now_ms > ls->hls_floor ? now_ms : ls->hls_floor,
-                     .part_ms = ls->low_latency ? ls->lv->opts.hls_part_ms : 0};
+                     .part_ms = ls->low_latency ? ls->lv->opts.hls_part_ms : 0,
+                     /* rungs date their segments by the source's clock (freed last) */
+                     .clock = i > 0 ? ls->rend[0].hls : NULL};
     ls->rend_ctx[i] = (struct rend_ctx){.ls = ls, .index = i};
     r->hub = hub_new(ls->id);
     r->hls = r->hub ? hls_packager_new(r->hub, &ho, on_segment, &ls->rend_ctx[i]) : NULL;

@@ -286,6 +286,13 @@ def test_rendition_reports(tmp_path_factory, tmp_path):
             assert [r[0] for r in reports] == [f"../{other}/index.m3u8{query}"], mine
             reported = (int(reports[0][1]), int(reports[0][2]))
             assert reported <= last_part(theirs), f"report {reported} ahead of\n{theirs}"
+        # rfc8216bis 6.2.4: the renditions map media time to the same date:
+        # their segments start at the same keyframes, so at the same PDTs.
+        src = get_playlist(f"{base}/source/index.m3u8")
+        rung = get_playlist(f"{base}/240p/index.m3u8")
+        src_pdts = {x.pdt for x in src.segments}
+        common = [x.pdt for x in rung.segments if min(src_pdts) <= x.pdt <= max(src_pdts)]
+        assert common and all(t in src_pdts for t in common), f"{src}\n{rung}"
     finally:
         p.kill()
         api.close()

@@ -123,6 +123,8 @@ struct hls_packager {
   unsigned seg_frames;
   size_t seg_bytes;       /* input bytes written to the open segment */
   int64_t wall_base;      /* wall clock (Unix ms) of dts 0 */
+  int64_t seg_pts_off;    /* pts - dts of the open segment's keyframe: its PDT is
+                           * the keyframe's presentation time */
   media_frame_t *held;    /* the last video frame, not written yet */
   int64_t held_dts, held_pts, last_vdur;
   int64_t last_dts[2];    /* per media_kind_t */
@@ -311,7 +313,7 @@ static void publish(hls_packager_t *p, hls_buf_t *ts, hls_buf_t *mp4, int64_t du
   s->session = p->session;
   s->discont = (p->last_session && p->last_session != p->session) || p->gap;
   s->dur_ms = dur_ms;
-  s->wall_ms = p->wall_base + p->seg_start;
+  s->wall_ms = p->wall_base + p->seg_start + p->seg_pts_off;
   s->buf[HLS_TS] = ts;
   s->buf[HLS_FMP4] = mp4;
   s->parts_base = p->part_base;
@@ -353,6 +355,7 @@ static void clear_open_segment(hls_packager_t *p) {
   p->seg_frames = 0;
   p->seg_bytes = 0;
   p->seg_has_video = 0;
+  p->seg_pts_off = 0;
   p->part_has_video = 0;
   p->part_lost = p->no_parts = 0;
   open_parts_drop(p);
@@ -447,7 +450,8 @@ static void start_segment(hls_packager_t *p, int64_t dts) {
   p->seg_start = p->part_start = dts;
   clear_open_segment(p); /* (with parts: the playlist's preload hint appears) */
   p->fmp4_on = p->fmp4_wanted;
-  p->wall_base = util_now_ms() - dts;
+  const hls_packager_t *c = p->o.clock;
+  p->wall_base = c && c->active && c->started ? c->wall_base : util_now_ms() - dts;
 }
 
 /* Drops the open segment when it has run too long for want of a keyframe
@@ -643,6 +647,7 @@ static void on_video(hls_packager_t *p, media_frame_t *f) {
     cut(p, dts);
     cut_done = 1;
   }
+  if (!p->seg_has_video) p->seg_pts_off = pts - dts; /* the segment's keyframe */
   p->seg_has_video = 1;
   if (hls__cadence_last_before_key(&p->cad, dts, &next_key) &&
       next_key - p->seg_start >= (int64_t)p->o.target_ms) {

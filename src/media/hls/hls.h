@@ -69,6 +69,11 @@ typedef struct {
   /* LL-HLS part target in ms; 0 = no parts (see the top of this file).
    * Implies fmp4_on_demand = 0. */
   unsigned part_ms;
+  /* Another packager of the same media timeline (a transcoded rung's
+   * source), which must outlive this one: its wall clock is taken, so the
+   * same media time gets the same EXT-X-PROGRAM-DATE-TIME in every
+   * rendition (rfc8216bis 6.2.4). NULL: this packager's own. */
+  const struct hls_packager *clock;
 } hls_opts_t;
 
 typedef struct hls_packager hls_packager_t;
