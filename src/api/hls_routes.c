@@ -169,10 +169,16 @@ static void send_playlist(http_request_t *req, http_response_t *res, char *text,
  * - LL-HLS: a blocking playlist reload (_HLS_msn, _HLS_part) waits until
  *   the playlist has that segment or part, and a request for the part the
  *   playlist hints at (EXT-X-PRELOAD-HINT) until it is made. rfc8216bis
- *   6.2.5.2: after three target durations without it, 503. */
+ *   6.2.5.2: after three target durations without it, 503;
+ * - transcode: the stream's playlist URL while only the source has a
+ *   segment (its rungs' first ones are a moment behind) waits for a rung,
+ *   at most one target duration, then answers the multivariant playlist
+ *   with what there is. Answering the source's media playlist instead
+ *   would give that player a multivariant playlist at its next reload of
+ *   the same URL, which hls.js takes as a fatal error. */
 #define FMP4_WAIT_MS 10000
 
-typedef enum { WAIT_PLAYLIST, WAIT_PART } wait_kind_t;
+typedef enum { WAIT_PLAYLIST, WAIT_PART, WAIT_MULTIVARIANT } wait_kind_t;
 
 /* transcode: what a rendition's LL-HLS playlist needs to report on the
  * other renditions (append_rendition_reports). */
@@ -201,6 +207,10 @@ typedef struct {
 
 static void send_buf(http_request_t *req, http_response_t *res, hls_buf_t *buf, const char *type,
                      const char *cache, const char *etag);
+static int serve_multivariant(api_ctx_t *ctx, http_request_t *req, http_response_t *res,
+                              live_stream_t *ls, int custom, const char *fmtq, const char *token,
+                              int force);
+static void multivariant_later(hls_waiter_t *w);
 static void send_part(http_request_t *req, http_response_t *res, hls_buf_t *b, uint64_t seq,
                       unsigned idx);
 
@@ -214,7 +224,12 @@ static void waiter_done(hls_waiter_t *w) {
 static void waiter_ready(void *ud, hls_packager_t *hls, int ok) {
   hls_waiter_t *w = ud;
   uv_timer_stop(&w->timer);
-  if (w->kind == WAIT_PART) {
+  if (w->kind == WAIT_MULTIVARIANT) {
+    if (ok)
+      multivariant_later(w);
+    else /* the rung's packager is being freed: the stream's media go, don't look */
+      api_error(w->res, ERR_NOT_FOUND, "the stream is not live", NULL);
+  } else if (w->kind == WAIT_PART) {
     hls_buf_t *b = ok ? hls_part_get(hls, w->seq, w->idx) : NULL;
     if (b)
       send_part(w->req, w->res, b, w->seq, w->idx);
@@ -235,6 +250,11 @@ static void waiter_ready(void *ud, hls_packager_t *hls, int ok) {
 static void waiter_timeout(uv_timer_t *t) {
   hls_waiter_t *w = t->data;
   hls_unwait(w->hls, w);
+  if (w->kind == WAIT_MULTIVARIANT) { /* the rungs are late: what there is */
+    multivariant_later(w);
+    waiter_done(w);
+    return;
+  }
   http_response_header(w->res, "Retry-After", "2");
   api_error(w->res, ERR_UNAVAILABLE,
             w->kind == WAIT_PART ? "the part did not come in time (is the publisher gone?)"
@@ -270,8 +290,10 @@ static int wait_for(api_ctx_t *ctx, const reports_t *rep, hls_packager_t *hls,
   }
   uv_timer_init(uv_default_loop(), &w->timer); /* the server's loop (main.c) */
   w->timer.data = w;
-  uv_timer_start(&w->timer, waiter_timeout, first_fmp4 ? FMP4_WAIT_MS : 3 * hls_target_ms(hls),
-                 0);
+  uint64_t ms = first_fmp4                  ? FMP4_WAIT_MS
+                : kind == WAIT_MULTIVARIANT ? hls_target_ms(hls)
+                                            : 3 * (uint64_t)hls_target_ms(hls);
+  uv_timer_start(&w->timer, waiter_timeout, ms, 0);
   http_response_defer(res);
   return 1;
 }
@@ -358,22 +380,16 @@ static void add_reports(api_ctx_t *ctx, const reports_t *rep, hls_packager_t *hl
 /* transcode: the multivariant playlist of a stream with rungs. Lists every
  * rendition that has a segment (in custom mode the rungs only, not the
  * source), each pointing at "{rendition}/index.m3u8" with the request's
- * format and auth query. Returns 0 without answering while the source is
- * the only rendition ready (the rungs' first segments are a moment behind):
- * the caller then serves the source's media playlist, as without rungs. */
+ * format (fmtq, NULL for none) and auth query; req NULL: no 304. Returns
+ * 0 without answering while the source is the only rendition ready (the
+ * rungs' first segments are a moment behind) unless force: see
+ * ladder_playlist(). */
 static int serve_multivariant(api_ctx_t *ctx, http_request_t *req, http_response_t *res,
-                              json_t *params, live_stream_t *ls, const char *token) {
-  char fmtq[16];
-  int has_fmt = query_get(req, "format", fmtq, sizeof(fmtq));
-  if (has_fmt && strcmp(fmtq, "ts") != 0 && strcmp(fmtq, "fmp4") != 0 &&
-      strcmp(fmtq, "cmaf") != 0) {
-    api_error(res, ERR_INVALID, "format must be ts or fmp4", "format");
-    return 1;
-  }
-  int custom = mode_custom(params);
+                              live_stream_t *ls, int custom, const char *fmtq, const char *token,
+                              int force) {
   hls_variant_t v[LIVE_MAX_RENDITIONS];
   char uris[LIVE_MAX_RENDITIONS][4500], codecs[LIVE_MAX_RENDITIONS][64], q[4400];
-  variant_query(q, sizeof(q), has_fmt ? fmtq : NULL, token);
+  variant_query(q, sizeof(q), fmtq, token);
   size_t n = 0;
   for (int i = 0; i < live_rendition_count(ls) && n < LIVE_MAX_RENDITIONS; i++) {
     live_rendition_t *r = live_rendition_get(ls, i);
@@ -407,7 +423,7 @@ static int serve_multivariant(api_ctx_t *ctx, http_request_t *req, http_response
                            .framerate = info.fps};
     n++;
   }
-  if (n == 1 && !custom) return 0;
+  if (n == 1 && !custom && !force) return 0;
   if (n == 0) {
     api_error(res, ERR_NOT_FOUND, "the stream has no segment yet", NULL);
     return 1;
@@ -421,6 +437,50 @@ static int serve_multivariant(api_ctx_t *ctx, http_request_t *req, http_response
   }
   send_playlist(req, res, text, len);
   return 1;
+}
+
+/* transcode: a rung of the current ladder that has no segment yet, or NULL. */
+static live_rendition_t *rung_pending(api_ctx_t *ctx, live_stream_t *ls) {
+  for (int i = 1; i < live_rendition_count(ls); i++) {
+    live_rendition_t *r = live_rendition_get(ls, i);
+    transcode_rendition_info_t info;
+    if (hls_segments_published(r->hls)) continue;
+    transcode_rendition_info(ctx->transcode, ls, i, &info);
+    if (info.in_ladder) return r;
+  }
+  return NULL;
+}
+
+/* transcode: the playlist URL of a stream with rungs answers the
+ * multivariant playlist (or waits for it, see the waits above); 0 when the
+ * stream plays as one rendition after all (no rung is coming). */
+static int ladder_playlist(api_ctx_t *ctx, http_request_t *req, http_response_t *res,
+                           const playback_entry_t *pe, live_stream_t *ls, const char *token) {
+  reports_t mv = {.custom = mode_custom(pe->params)};
+  snprintf(mv.stream_id, sizeof(mv.stream_id), "%s", pe->stream_id);
+  if (query_get(req, "format", mv.fmtq, sizeof(mv.fmtq)) && strcmp(mv.fmtq, "ts") != 0 &&
+      strcmp(mv.fmtq, "fmp4") != 0 && strcmp(mv.fmtq, "cmaf") != 0) {
+    api_error(res, ERR_INVALID, "format must be ts or fmp4", "format");
+    return 1;
+  }
+  const char *fmtq = mv.fmtq[0] ? mv.fmtq : NULL;
+  if (serve_multivariant(ctx, req, res, ls, mv.custom, fmtq, token, 0)) return 1;
+  live_rendition_t *rung = rung_pending(ctx, ls);
+  if (!rung) return 0;
+  char suffix[4300] = "";
+  if (token) snprintf(suffix, sizeof(suffix), "?auth=%s", token);
+  if (wait_for(ctx, &mv, rung->hls, req, res, WAIT_MULTIVARIANT, HLS_TS,
+               hls_next_seq(rung->hls), -1, suffix))
+    return 1;
+  return serve_multivariant(ctx, req, res, ls, mv.custom, fmtq, token, 1);
+}
+
+static void multivariant_later(hls_waiter_t *w) {
+  live_stream_t *ls = w->ctx->live ? live_find(w->ctx->live, w->rep.stream_id) : NULL;
+  const char *token = w->suffix[0] ? w->suffix + strlen("?auth=") : NULL;
+  if (!ls || !serve_multivariant(w->ctx, NULL, w->res, ls, w->rep.custom,
+                                 w->rep.fmtq[0] ? w->rep.fmtq : NULL, token, 1))
+    api_error(w->res, ERR_NOT_FOUND, "the stream is not live", NULL);
 }
 
 static void hls_get(void *ud, http_request_t *req, http_response_t *res,
@@ -474,7 +534,7 @@ static void hls_get(void *ud, http_request_t *req, http_response_t *res,
   }
   metrics_viewer_hit(pe->stream_id, req->remote_ip, http_request_header(req, "User-Agent")); /* health */
   if (!rendition && ls && live_rendition_count(ls) > 1 && strcmp(file, "index.m3u8") == 0 &&
-      serve_multivariant(ctx, req, res, params, ls, carry ? token : NULL))
+      ladder_playlist(ctx, req, res, pe, ls, carry ? token : NULL))
     return;
   /* end transcode */
   uint64_t n;

@@ -255,12 +255,47 @@ def last_part(text):
     return int(seq), int(idx)
 
 
-def test_rendition_reports(tmp_path_factory, tmp_path):
+@pytest.fixture(scope="module")
+def ladder_server(tmp_path_factory):
+    """A server that transcodes (mode auto: a 360p push gets a 240p rung)."""
+    srv = start_live_server(tmp_path_factory, window=4, ladders=True)
+    yield srv
+    srv.stop()
+
+
+def test_playlist_url_never_flips(ladder_server, tmp_path):
+    """The rungs' first segments come a moment after the source's. A player
+    polling the stream's URL from the start gets the multivariant playlist
+    from its first answer on, never the source's media playlist first: at
+    its next reload of the same URL it would get the multivariant one,
+    which hls.js takes as a fatal error."""
+    srv = ladder_server
+    api = srv.client(srv.token(srv.apikey("flip")))
+    s = api.create({"name": "flip", "output_format": "ll-hls"})
+    url = s["playback_ids"][0]["playback_url"]
+    rtmp = f"rtmp://127.0.0.1:{srv.rtmp_port}/live/{s['stream_key']}"
+    kinds = []
+    p = Pusher(ffmpeg_argv(rtmp, size="640x360"), tmp_path / "ff.log", "ffmpeg")
+    try:
+        deadline = time.time() + 20
+        while kinds.count("multivariant") < 5:
+            assert time.time() < deadline, f"answers so far: {kinds}\n{srv.logs(20)}"
+            r = requests.get(url, timeout=HTTP_TIMEOUT)
+            if r.status_code == 200:
+                kinds.append("multivariant" if "#EXT-X-STREAM-INF" in r.text else "media")
+            time.sleep(0.005)
+    finally:
+        p.kill()
+        api.close()
+    assert set(kinds) == {"multivariant"}, kinds
+
+
+def test_rendition_reports(ladder_server, tmp_path):
     """With an ABR ladder each rendition's LL-HLS playlist reports how far
     the other variants are (EXT-X-RENDITION-REPORT, with the variant URI as
     the multivariant playlist has it), never ahead of what their own
     playlists list."""
-    srv = start_live_server(tmp_path_factory, window=4, ladders=True)
+    srv = ladder_server
     api = srv.client(srv.token(srv.apikey("reports")))
     s = api.create({"name": "ladder", "output_format": "ll-hls"})
     rtmp = f"rtmp://127.0.0.1:{srv.rtmp_port}/live/{s['stream_key']}"
@@ -296,4 +331,3 @@ def test_rendition_reports(tmp_path_factory, tmp_path):
     finally:
         p.kill()
         api.close()
-        srv.stop()

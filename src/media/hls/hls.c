@@ -953,6 +953,8 @@ hls_buf_t *hls_init_get(hls_packager_t *p, uint64_t n) {
   return NULL;
 }
 
+uint64_t hls_next_seq(const hls_packager_t *p) { return p->next_seq; }
+
 uint64_t hls_segments_published(const hls_packager_t *p) { return p->next_seq - p->o.first_seq; }
 
 uint64_t hls_numbers_end(const hls_packager_t *p) {

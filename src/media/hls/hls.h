@@ -150,6 +150,8 @@ hls_buf_t *hls_init_get(hls_packager_t *p, uint64_t n);
  * used (first_seq when none): a later packager for the same URLs starts
  * here or above. */
 uint64_t hls_numbers_end(const hls_packager_t *p);
+/* The media sequence number the next segment will have. */
+uint64_t hls_next_seq(const hls_packager_t *p);
 /* Number of segments published so far (0 before the first). */
 uint64_t hls_segments_published(const hls_packager_t *p);
 /* Timing of a segment still in the ring (what EXT-X-PROGRAM-DATE-TIME,
