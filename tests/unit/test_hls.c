@@ -914,6 +914,22 @@ static void test_misprediction(void **state) {
   hub_free(hub);
 }
 
+/* Publishes a copy of an input video frame that is not a keyframe, at dts. */
+static void publish_inter(hub_t *hub, int64_t dts) {
+  const media_frame_t *inter = NULL;
+  for (size_t i = 0; i < g_nframes && !inter; i++)
+    if (g_frames[i]->kind == MEDIA_VIDEO && !g_frames[i]->keyframe) inter = g_frames[i];
+  assert_non_null(inter);
+  media_frame_t *f = media_frame_new(inter->len);
+  assert_non_null(f);
+  memcpy(f->data, inter->data, inter->len);
+  f->kind = MEDIA_VIDEO;
+  f->codec = inter->codec;
+  f->dts = f->pts = dts;
+  assert_int_equal(hub_publish_frame(hub, f), 0);
+  media_frame_unref(f);
+}
+
 /* An encoder that stops sending keyframes: the open segment is not held
  * without end. After 60 s it is dropped (never published: the segment
  * callback refuses anything over 3 s), the frames that follow wait for a
@@ -925,20 +941,7 @@ static void test_overlong_segment_dropped(void **state) {
   assert_int_equal(hub_publish_config(hub, &g_cfg), 0);
   feed_copy(hub, 0, 0, 2001, -1); /* 0-1, 1-2 published; 2.0 opens the next */
   assert_int_equal(hls_segments_published(p), 2);
-  const media_frame_t *inter = NULL; /* any video frame that is not a keyframe */
-  for (size_t i = 0; i < g_nframes && !inter; i++)
-    if (g_frames[i]->kind == MEDIA_VIDEO && !g_frames[i]->keyframe) inter = g_frames[i];
-  assert_non_null(inter);
-  for (int64_t dts = 2040; dts < 66000; dts += 40) {
-    media_frame_t *f = media_frame_new(inter->len);
-    assert_non_null(f);
-    memcpy(f->data, inter->data, inter->len);
-    f->kind = MEDIA_VIDEO;
-    f->codec = inter->codec;
-    f->dts = f->pts = dts;
-    assert_int_equal(hub_publish_frame(hub, f), 0);
-    media_frame_unref(f);
-  }
+  for (int64_t dts = 2040; dts < 66000; dts += 40) publish_inter(hub, dts);
   assert_int_equal(hls_segments_published(p), 2);
   feed_copy(hub, 11, 0, INT64_MAX, -1); /* keyframes again from 66 s */
   hub_unpublish(hub);
@@ -1143,6 +1146,29 @@ static void on_waited(void *ud, hls_packager_t *p, int ok) {
   w->ok = ok;
 }
 
+/* A packager of 1 s segments with LL-HLS parts of part_ms, its config
+ * published. */
+static hls_packager_t *ll_packager(hub_t *hub, unsigned window, unsigned part_ms,
+                                   cbstate_t *cb) {
+  hls_opts_t o = {.target_ms = 1000, .window = window, .part_ms = part_ms};
+  hls_packager_t *p = hls_packager_new(hub, &o, on_segment, cb);
+  assert_non_null(p);
+  assert_int_equal(hub_publish_config(hub, &g_cfg), 0);
+  return p;
+}
+
+/* The fMP4 playlist's LL-HLS lines (ll_info); the text too when text is
+ * not NULL (the caller frees it). */
+static void ll_playlist(hls_packager_t *p, ll_info_t *li, char **text) {
+  char *t = NULL;
+  assert_int_equal(hls_playlist(p, HLS_FMP4, NULL, &t, NULL), 0);
+  ll_info(t, li);
+  if (text)
+    *text = t;
+  else
+    free(t);
+}
+
 /* part_ms: the fMP4 form is published in parts as it is made; the parts
  * of a segment are its bytes; the playlist lists them (with a hint for the
  * next); waiters hear of the segment or part they wait for. */
@@ -1240,21 +1266,15 @@ static void test_ll_parts(void **state) {
 static void test_ll_parts_kept(void **state) {
   hub_t *hub = hub_new("s10");
   cbstate_t cb = {0};
-  hls_opts_t o = {.target_ms = 1000, .window = 10, .part_ms = 500};
-  hls_packager_t *p = hls_packager_new(hub, &o, on_segment, &cb);
-  assert_non_null(p);
-  assert_int_equal(hub_publish_config(hub, &g_cfg), 0);
+  hls_packager_t *p = ll_packager(hub, 10, 500, &cb);
   feed(hub, 0, 5500, 3);
   assert_int_equal(hls_segments_published(p), 5);
   assert_null(hls_part_get(p, 0, 0));
   hls_buf_t *b = hls_part_get(p, 1, 0);
   assert_non_null(b);
   hls_buf_unref(b);
-  char *text = NULL;
-  assert_int_equal(hls_playlist(p, HLS_FMP4, NULL, &text, NULL), 0);
   ll_info_t li;
-  ll_info(text, &li);
-  free(text);
+  ll_playlist(p, &li, NULL);
   /* 25 fps, 500 ms target: parts of 12 frames (480 ms; a 13th would pass
    * the target), 480 + 480 + 40 per segment, listed for the newest 3
    * segments; the open one (5.0-5.48 s written) has its first. */
@@ -1277,32 +1297,25 @@ static void test_ll_parts_kept(void **state) {
 static void test_ll_reconnect(void **state) {
   hub_t *hub = hub_new("s14");
   cbstate_t cb = {0};
-  hls_opts_t o = {.target_ms = 1000, .window = 10, .part_ms = 333};
-  hls_packager_t *p = hls_packager_new(hub, &o, on_segment, &cb);
-  assert_non_null(p);
-  assert_int_equal(hub_publish_config(hub, &g_cfg), 0);
+  hls_packager_t *p = ll_packager(hub, 10, 333, &cb);
   feed(hub, 0, 2500, 3);
   hub_unpublish(hub); /* 0, 1 and 2.0-2.48 published */
   assert_int_equal(hls_segments_published(p), 3);
   char *text = NULL;
   ll_info_t li;
-  assert_int_equal(hls_playlist(p, HLS_FMP4, NULL, &text, NULL), 0);
-  ll_info(text, &li);
-  free(text);
+  ll_playlist(p, &li, NULL);
   assert_string_equal(li.hint, ""); /* nothing is coming */
   assert_int_equal(hub_publish_config(hub, &g_cfg), 0);
   feed(hub, 0, 900, 3); /* segment 3 open, parts made */
   assert_false(hls_part_pending(p, 3, 0));
   assert_int_equal(hls_reached(p, 3, 0), 0); /* waits for the whole segment */
-  assert_int_equal(hls_playlist(p, HLS_FMP4, NULL, &text, NULL), 0);
-  ll_info(text, &li);
+  ll_playlist(p, &li, &text);
   assert_string_equal(li.hint, "");
   assert_null(strstr(text, "URI=\"3."));
   free(text);
   feed(hub, 900, 1500, 3); /* segment 3 complete, 4 open */
   assert_int_equal(hls_reached(p, 3, 0), 1);
-  assert_int_equal(hls_playlist(p, HLS_FMP4, NULL, &text, NULL), 0);
-  ll_info(text, &li);
+  ll_playlist(p, &li, &text);
   const char *disc = strstr(text, "#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init-2.mp4\"\n");
   assert_non_null(disc);
   assert_non_null(strstr(disc, "URI=\"3.0.m4s\",INDEPENDENT=YES"));
@@ -1320,25 +1333,11 @@ static void test_ll_reconnect(void **state) {
 static void test_ll_part_names_not_reused(void **state) {
   hub_t *hub = hub_new("s13");
   cbstate_t cb = {0};
-  hls_opts_t o = {.target_ms = 1000, .window = 20, .part_ms = 333};
-  hls_packager_t *p = hls_packager_new(hub, &o, on_segment, &cb);
-  assert_non_null(p);
-  assert_int_equal(hub_publish_config(hub, &g_cfg), 0);
+  hls_packager_t *p = ll_packager(hub, 20, 333, &cb);
   feed_copy(hub, 0, 0, 2001, -1); /* 0-1, 1-2 published; 2.0 opens the next */
-  const media_frame_t *inter = NULL;
-  for (size_t i = 0; i < g_nframes && !inter; i++)
-    if (g_frames[i]->kind == MEDIA_VIDEO && !g_frames[i]->keyframe) inter = g_frames[i];
-  assert_non_null(inter);
   unsigned dropped = 0;
   for (int64_t dts = 2040; dts < 66000; dts += 40) {
-    media_frame_t *f = media_frame_new(inter->len);
-    assert_non_null(f);
-    memcpy(f->data, inter->data, inter->len);
-    f->kind = MEDIA_VIDEO;
-    f->codec = inter->codec;
-    f->dts = f->pts = dts;
-    assert_int_equal(hub_publish_frame(hub, f), 0);
-    media_frame_unref(f);
+    publish_inter(hub, dts);
     hls_buf_t *b = hls_part_get(p, 2, dropped);
     if (b) dropped++;
     hls_buf_unref(b);
