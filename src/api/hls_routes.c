@@ -452,27 +452,30 @@ static live_rendition_t *rung_pending(api_ctx_t *ctx, live_stream_t *ls) {
 }
 
 /* transcode: the playlist URL of a stream with rungs answers the
- * multivariant playlist (or waits for it, see the waits above); 0 when the
- * stream plays as one rendition after all (no rung is coming). */
-static int ladder_playlist(api_ctx_t *ctx, http_request_t *req, http_response_t *res,
+ * multivariant playlist, also when the source is its only variant (no rung
+ * has a segment, or the ladder was re-planned without rungs), so that the
+ * URL never changes kind under a player. At the start of a broadcast (the
+ * source's first two segments) the answer waits for a rung that is coming
+ * (see the waits above); a rung that fails later does not hold anyone up. */
+static void ladder_playlist(api_ctx_t *ctx, http_request_t *req, http_response_t *res,
                            const playback_entry_t *pe, live_stream_t *ls, const char *token) {
   reports_t mv = {.custom = mode_custom(pe->params)};
   snprintf(mv.stream_id, sizeof(mv.stream_id), "%s", pe->stream_id);
   if (query_get(req, "format", mv.fmtq, sizeof(mv.fmtq)) && strcmp(mv.fmtq, "ts") != 0 &&
       strcmp(mv.fmtq, "fmp4") != 0 && strcmp(mv.fmtq, "cmaf") != 0) {
     api_error(res, ERR_INVALID, "format must be ts or fmp4", "format");
-    return 1;
+    return;
   }
   const char *fmtq = mv.fmtq[0] ? mv.fmtq : NULL;
-  if (serve_multivariant(ctx, req, res, ls, mv.custom, fmtq, token, 0)) return 1;
+  if (serve_multivariant(ctx, req, res, ls, mv.custom, fmtq, token, 0)) return;
   live_rendition_t *rung = rung_pending(ctx, ls);
-  if (!rung) return 0;
   char suffix[4300] = "";
   if (token) snprintf(suffix, sizeof(suffix), "?auth=%s", token);
-  if (wait_for(ctx, &mv, rung->hls, req, res, WAIT_MULTIVARIANT, HLS_TS,
+  if (rung && hls_segments_published(live_rendition_get(ls, 0)->hls) <= 2 &&
+      wait_for(ctx, &mv, rung->hls, req, res, WAIT_MULTIVARIANT, HLS_TS,
                hls_next_seq(rung->hls), -1, suffix))
-    return 1;
-  return serve_multivariant(ctx, req, res, ls, mv.custom, fmtq, token, 1);
+    return;
+  serve_multivariant(ctx, req, res, ls, mv.custom, fmtq, token, 1);
 }
 
 static void multivariant_later(hls_waiter_t *w) {
@@ -533,9 +536,10 @@ static void hls_get(void *ud, http_request_t *req, http_response_t *res,
     hls = r->hls;
   }
   metrics_viewer_hit(pe->stream_id, req->remote_ip, http_request_header(req, "User-Agent")); /* health */
-  if (!rendition && ls && live_rendition_count(ls) > 1 && strcmp(file, "index.m3u8") == 0 &&
-      ladder_playlist(ctx, req, res, pe, ls, carry ? token : NULL))
+  if (!rendition && ls && live_rendition_count(ls) > 1 && strcmp(file, "index.m3u8") == 0) {
+    ladder_playlist(ctx, req, res, pe, ls, carry ? token : NULL);
     return;
+  }
   /* end transcode */
   uint64_t n;
   unsigned idx;

@@ -370,6 +370,14 @@ def test_reconnect_with_a_smaller_source_keeps_only_its_ladder(srv, api, push):
     variants, _ = wait_ladder(url, {"source", "240p"}, timeout=5)
     by = {v.name: v for v in variants}
     assert abs(float(by["source"].attrs["FRAME-RATE"]) - FPS) < 1.5, variants
+    # a source too small for any rung: the ladder is the source alone, the
+    # URL stays a multivariant playlist (it never changes kind under a
+    # player), and no frozen rung is listed
+    p = push(s, size="426x240")
+    wait_status(api, s["id"], "live", timeout=20)
+    variants, _ = wait_ladder(url, {"source"})
+    assert variants[0].attrs["RESOLUTION"] == "426x240", variants
+    p.stop()
 
 
 # ---------------------------------------------------------------- auth

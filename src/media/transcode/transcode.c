@@ -215,6 +215,7 @@ static void session_start(tstream_t *ts, const media_config_t *cfg) {
   ts->session = tc_session_start(cfg, ts->rungs, ok, &so, wake, ts);
   if (!ts->session) {
     media_config_clear(&ts->src_cfg);
+    ts->nrungs = 0; /* none of them is coming */
     return;
   }
   char list[160] = "";
@@ -231,6 +232,10 @@ static void src_on_config(void *ud, const media_config_t *cfg) {
   tstream_t *ts = ud;
   if (ts->session && config_equal(&ts->src_cfg, cfg)) return;
   session_stop(ts);
+  /* A new source: the last one's rungs leave the ladder (the multivariant
+   * playlist, rendition reports) unless the new plan has them. While the
+   * publisher is away they stay: players keep going until the end. */
+  ts->nrungs = 0;
   if (cfg->video_codec != CODEC_H264 && cfg->video_codec != CODEC_HEVC) {
     log_info("transcode_skipped stream=%s reason=%s", ts->id,
              cfg->video_codec == CODEC_NONE ? "no_video" : "codec");
