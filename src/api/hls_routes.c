@@ -10,8 +10,6 @@
  * Policies (seed 003): a public playback ID plays freely; an authenticated
  * one needs ?auth=<RS256 JWT> signed with one of the project's signing keys.
  * allowed_referer_domains, when set, must match the Referer's host. */
-#include <ctype.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +23,7 @@
 #include "live/metrics.h" /* health */
 #include "media/hls/hls.h"
 #include "media/hls/multivariant.h"   /* transcode */
+#include "media/hls/names.h"
 #include "media/transcode/transcode.h" /* transcode */
 
 #define SEGMENT_CACHE "public, max-age=86400, immutable"
@@ -78,49 +77,12 @@ static int query_get(http_request_t *req, const char *name, char *out, size_t ou
   return 0;
 }
 
-/* Parses "<digits><suffix>" exactly; 1 and *n on success. */
-static int parse_numbered(const char *file, const char *prefix, const char *suffix, uint64_t *n) {
-  size_t pl = strlen(prefix), sl = strlen(suffix), fl = strlen(file);
-  if (fl <= pl + sl || fl - pl - sl > 19 || strncmp(file, prefix, pl) != 0 ||
-      strcmp(file + fl - sl, suffix) != 0)
-    return 0;
-  uint64_t v = 0;
-  for (size_t i = pl; i < fl - sl; i++) {
-    if (!isdigit((unsigned char)file[i])) return 0;
-    v = v * 10 + (uint64_t)(file[i] - '0');
-  }
-  *n = v;
-  return 1;
-}
-
-/* An LL-HLS part name, "<seq>.<idx>.m4s"; 1 and the numbers on success. */
-static int parse_part(const char *file, uint64_t *seq, unsigned *idx) {
-  const char *dot = strchr(file, '.');
-  uint64_t i;
-  if (!dot || dot == file || dot - file > 19 || !parse_numbered(dot + 1, "", ".m4s", &i) ||
-      i > 100000)
-    return 0;
-  uint64_t v = 0;
-  for (const char *c = file; c < dot; c++) {
-    if (!isdigit((unsigned char)*c)) return 0;
-    v = v * 10 + (uint64_t)(*c - '0');
-  }
-  *seq = v;
-  *idx = (unsigned)i;
-  return 1;
-}
-
-/* A decimal query value that fits in *out; 1 when present and valid, 0
- * when absent, -1 when malformed. */
+/* A decimal query value; 1 when present and valid, 0 when absent, -1 when
+ * malformed. */
 static int query_number(http_request_t *req, const char *name, uint64_t max, uint64_t *out) {
   char v[96]; /* longer values (zeros in front) read as absent */
   if (!query_get(req, name, v, sizeof(v))) return 0;
-  char *end;
-  errno = 0;
-  unsigned long long n = strtoull(v, &end, 10);
-  if (!isdigit((unsigned char)v[0]) || *end || errno || n > max) return -1;
-  *out = n;
-  return 1;
+  return hls_directive_number(v, max, out) ? 1 : -1;
 }
 
 /* The delivery directives of a blocking playlist reload (rfc8216bis
@@ -130,7 +92,7 @@ static int query_number(http_request_t *req, const char *name, uint64_t max, uin
 static int blocking_reload(http_request_t *req, hls_packager_t *hls, uint64_t *msn, int *part) {
   uint64_t m = 0, pt = 0;
   int has_m = query_number(req, "_HLS_msn", UINT64_MAX - 1, &m);
-  int has_p = query_number(req, "_HLS_part", 100000, &pt);
+  int has_p = query_number(req, "_HLS_part", HLS_PART_INDEX_MAX, &pt);
   if (has_m < 0 || has_p < 0 || (has_p && !has_m)) return -1;
   if (!has_m) return 0;
   *msn = m;
@@ -598,7 +560,7 @@ static void hls_get(void *ud, http_request_t *req, http_response_t *res,
     }
     add_reports(ctx, &rep, hls, fmt, suffix, &text, &len);
     send_playlist(req, res, text, len);
-  } else if (parse_numbered(file, "", ".ts", &n) || parse_numbered(file, "", ".m4s", &n)) {
+  } else if (hls_name_numbered(file, "", ".ts", &n) || hls_name_numbered(file, "", ".m4s", &n)) {
     int ts = strstr(file, ".ts") != NULL;
     hls_buf_t *b = hls_segment_get(hls, ts ? HLS_TS : HLS_FMP4, n);
     if (!b) {
@@ -607,7 +569,7 @@ static void hls_get(void *ud, http_request_t *req, http_response_t *res,
     }
     snprintf(etag, sizeof(etag), "\"%llu-%zu\"", (unsigned long long)n, b->len);
     send_buf(req, res, b, ts ? "video/mp2t" : "video/iso.segment", SEGMENT_CACHE, etag);
-  } else if (parse_part(file, &n, &idx)) {
+  } else if (hls_name_part(file, &n, &idx)) {
     hls_buf_t *b = hls_part_get(hls, n, idx);
     if (b)
       send_part(req, res, b, n, idx);
@@ -615,7 +577,7 @@ static void hls_get(void *ud, http_request_t *req, http_response_t *res,
              !wait_for(ctx, &(reports_t){0}, hls, req, res, WAIT_PART, HLS_FMP4, n, (int)idx,
                        ""))
       api_error(res, ERR_NOT_FOUND, "no such part (it may have left the live window)", NULL);
-  } else if (parse_numbered(file, "init-", ".mp4", &n)) {
+  } else if (hls_name_numbered(file, "init-", ".mp4", &n)) {
     hls_buf_t *b = hls_init_get(hls, n);
     if (!b) {
       api_error(res, ERR_NOT_FOUND, "no such init segment", NULL);
