@@ -329,14 +329,23 @@ static void append_rendition_reports(api_ctx_t *ctx, live_stream_t *ls, const ch
   }
 }
 
+/* The URI suffix the packager puts on playlist URIs for an authenticated
+ * playback ("" without a token), and the token back out of it. */
+#define AUTH_SUFFIX "?auth="
+static void auth_suffix(char *out, size_t n, const char *token) {
+  snprintf(out, n, "%s%s", token ? AUTH_SUFFIX : "", token ? token : "");
+}
+static const char *suffix_token(const char *suffix) {
+  return suffix[0] ? suffix + strlen(AUTH_SUFFIX) : NULL;
+}
+
 static void add_reports(api_ctx_t *ctx, const reports_t *rep, hls_packager_t *hls,
                         hls_format_t fmt, const char *suffix, char **text, size_t *len) {
   if (!rep->rendition[0] || fmt != HLS_FMP4 || !hls_low_latency(hls)) return;
   live_stream_t *ls = ctx->live ? live_find(ctx->live, rep->stream_id) : NULL;
   if (!ls || live_rendition_count(ls) < 2) return;
-  const char *token = suffix[0] ? suffix + strlen("?auth=") : NULL;
   append_rendition_reports(ctx, ls, rep->rendition, rep->custom, rep->fmtq[0] ? rep->fmtq : NULL,
-                           token, text, len);
+                           suffix_token(suffix), text, len);
 }
 
 /* transcode: the multivariant playlist of a stream with rungs. Lists every
@@ -431,8 +440,8 @@ static void ladder_playlist(api_ctx_t *ctx, http_request_t *req, http_response_t
   const char *fmtq = mv.fmtq[0] ? mv.fmtq : NULL;
   if (serve_multivariant(ctx, req, res, ls, mv.custom, fmtq, token, 0)) return;
   live_rendition_t *rung = rung_pending(ctx, ls);
-  char suffix[4300] = "";
-  if (token) snprintf(suffix, sizeof(suffix), "?auth=%s", token);
+  char suffix[4300];
+  auth_suffix(suffix, sizeof(suffix), token);
   if (rung && hls_segments_published(live_rendition_get(ls, 0)->hls) <= 2 &&
       wait_for(ctx, &mv, rung->hls, req, res, WAIT_MULTIVARIANT, HLS_TS,
                hls_next_seq(rung->hls), -1, suffix))
@@ -442,9 +451,8 @@ static void ladder_playlist(api_ctx_t *ctx, http_request_t *req, http_response_t
 
 static void multivariant_later(hls_waiter_t *w) {
   live_stream_t *ls = w->ctx->live ? live_find(w->ctx->live, w->rep.stream_id) : NULL;
-  const char *token = w->suffix[0] ? w->suffix + strlen("?auth=") : NULL;
   if (!ls || !serve_multivariant(w->ctx, NULL, w->res, ls, w->rep.custom,
-                                 w->rep.fmtq[0] ? w->rep.fmtq : NULL, token, 1))
+                                 w->rep.fmtq[0] ? w->rep.fmtq : NULL, suffix_token(w->suffix), 1))
     api_error(w->res, ERR_NOT_FOUND, "the stream is not live", NULL);
 }
 
@@ -523,8 +531,8 @@ static void hls_get(void *ud, http_request_t *req, http_response_t *res,
       /* ll-hls: LL-HLS is made in the fMP4 form */
       fmt = of && (strcmp(of, "cmaf") == 0 || strcmp(of, "ll-hls") == 0) ? HLS_FMP4 : HLS_TS;
     }
-    char suffix[4300] = "";
-    if (carry) snprintf(suffix, sizeof(suffix), "?auth=%s", token);
+    char suffix[4300];
+    auth_suffix(suffix, sizeof(suffix), carry ? token : NULL);
     reports_t rep = {.custom = mode_custom(params)};
     if (rendition) {
       snprintf(rep.stream_id, sizeof(rep.stream_id), "%s", pe->stream_id);

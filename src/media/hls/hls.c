@@ -167,7 +167,6 @@ static void playlist_cache_clear(hls_packager_t *p) {
 /* 1 when a waiter for segment msn (part `part`, -1 = whole) can be
  * answered: see hls_reached(). */
 static int reached(const hls_packager_t *p, uint64_t msn, int part);
-static int part_pending(const hls_packager_t *p, uint64_t seq, unsigned idx);
 
 /* 1 when w is answered now (w->ok set): at `why`, or because what it
  * waits for has come. */
@@ -181,7 +180,7 @@ static int waiter_due(const hls_packager_t *p, waiter_t *w, int why) {
    * to come back within the reconnect window, or for its own timeout. A
    * part is answered once it is made or cannot be any more. */
   w->ok = 1;
-  return w->is_part ? !part_pending(p, w->msn, (unsigned)w->part) : reached(p, w->msn, w->part);
+  return w->is_part ? !hls_part_pending(p, w->msn, (unsigned)w->part) : reached(p, w->msn, w->part);
 }
 
 /* Answers (and forgets) the waiters that are due; see waiter_due(). */
@@ -885,13 +884,10 @@ int hls_last_part(hls_packager_t *p, uint64_t *msn, int *part) {
   return 0;
 }
 
-static int part_pending(const hls_packager_t *p, uint64_t seq, unsigned idx) {
+int hls_part_pending(const hls_packager_t *p, uint64_t seq, unsigned idx) {
   return open_segment_listed(p) && seq == p->next_seq && idx == p->part_base + p->n_open;
 }
 
-int hls_part_pending(hls_packager_t *p, uint64_t seq, unsigned idx) {
-  return part_pending(p, seq, idx);
-}
 
 int hls_playlist(hls_packager_t *p, hls_format_t fmt, const char *uri_suffix, char **out,
                  size_t *outlen) {

@@ -141,7 +141,7 @@ int hls_last_part(hls_packager_t *p, uint64_t *msn, int *part);
 hls_buf_t *hls_part_get(hls_packager_t *p, uint64_t seq, unsigned idx);
 /* 1 when part idx of segment seq is the next one to be made (the
  * playlist's EXT-X-PRELOAD-HINT): a request for it waits (hls_wait). */
-int hls_part_pending(hls_packager_t *p, uint64_t seq, unsigned idx);
+int hls_part_pending(const hls_packager_t *p, uint64_t seq, unsigned idx);
 /* A segment by media sequence number (reference taken), or NULL. */
 hls_buf_t *hls_segment_get(hls_packager_t *p, hls_format_t fmt, uint64_t seq);
 /* The fMP4 init segment of session n (reference taken), or NULL. */
