@@ -88,7 +88,7 @@ static int query_number(http_request_t *req, const char *name, uint64_t max, uin
 /* The delivery directives of a blocking playlist reload (rfc8216bis
  * 6.2.5.2): 1 with the segment (and part, -1 for none) asked for when the
  * playlist does not have it yet; 0 when there is none or the playlist has
- * it; -1 for a bad request (also one more than two segments ahead). */
+ * it; -1 for a bad request (also one too far ahead: hls_reached). */
 static int blocking_reload(http_request_t *req, hls_packager_t *hls, uint64_t *msn, int *part) {
   uint64_t m = 0, pt = 0;
   int has_m = query_number(req, "_HLS_msn", UINT64_MAX - 1, &m);
@@ -547,7 +547,8 @@ static void hls_get(void *ud, http_request_t *req, http_response_t *res,
       if (rc < 0) {
         api_error(res, ERR_INVALID,
                   "_HLS_msn must be a segment number at most two past the playlist's last, "
-                  "_HLS_part a part index, and _HLS_part needs _HLS_msn",
+                  "_HLS_part a part index at most 3 s of parts past its last part, and "
+                  "_HLS_part needs _HLS_msn",
                   "_HLS_msn");
         return;
       }

@@ -148,8 +148,10 @@ def test_hinted_part_waits_then_stays(ll):
 def test_bad_directives(ll):
     pl = get_playlist(ll["url"])
     last = pl.last_seq
+    # Past the Advance Part Limit too: more than 3 s of parts ahead.
     for params in ({"_HLS_msn": last + 10}, {"_HLS_part": 1}, {"_HLS_msn": "abc"},
-                   {"_HLS_msn": last, "_HLS_part": "-1"}):
+                   {"_HLS_msn": last, "_HLS_part": "-1"}, {"_HLS_msn": last + 1, "_HLS_part": 100},
+                   {"_HLS_msn": last + 2, "_HLS_part": 9}):
         assert_error(requests.get(ll["url"], params=params, timeout=HTTP_TIMEOUT), 400,
                      "invalid_request", "_HLS_msn")
     # A part that will never be made, and one not named like a part.
@@ -242,6 +244,26 @@ def test_part_target_stays_over_a_gap(live_server, api, tmp_path):
     for pl in (before, after):
         assert "#EXT-X-PART-INF:PART-TARGET=0.336\n" in pl.text, pl
         assert "PART-HOLD-BACK=1.008\n" in pl.text, pl
+
+
+def test_slow_video_gets_a_part_target_of_whole_frames(live_server, api, tmp_path):
+    """5 fps video (slides, a screen share): a part cannot be shorter than a
+    frame, so PART-TARGET becomes one frame (0.202 s) instead of 0.336 s:
+    every part lasts at most PART-TARGET and at least 85 % of it
+    (rfc8216bis 4.4.4.9)."""
+    s = api.create({"mode": "passthrough", "output_format": "ll-hls", "name": "slides"})
+    rtmp = f"rtmp://127.0.0.1:{live_server.rtmp_port}/live/{s['stream_key']}"
+    p = Pusher(ffmpeg_argv(rtmp, size="320x180", out_args=["-r", "5", "-g", "5"]),
+               tmp_path / "ff.log", "ffmpeg")
+    try:
+        url = s["playback_ids"][0]["playback_url"]
+        pl = wait_playlist(url, lambda pl: len(pl.segments) >= 3, timeout=20)
+    finally:
+        p.kill()
+    parts, target, _ = ll_lines(pl.text)
+    assert target == 0.202, pl.text
+    assert "PART-HOLD-BACK=0.606\n" in pl.text, pl.text
+    assert len(parts) >= 10 and all(0.85 * target <= d <= target for d, _, _ in parts), parts
 
 
 REPORT_RE = re.compile(r'^#EXT-X-RENDITION-REPORT:URI="([^"]+)",LAST-MSN=(\d+)(?:,LAST-PART=(\d+))?$',

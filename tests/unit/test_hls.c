@@ -1115,7 +1115,7 @@ static uint8_t *parts_concat(hls_packager_t *p, uint64_t seq, size_t *len, unsig
  * PART-TARGET, and the PRELOAD-HINT's URI ("" when none). */
 typedef struct {
   int nparts, nindependent;
-  double longest, target;
+  double longest, shortest, target;
   char hint[64];
 } ll_info_t;
 
@@ -1126,6 +1126,7 @@ static void ll_info(const char *text, ll_info_t *li) {
     if (sscanf(l, "#EXT-X-PART:DURATION=%lf", &d) == 1) {
       li->nparts++;
       if (d > li->longest) li->longest = d;
+      if (!li->shortest || d < li->shortest) li->shortest = d;
       const char *eol = strchr(l, '\n');
       const char *ind = strstr(l, "INDEPENDENT=YES");
       if (ind && (!eol || ind < eol)) li->nindependent++;
@@ -1227,6 +1228,12 @@ static void test_ll_parts(void **state) {
   assert_int_equal(hls_reached(p, 0, 9), 1); /* past segment 0's parts: 1.0, which exists */
   assert_int_equal(hls_reached(p, 3, -1), 0);
   assert_int_equal(hls_reached(p, 4, -1), ERR_INVALID); /* more than two past segment 1 */
+  /* The Advance Part Limit: 3 / 0.333 = 9 parts past the last (1.0);
+   * segments to come count 4 parts (1 s of 333 ms parts). */
+  assert_int_equal(hls_reached(p, 1, 9), 0);
+  assert_int_equal(hls_reached(p, 1, 10), ERR_INVALID);
+  assert_int_equal(hls_reached(p, 3, 1), 0);
+  assert_int_equal(hls_reached(p, 3, 2), ERR_INVALID);
   assert_true(hls_part_pending(p, 1, 1));
   assert_false(hls_part_pending(p, 1, 2));
   assert_false(hls_part_pending(p, 2, 0));
@@ -1361,10 +1368,78 @@ static void test_ll_part_names_not_reused(void **state) {
   assert_non_null(strstr(text, want));
   assert_null(strstr(text, "URI=\"2.0.m4s\""));
   free(text);
-  assert_true(hls_reached(p, 2, 0) == 1); /* a dropped part: nothing to wait for */
+  /* _HLS_part and LAST-PART count the listed parts from 0, as players do
+   * (not from the first part's name). */
+  assert_true(hls_reached(p, 2, 0) == 1);
+  uint64_t msn;
+  int last;
+  assert_int_equal(hls_last_part(p, &msn, &last), 0);
+  assert_true(msn == 3 && last >= 0 && last < 3);
+  assert_int_equal(hls_reached(p, 3, last), 1);
+  assert_int_equal(hls_reached(p, 3, last + 1), 0);
   hub_unpublish(hub);
   hls_packager_free(p);
   hub_free(hub);
+}
+
+/* Video below about 10 fps (slides, screen shares): PART-TARGET becomes a
+ * whole number of frames, so that every part lasts at most PART-TARGET and
+ * at least 85 % of it (rfc8216bis 4.4.4.9), whether the frame rate comes
+ * from the metadata or from the timestamps (framerate 0). */
+static void test_ll_low_frame_rate(void **state) {
+  static const struct {
+    double fps;
+    int64_t step;
+    double target, shortest;
+    int parts_per_segment;
+  } cases[] = {{5, 200, 0.202, 0.2, 5},
+               {0, 125, 0.252, 0.25, 4},
+               {2, 500, 0.502, 0.5, 2},
+               {25, 40, 0.336, 0.04, 4}}; /* 320 + 320 + 320 + the final 40 ms */
+  const media_frame_t *key = NULL, *inter = NULL;
+  for (size_t i = 0; i < g_nframes; i++) {
+    const media_frame_t *g = g_frames[i];
+    if (g->kind != MEDIA_VIDEO) continue;
+    if (g->keyframe && !key) key = g;
+    if (!g->keyframe && !inter) inter = g;
+  }
+  assert_true(key && inter);
+  for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+    hub_t *hub = hub_new("s15");
+    cbstate_t cb = {0};
+    hls_opts_t o = {.target_ms = 1000, .window = 10, .part_ms = 336};
+    hls_packager_t *p = hls_packager_new(hub, &o, on_segment, &cb);
+    assert_non_null(p);
+    media_config_t cfg = g_cfg; /* video only, at this frame rate */
+    cfg.audio_codec = CODEC_NONE;
+    cfg.framerate = cases[c].fps;
+    assert_int_equal(hub_publish_config(hub, &cfg), 0);
+    for (int64_t dts = 0; dts < 3500; dts += cases[c].step) {
+      const media_frame_t *g = dts % 1000 == 0 ? key : inter;
+      media_frame_t *f = media_frame_new(g->len);
+      assert_non_null(f);
+      memcpy(f->data, g->data, g->len);
+      f->kind = MEDIA_VIDEO;
+      f->codec = g->codec;
+      f->keyframe = g->keyframe;
+      f->dts = f->pts = dts;
+      assert_int_equal(hub_publish_frame(hub, f), 0);
+      media_frame_unref(f);
+    }
+    assert_int_equal(hls_segments_published(p), 3);
+    ll_info_t li;
+    ll_playlist(p, &li, NULL);
+    assert_true(fabs(li.target - cases[c].target) < 1e-9);
+    assert_true(li.longest <= li.target);
+    assert_true(fabs(li.shortest - cases[c].shortest) < 1e-9);
+    unsigned n;
+    size_t len;
+    free(parts_concat(p, 1, &len, &n));
+    assert_int_equal(n, cases[c].parts_per_segment);
+    hub_unpublish(hub);
+    hls_packager_free(p);
+    hub_free(hub);
+  }
 }
 
 int main(void) {
@@ -1378,6 +1453,7 @@ int main(void) {
       cmocka_unit_test(test_overlong_segment_dropped),
       cmocka_unit_test(test_ll_parts),      cmocka_unit_test(test_ll_parts_kept),
       cmocka_unit_test(test_ll_part_names_not_reused), cmocka_unit_test(test_ll_reconnect),
+      cmocka_unit_test(test_ll_low_frame_rate),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -148,6 +148,7 @@ struct hls_packager {
   int no_parts;            /* a part could not be kept: the open segment lists none */
   int closing;             /* in session_close() */
   unsigned part_base;      /* index of the open segment's first part */
+  unsigned part_target;    /* PART-TARGET in ms, fixed at first use; 0 = not yet */
 
   /* The playlists without a URI suffix, as last rendered; dropped whenever
    * the window changes. Players poll them far more often than segments
@@ -422,9 +423,38 @@ static void write_frame(hls_packager_t *p, const media_frame_t *f, int64_t dts, 
  * next frame cuts the segment: what is left then is the segment's last
  * part. */
 #define PART_SLACK_MS 1
+
+/* PART-TARGET for frames of frame_ms. rfc8216bis 4.4.4.9: a part lasts at
+ * most PART-TARGET and (but for INDEPENDENT and final parts) at least 85 %
+ * of it, and PART-TARGET never changes. Parts are whole frames: part_ms
+ * works when a whole number of frames lands in that range (30, 25 or 60
+ * fps at the default 336 ms). Slower video (slides, screen shares) gets
+ * the length of that many frames instead, one frame at 5 fps (202 ms),
+ * two at 8 fps (252 ms); 2 ms cover timestamps rounded to the ms. */
+static unsigned part_target_for(unsigned part_ms, double frame_ms, unsigned target_ms) {
+  if (frame_ms <= 0) return part_ms;
+  double n = (double)(int)((part_ms - PART_SLACK_MS) / frame_ms + 0.05);
+  if (n < 1) n = 1;
+  if (n * frame_ms <= part_ms && n * frame_ms >= 0.85 * part_ms) return part_ms;
+  unsigned t = (unsigned)(n * frame_ms + 0.999) + 2 * PART_SLACK_MS;
+  return t < target_ms ? t : target_ms;
+}
+
+/* The packager's PART-TARGET, fixed at its first use (its first part, or
+ * its first playlist) from the frame rate of the first publisher. */
+static unsigned part_target(hls_packager_t *p, int64_t next_dur) {
+  if (!p->part_target) {
+    double frame_ms = (double)next_dur;
+    if (p->cfg.video_codec != CODEC_NONE && p->cfg.framerate > 0) frame_ms = 1000.0 / p->cfg.framerate;
+    p->part_target = part_target_for(p->o.part_ms, frame_ms, p->o.target_ms);
+  }
+  return p->part_target;
+}
+
 static void maybe_part(hls_packager_t *p, int64_t end_dts, int64_t next_dur) {
   if (!parts_on(p) || !p->started || !p->seg_frames) return;
-  if (end_dts - p->part_start + next_dur + PART_SLACK_MS <= (int64_t)p->o.part_ms) return;
+  if (end_dts - p->part_start + next_dur + PART_SLACK_MS <= (int64_t)part_target(p, next_dur))
+    return;
   hls_buf_t *b = NULL;
   int rc = hls__mux_part(p->mux[HLS_FMP4], &b);
   if (rc == ERR_IO) p->part_lost = 1; /* cut() reports the segment lost */
@@ -814,6 +844,8 @@ static int open_segment_listed(const hls_packager_t *p) {
          p->last_session == p->session;
 }
 
+/* Part indices here (_HLS_part, LAST-PART) count a segment's listed parts
+ * from 0, as players count them; only part names carry parts_base. */
 static int reached(const hls_packager_t *p, uint64_t msn, int part) {
   if (p->ended) return 1;
   if (part < 0) return msn < p->next_seq;
@@ -821,12 +853,23 @@ static int reached(const hls_packager_t *p, uint64_t msn, int part) {
     const hls__seg_t *s = seg_find(p, msn);
     /* A part index past the segment's last part means the next part
      * after it: the first of the next segment. */
-    if (!s || !s->parts || (unsigned)part < s->parts_base + s->n_parts || msn + 1 < p->next_seq)
-      return 1;
+    if (!s || !s->parts || (unsigned)part < s->n_parts || msn + 1 < p->next_seq) return 1;
     return open_segment_listed(p) && p->n_open > 0;
   }
-  return msn == p->next_seq && open_segment_listed(p) &&
-         (unsigned)part < p->part_base + (unsigned)p->n_open;
+  return msn == p->next_seq && open_segment_listed(p) && (unsigned)part < p->n_open;
+}
+
+/* rfc8216bis 6.2.5.2: how many parts (msn, part) lies past the playlist's
+ * last part (lmsn, lpart), counting the segments in between as the parts a
+ * full segment has. */
+static uint64_t parts_ahead(const hls_packager_t *p, uint64_t lmsn, int lpart, uint64_t msn,
+                            int part) {
+  if (msn < lmsn || (msn == lmsn && part <= lpart)) return 0;
+  if (msn == lmsn) return (uint64_t)(part - lpart);
+  unsigned t = p->part_target ? p->part_target : p->o.part_ms;
+  uint64_t per_seg = (p->o.target_ms + t - 1) / t;
+  uint64_t rest = lpart + 1 < (int)per_seg ? per_seg - (uint64_t)(lpart + 1) : 0;
+  return rest + (msn - lmsn - 1) * per_seg + (uint64_t)part + 1;
 }
 
 int hls_reached(hls_packager_t *p, uint64_t msn, int part) {
@@ -834,7 +877,16 @@ int hls_reached(hls_packager_t *p, uint64_t msn, int part) {
   /* The playlist's last segment is the open one when it lists parts of it. */
   uint64_t last = open_segment_listed(p) && p->n_open ? p->next_seq : p->next_seq - 1;
   if (p->next_seq == p->o.first_seq) last = p->next_seq; /* nothing yet */
-  return msn > last + 2 ? ERR_INVALID : 0;
+  if (msn > last + 2) return ERR_INVALID;
+  /* The Advance Part Limit: 3 / PART-TARGET (in s) parts past the last one. */
+  uint64_t lmsn;
+  int lpart;
+  if (part >= 0 && hls_last_part(p, &lmsn, &lpart) == 0) {
+    unsigned t = p->part_target ? p->part_target : p->o.part_ms;
+    uint64_t limit = t < 1000 ? 3000 / t : 3;
+    if (parts_ahead(p, lmsn, lpart, msn, part) > limit) return ERR_INVALID;
+  }
+  return 0;
 }
 
 int hls_wait(hls_packager_t *p, uint64_t msn, int part, hls_wait_cb cb, void *ud) {
@@ -875,12 +927,12 @@ int hls_last_part(hls_packager_t *p, uint64_t *msn, int *part) {
   if (!p->o.part_ms || !p->count) return ERR_NOT_FOUND;
   if (open_segment_listed(p) && p->n_open) {
     *msn = p->next_seq;
-    *part = (int)(p->part_base + p->n_open - 1);
+    *part = (int)p->n_open - 1;
     return 0;
   }
   const hls__seg_t *s = seg_find(p, p->next_seq - 1);
   *msn = p->next_seq - 1;
-  *part = s && s->n_parts ? (int)(s->parts_base + s->n_parts - 1) : -1;
+  *part = s && s->n_parts ? (int)s->n_parts - 1 : -1;
   return 0;
 }
 
@@ -917,7 +969,7 @@ int hls_playlist(hls_packager_t *p, hls_format_t fmt, const char *uri_suffix, ch
     if (p->ring[(p->head + i) % p->o.ring].discont) w.disc_seq++;
   w.target_s = target_s(p);
   if (fmt == HLS_FMP4 && p->o.part_ms) {
-    w.part_target_ms = p->o.part_ms;
+    w.part_target_ms = part_target(p, 0);
     w.open_base = p->part_base;
     w.parts_from = w.n > PARTS_LISTED ? w.n - PARTS_LISTED : 0;
     if (open_segment_listed(p)) {

@@ -67,7 +67,9 @@ typedef struct {
    * (one per broadcast) gives each a base no earlier one reached. */
   uint64_t first_seq;
   /* LL-HLS part target in ms; 0 = no parts (see the top of this file).
-   * Implies fmp4_on_demand = 0. */
+   * Video below about 10 fps gets a PART-TARGET of a whole number of its
+   * frames instead (rfc8216bis: parts of 85-100 % of it), fixed with the
+   * first publisher's frame rate. Implies fmp4_on_demand = 0. */
   unsigned part_ms;
   /* Another packager of the same media timeline (a transcoded rung's
    * source), which must outlive this one: its wall clock is taken, so the
@@ -109,9 +111,11 @@ typedef void (*hls_wait_cb)(void *ud, hls_packager_t *p, int ok);
 int hls_fmp4_wait(hls_packager_t *p, hls_wait_cb cb, void *ud);
 /* LL-HLS blocking reload (rfc8216bis 6.2.5.2, _HLS_msn / _HLS_part): 1
  * when the fMP4 playlist already has segment msn (part >= 0: its part
- * `part`, or, past its last part, the first part of the next segment) or
- * never will (ended); 0 when it may come; ERR_INVALID when msn is more than
- * two segments past the playlist's last (the request is answered 400). */
+ * `part`, counted from 0 among the segment's parts, or, past its last part,
+ * the first part of the next segment) or never will (ended); 0 when it may
+ * come; ERR_INVALID when msn is more than two segments past the playlist's
+ * last, or the part more than the Advance Part Limit (3 s of parts) past
+ * its last part (the request is answered 400). */
 int hls_reached(hls_packager_t *p, uint64_t msn, int part);
 /* Registers a waiter for hls_reached(msn, part) to become 1 (ok = 1 then,
  * and when the packager ends; ok = 0 when it is freed). A publisher that
@@ -133,7 +137,7 @@ int hls_low_latency(const hls_packager_t *p);
 unsigned hls_target_ms(const hls_packager_t *p);
 /* For EXT-X-RENDITION-REPORT: the number of the last segment in the fMP4
  * playlist (the open one when it lists parts of it) and its last part
- * index (-1 when it lists none). 0, or ERR_NOT_FOUND (no parts made, or
+ * index (counted from 0 among its parts; -1 when it lists none). 0, or ERR_NOT_FOUND (no parts made, or
  * nothing yet). */
 int hls_last_part(hls_packager_t *p, uint64_t *msn, int *part);
 /* Part idx of segment seq ("{seq}.{idx}.m4s"; reference taken), or NULL:
