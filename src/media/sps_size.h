@@ -15,4 +15,13 @@
  * ERR_PROTOCOL (it does not parse, or another codec). */
 int media_sps_size(media_codec_t codec, const uint8_t *sps, size_t len, int *width, int *height);
 
+/* Checks a video decoder configuration record as an RTMP sequence header
+ * carries it (codec H.264: AVCDecoderConfigurationRecord; HEVC:
+ * HEVCDecoderConfigurationRecord) and reads the coded picture size from
+ * its first SPS. 0 with a positive width and height, or 0 with both 0 when the
+ * record has no SPS or it does not parse; ERR_PROTOCOL when the record
+ * itself is broken. Another codec: 0, size 0. */
+int media_video_config_size(media_codec_t codec, const uint8_t *rec, size_t len, int *width,
+                            int *height);
+
 #endif

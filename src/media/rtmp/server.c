@@ -238,25 +238,6 @@ static int64_t unwrap_ts(session_t *s, int kind, uint32_t ts) {
   return out;
 }
 
-/* Checks a video sequence header (avcC / hvcC) and reads the coded picture
- * size from its first SPS; *w and *h stay 0 when no SPS parses.
- * ERR_PROTOCOL when the record itself is broken. */
-static int video_config_size(media_codec_t codec, const uint8_t *p, size_t len, int *w, int *h) {
-  *w = *h = 0;
-  flv_avc_config_t avc;
-  flv_hevc_config_t hvc;
-  const flv_nalu_t *sps = NULL;
-  if (codec == CODEC_H264) {
-    if (flv_parse_avc_config(p, len, &avc) != 0) return ERR_PROTOCOL;
-    if (avc.sps_count > 0) sps = &avc.sps[0];
-  } else if (codec == CODEC_HEVC) {
-    if (flv_parse_hevc_config(p, len, &hvc) != 0) return ERR_PROTOCOL;
-    if (hvc.sps_count > 0) sps = &hvc.sps[0];
-  }
-  if (sps && media_sps_size(codec, sps->data, sps->len, w, h) != 0) *w = *h = 0;
-  return 0;
-}
-
 /* Into the hub, after the configuration if it changed. */
 static int publish_frame(session_t *s, media_frame_t *fr) {
   hub_t *hub = live_stream_hub(s->ls);
@@ -369,7 +350,7 @@ static int on_media(session_t *s, const rtmp_message_t *m) {
      * valid one arrives, and the connection carries on. */
     if (is_video) {
       int w, h;
-      if (video_config_size(codec, f.data, f.len, &w, &h) != 0) {
+      if (media_video_config_size(codec, f.data, f.len, &w, &h) != 0) {
         log_warn("rtmp_bad_sequence_header stream=%s kind=video len=%zu", live_stream_id(s->ls),
                  f.len);
         hub_count_dropped(live_stream_hub(s->ls));
