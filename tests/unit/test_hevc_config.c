@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <cmocka.h>
 
 #include "core/err.h"
@@ -81,6 +82,16 @@ static void test_codecs_string(void **state) {
   char codecs[64];
   assert_true(hls_codecs_string(&cfg, codecs, sizeof(codecs)) > 0);
   assert_string_equal(codecs, "hvc1.1.6.L60.90,mp4a.40.2");
+  /* a buffer too small for the video codec: it is left out, not cut off
+   * (found by fuzz_video_config; before, "hvc1.1.6.L6" stayed behind a
+   * return of 0) */
+  memset(codecs, 'x', sizeof(codecs));
+  cfg.audio_codec = CODEC_NONE;
+  assert_int_equal(hls_codecs_string(&cfg, codecs, 12), 0);
+  assert_string_equal(codecs, "");
+  cfg.audio_codec = CODEC_AAC;
+  assert_int_equal(hls_codecs_string(&cfg, codecs, 12), 9);
+  assert_string_equal(codecs, "mp4a.40.2");
   free(rec);
 }
 

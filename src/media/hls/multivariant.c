@@ -95,6 +95,7 @@ size_t hls_codecs_string(const media_config_t *cfg, char *out, size_t outlen) {
   } else if (cfg->video_codec == CODEC_HEVC && x) {
     o = hevc_codec(x, cfg->video_extradata_len, out, outlen);
   }
+  out[o] = '\0'; /* a codec that did not fit leaves no cut-off text behind */
   if (cfg->audio_codec == CODEC_AAC) {
     /* audioObjectType: the first 5 bits of the AudioSpecificConfig (LC = 2) */
     int aot = cfg->audio_extradata_len >= 1 ? cfg->audio_extradata[0] >> 3 : 2;

@@ -26,7 +26,8 @@ int hls_multivariant_render(const hls_variant_t *v, size_t n, char **out, size_t
 /* The RFC 6381 CODECS value of a configuration: "avc1.PPCCLL" from the
  * AVCDecoderConfigurationRecord, "hvc1.…" for HEVC (general profile/level
  * from the HEVC record), "mp4a.40.<object type>" for AAC; comma-separated.
- * Returns the length written (0 when nothing is known). */
+ * Returns strlen(out); a codec whose text does not fit in outlen is left
+ * out whole, never cut (0 when nothing is known or fits). */
 size_t hls_codecs_string(const media_config_t *cfg, char *out, size_t outlen);
 
 #endif
