@@ -27,6 +27,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "media/hls/hls_int.h"
+#include "media/hls/ts_conv.h"
 
 #define IOBUF_SIZE (64 * 1024)
 #define FIRST_SEGMENT_CAP (256 * 1024)
@@ -142,136 +143,6 @@ static void wbuf_drop(wbuf_t *w) {
   w->cap = 0;
 }
 
-/* ---- AudioSpecificConfig (ISO 14496-3 1.6.2.1) --------------------------- */
-
-typedef struct {
-  int aot;      /* audio object type of the core (SBR/PS unwrapped) */
-  int sr_index; /* core sampling frequency index; 15 = explicit */
-  int rate;     /* core sample rate */
-  int out_rate; /* output rate (doubled by explicit SBR) */
-  int channels; /* channelConfiguration; 0 = program config element */
-  int samples;  /* core samples per frame: 1024 or 960 */
-} asc_t;
-
-typedef struct {
-  const uint8_t *p;
-  size_t bits, pos;
-} bits_t;
-
-static int bits_get(bits_t *b, int n, unsigned *out) {
-  if (b->pos + (size_t)n > b->bits) return -1;
-  unsigned v = 0;
-  for (int i = 0; i < n; i++, b->pos++)
-    v = (v << 1) | ((b->p[b->pos >> 3] >> (7 - (b->pos & 7))) & 1);
-  *out = v;
-  return 0;
-}
-
-static const int aac_rates[13] = {96000, 88200, 64000, 48000, 44100, 32000, 24000,
-                                  22050, 16000, 12000, 11025, 8000,  7350};
-
-static int asc_rate(bits_t *b, int *index, int *rate) {
-  unsigned v;
-  if (bits_get(b, 4, &v)) return -1;
-  *index = (int)v;
-  if (v == 15) {
-    if (bits_get(b, 24, &v)) return -1;
-    *rate = (int)v;
-  } else if (v < 13) {
-    *rate = aac_rates[v];
-  } else {
-    return -1;
-  }
-  return *rate > 0 ? 0 : -1;
-}
-
-static int asc_aot(bits_t *b, int *aot) {
-  unsigned v, ext;
-  if (bits_get(b, 5, &v)) return -1;
-  if (v == 31) {
-    if (bits_get(b, 6, &ext)) return -1;
-    v = 32 + ext;
-  }
-  *aot = (int)v;
-  return 0;
-}
-
-static int asc_parse(const uint8_t *p, size_t len, asc_t *a) {
-  bits_t b = {p, len * 8, 0};
-  unsigned v;
-  int ext_index;
-  memset(a, 0, sizeof(*a));
-  if (!p || asc_aot(&b, &a->aot) || asc_rate(&b, &a->sr_index, &a->rate) ||
-      bits_get(&b, 4, &v))
-    return -1;
-  a->channels = (int)v;
-  a->out_rate = a->rate;
-  if (a->aot == 5 || a->aot == 29) { /* explicit SBR (HE-AAC) / PS (HE-AACv2) */
-    if (asc_rate(&b, &ext_index, &a->out_rate) || asc_aot(&b, &a->aot)) return -1;
-  }
-  a->samples = 1024;
-  /* GASpecificConfig starts with frameLengthFlag for the GA object types. */
-  if ((a->aot >= 1 && a->aot <= 4) || a->aot == 6 || a->aot == 7 || a->aot == 17 ||
-      (a->aot >= 19 && a->aot <= 23)) {
-    if (bits_get(&b, 1, &v) == 0 && v) a->samples = 960;
-  }
-  return 0;
-}
-
-/* ---- parameter sets (avcC / hvcC) to Annex B ------------------------------ */
-
-static int ps_append(uint8_t **ps, size_t *pslen, const uint8_t *nal, size_t len) {
-  uint8_t *n = realloc(*ps, *pslen + 4 + len);
-  if (!n) return ERR_NOMEM;
-  memcpy(n + *pslen, "\0\0\0\1", 4);
-  memcpy(n + *pslen + 4, nal, len);
-  *ps = n;
-  *pslen += 4 + len;
-  return 0;
-}
-
-/* Reads `count` 16-bit-length-prefixed NAL units at p[*off]. */
-static int ps_read_nals(const uint8_t *p, size_t len, size_t *off, unsigned count, uint8_t **ps,
-                        size_t *pslen) {
-  for (unsigned i = 0; i < count; i++) {
-    if (*off + 2 > len) return ERR_INVALID;
-    size_t n = AV_RB16(p + *off);
-    *off += 2;
-    if (*off + n > len) return ERR_INVALID;
-    if (n && ps_append(ps, pslen, p + *off, n)) return ERR_NOMEM;
-    *off += n;
-  }
-  return 0;
-}
-
-/* AVCDecoderConfigurationRecord (ISO 14496-15 5.3.3.1). */
-static int avcc_parse(const uint8_t *p, size_t len, int *nal_len, uint8_t **ps, size_t *pslen) {
-  if (!p || len < 7 || p[0] != 1) return ERR_INVALID;
-  *nal_len = (p[4] & 3) + 1;
-  size_t off = 6;
-  int rc = ps_read_nals(p, len, &off, p[5] & 0x1f, ps, pslen);
-  if (rc) return rc;
-  if (off + 1 > len) return ERR_INVALID;
-  unsigned npps = p[off++];
-  return ps_read_nals(p, len, &off, npps, ps, pslen);
-}
-
-/* HEVCDecoderConfigurationRecord (ISO 14496-15 8.3.3.1). */
-static int hvcc_parse(const uint8_t *p, size_t len, int *nal_len, uint8_t **ps, size_t *pslen) {
-  if (!p || len < 23) return ERR_INVALID;
-  *nal_len = (p[21] & 3) + 1;
-  unsigned arrays = p[22];
-  size_t off = 23;
-  for (unsigned i = 0; i < arrays; i++) {
-    if (off + 3 > len) return ERR_INVALID;
-    unsigned count = AV_RB16(p + off + 1);
-    off += 3;
-    int rc = ps_read_nals(p, len, &off, count, ps, pslen);
-    if (rc) return rc;
-  }
-  return 0;
-}
-
 /* ---- the muxer ------------------------------------------------------------- */
 
 enum { S_VIDEO = 0, S_AUDIO = 1 };
@@ -291,88 +162,22 @@ struct hls__mux {
   size_t ps_len;
   /* TS audio: ADTS header fields, when the AAC config fits ADTS. */
   int adts;
-  asc_t asc;
+  hls_asc_t asc;
   /* Audio frame duration in stream ticks; exact means sample-accurate. */
   int64_t audio_dur, audio_next;
   int audio_exact;
   /* Reusable output of the TS conversions. */
-  uint8_t *conv;
-  size_t conv_cap;
+  hls_conv_buf_t conv;
   size_t part_off; /* bytes of the open segment already handed out as parts */
 };
-
-static int conv_reserve(hls__mux_t *m, size_t n) {
-  if (n <= m->conv_cap) return 0;
-  size_t cap = m->conv_cap ? m->conv_cap : 64 * 1024;
-  while (cap < n) cap *= 2;
-  uint8_t *c = realloc(m->conv, cap);
-  if (!c) return ERR_NOMEM;
-  m->conv = c;
-  m->conv_cap = cap;
-  return 0;
-}
-
-/* Length-prefixed NAL units to Annex B: AUD, parameter sets before a
- * keyframe that lacks them, then the frame's NAL units (its own AUDs are
- * dropped so ours stays first). */
-static int to_annexb(hls__mux_t *m, const media_frame_t *f, const uint8_t **out,
-                     size_t *outlen) {
-  const int hevc = m->vcodec == CODEC_HEVC;
-  const int t_aud = hevc ? 35 : 9, t_sps = hevc ? 32 : 7; /* HEVC: VPS comes first */
-  const size_t L = (size_t)m->nal_len;
-  size_t size = hevc ? 7 : 6, off = 0;
-  int has_ps = 0;
-  while (off < f->len) { /* pass 1: validate and size */
-    if (off + L > f->len) return ERR_PROTOCOL;
-    size_t n = 0;
-    for (size_t i = 0; i < L; i++) n = (n << 8) | f->data[off + i];
-    off += L;
-    if (n > f->len - off) return ERR_PROTOCOL;
-    if (n) {
-      int t = media_nal_type(m->vcodec, f->data[off]);
-      if (t == t_sps) has_ps = 1;
-      if (t != t_aud) size += 4 + n;
-    }
-    off += n;
-  }
-  int add_ps = f->keyframe && !has_ps;
-  if (add_ps) size += m->ps_len;
-  if (conv_reserve(m, size)) return ERR_NOMEM;
-  uint8_t *o = m->conv;
-  if (hevc) {
-    memcpy(o, "\0\0\0\1\x46\x01\x50", 7); /* AUD, pic_type 2 (any) */
-    o += 7;
-  } else {
-    memcpy(o, "\0\0\0\1\x09\xf0", 6); /* AUD, primary_pic_type 7 (any) */
-    o += 6;
-  }
-  if (add_ps && m->ps_len) {
-    memcpy(o, m->ps, m->ps_len);
-    o += m->ps_len;
-  }
-  for (off = 0; off < f->len;) { /* pass 2: copy */
-    size_t n = 0;
-    for (size_t i = 0; i < L; i++) n = (n << 8) | f->data[off + i];
-    off += L;
-    if (n && media_nal_type(m->vcodec, f->data[off]) != t_aud) {
-      memcpy(o, "\0\0\0\1", 4);
-      memcpy(o + 4, f->data + off, n);
-      o += 4 + n;
-    }
-    off += n;
-  }
-  *out = m->conv;
-  *outlen = (size_t)(o - m->conv);
-  return 0;
-}
 
 /* Raw AAC to ADTS (ISO 13818-7 6.2): a 7-byte header, no CRC. */
 static int to_adts(hls__mux_t *m, const media_frame_t *f, const uint8_t **out, size_t *outlen) {
   size_t n = f->len + ADTS_HEADER;
   if (n > ADTS_MAX_FRAME) return ERR_PROTOCOL;
-  if (conv_reserve(m, n)) return ERR_NOMEM;
-  uint8_t *h = m->conv;
-  const asc_t *a = &m->asc;
+  if (hls_conv_reserve(&m->conv, n)) return ERR_NOMEM;
+  uint8_t *h = m->conv.data;
+  const hls_asc_t *a = &m->asc;
   h[0] = 0xff;
   h[1] = 0xf1; /* MPEG-4, layer 0, no CRC */
   h[2] = (uint8_t)(((a->aot - 1) << 6) | (a->sr_index << 2) | ((a->channels >> 2) & 1));
@@ -381,7 +186,7 @@ static int to_adts(hls__mux_t *m, const media_frame_t *f, const uint8_t **out, s
   h[5] = (uint8_t)(((n & 7) << 5) | 0x1f);
   h[6] = 0xfc;
   memcpy(h + ADTS_HEADER, f->data, f->len);
-  *out = m->conv;
+  *out = m->conv.data;
   *outlen = n;
   return 0;
 }
@@ -408,11 +213,8 @@ static int add_video(hls__mux_t *m, const media_config_t *cfg) {
   if (cfg->framerate > 0) st->avg_frame_rate = av_d2q(cfg->framerate, 100000);
   m->vcodec = cfg->video_codec;
   m->index[S_VIDEO] = st->index;
-  int rc = cfg->video_codec == CODEC_HEVC
-               ? hvcc_parse(cfg->video_extradata, cfg->video_extradata_len, &m->nal_len, &m->ps,
-                            &m->ps_len)
-               : avcc_parse(cfg->video_extradata, cfg->video_extradata_len, &m->nal_len, &m->ps,
-                            &m->ps_len);
+  int rc = hls_config_ps(cfg->video_codec, cfg->video_extradata, cfg->video_extradata_len,
+                         &m->nal_len, &m->ps, &m->ps_len);
   if (rc) return rc;
   if (m->fmt == HLS_FMP4) {
     /* Safari plays HEVC only as hvc1 (parameter sets in the sample entry). */
@@ -424,7 +226,7 @@ static int add_video(hls__mux_t *m, const media_config_t *cfg) {
 
 static int add_audio(hls__mux_t *m, const media_config_t *cfg) {
   if (cfg->audio_codec != CODEC_AAC) return ERR_UNSUPPORTED;
-  if (asc_parse(cfg->audio_extradata, cfg->audio_extradata_len, &m->asc)) return ERR_INVALID;
+  if (hls_asc_parse(cfg->audio_extradata, cfg->audio_extradata_len, &m->asc)) return ERR_INVALID;
   AVStream *st = avformat_new_stream(m->ctx, NULL);
   if (!st) return ERR_NOMEM;
   AVCodecParameters *par = st->codecpar;
@@ -456,7 +258,7 @@ void hls__mux_free(hls__mux_t *m) {
   av_packet_free(&m->pkt);
   wbuf_drop(&m->w);
   free(m->ps);
-  free(m->conv);
+  free(m->conv.data);
   free(m);
 }
 
@@ -566,8 +368,10 @@ int hls__mux_write(hls__mux_t *m, const media_frame_t *f, int64_t dts_ms, int64_
   size_t len = f->len;
   int rc = 0;
   if (m->fmt == HLS_TS) {
-    if (kind == S_VIDEO)
-      rc = to_annexb(m, f, &data, &len);
+    if (kind == S_VIDEO) {
+      rc = hls_annexb_au(m->vcodec, m->nal_len, m->ps, m->ps_len, f, &m->conv, &len);
+      data = m->conv.data;
+    }
     else if (m->adts)
       rc = to_adts(m, f, &data, &len);
   }
