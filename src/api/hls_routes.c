@@ -20,6 +20,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "http/headers.h"
 #include "live/metrics.h" /* health */
 #include "media/hls/hls.h"
 #include "media/hls/multivariant.h"   /* transcode */
@@ -29,38 +30,17 @@
 #define SEGMENT_CACHE "public, max-age=86400, immutable"
 #define PLAYLIST_TYPE "application/vnd.apple.mpegurl"
 
-/* "*.example.com" matches sub.example.com (not example.com itself);
- * "example.com" matches exactly; case-insensitive. */
-static int domain_matches(const char *pattern, const char *host) {
-  if (strncmp(pattern, "*.", 2) == 0) {
-    size_t pl = strlen(pattern + 1), hl = strlen(host); /* ".example.com" */
-    return hl > pl && strcasecmp(host + hl - pl, pattern + 1) == 0;
-  }
-  return strcasecmp(pattern, host) == 0;
-}
-
 /* 1 when the request may play given allowed_referer_domains. */
 static int referer_allowed(json_t *params, http_request_t *req) {
   json_t *list = json_object_get(params, "allowed_referer_domains");
   if (!json_is_array(list) || json_array_size(list) == 0) return 1;
-  const char *ref = http_request_header(req, "Referer");
-  if (!ref) return 0;
-  const char *h = strstr(ref, "://");
-  if (!h) return 0;
-  h += 3;
   char host[256];
-  size_t n = strcspn(h, ":/?#");
-  if (n == 0 || n >= sizeof(host)) return 0;
-  memcpy(host, h, n);
-  host[n] = '\0';
+  if (!http_referer_host(http_request_header(req, "Referer"), host, sizeof(host))) return 0;
   size_t i;
   json_t *d;
   json_array_foreach(list, i, d) {
     const char *pat = json_string_value(d);
-    if (!pat) continue;
-    char pat_host[256];
-    snprintf(pat_host, sizeof(pat_host), "%.*s", (int)strcspn(pat, ":"), pat);
-    if (domain_matches(pat_host, host)) return 1;
+    if (pat && http_domain_matches(pat, host)) return 1;
   }
   return 0;
 }

@@ -24,43 +24,16 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "http/headers.h"
 
 int api_not_modified(http_request_t *req, http_response_t *res, const char *etag) {
   http_response_header(res, "ETag", etag);
   const char *inm = http_request_header(req, "If-None-Match");
-  if (inm && (strstr(inm, etag) || strcmp(inm, "*") == 0)) {
+  if (http_etag_matches(inm, etag)) {
     http_response_status(res, 304);
     return 1;
   }
   return 0;
-}
-
-/* Parses a single-range "bytes=" header against len. 1 with [*from, *to]
- * for a satisfiable range, 0 to send everything (absent or unparsable,
- * which RFC 9110 says to ignore), -2 when past the end (416). */
-static int parse_range(const char *range, size_t len, size_t *from, size_t *to) {
-  if (!range || strncmp(range, "bytes=", 6) != 0 || strchr(range, ',') || len == 0) return 0;
-  const char *r = range + 6;
-  char *end;
-  if (*r == '-') { /* suffix: the last N bytes */
-    unsigned long long n = strtoull(r + 1, &end, 10);
-    if (end == r + 1 || *end != '\0' || n == 0) return 0;
-    *from = n >= len ? 0 : len - (size_t)n;
-    *to = len - 1;
-    return 1;
-  }
-  if (!isdigit((unsigned char)*r)) return 0;
-  unsigned long long a = strtoull(r, &end, 10), b = len - 1;
-  if (*end != '-') return 0;
-  if (end[1] != '\0') {
-    if (!isdigit((unsigned char)end[1])) return 0;
-    b = strtoull(end + 1, &end, 10);
-    if (*end != '\0' || b < a) return 0;
-  }
-  if (a >= len) return -2;
-  *from = (size_t)a;
-  *to = b >= len ? len - 1 : (size_t)b;
-  return 1;
 }
 
 void api_send_bytes(http_request_t *req, http_response_t *res, const void *data, size_t len,
@@ -80,7 +53,7 @@ void api_send_bytes_fd(http_request_t *req, http_response_t *res, const void *da
     return;
   }
   size_t from = 0, to = len ? len - 1 : 0;
-  int partial = parse_range(http_request_header(req, "Range"), len, &from, &to);
+  int partial = http_range_parse(http_request_header(req, "Range"), len, &from, &to);
   char cr[96];
   if (partial == -2) {
     snprintf(cr, sizeof(cr), "bytes */%zu", len);
