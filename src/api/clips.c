@@ -28,6 +28,7 @@
 #include <time.h>
 
 #include "api/api_internal.h"
+#include "api/clip_time.h"
 #include "auth/signing.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -40,64 +41,6 @@
 #define CLIPS_DEFAULT_LIMIT 20
 #define CLIPS_MAX_LIMIT 100
 #define NAME_MAX_LEN 255
-
-/* "2026-11-26T07:10:43.250Z" (UTC, milliseconds) into out (>= 32). */
-static const char *format_ms(int64_t ms, char *out, size_t outlen) {
-  time_t t = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
-  struct tm tm;
-  gmtime_r(&t, &tm);
-  char date[24];
-  strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
-  snprintf(out, outlen, "%s.%03dZ", date, (int)(ms - (int64_t)t * 1000));
-  return out;
-}
-
-/* RFC 3339 ("…T…", fraction optional, Z or ±HH:MM) or "YYYY-MM-DD
- * HH:MM:SS" (UTC). 0 and *ms, or ERR_INVALID. */
-static int parse_timestamp(const char *s, int64_t *ms) {
-  int y, mo, d, h, mi, sec, n = 0;
-  char sep;
-  /* Digits where the form has them: sscanf alone takes "-1" or " 1". */
-  static const char form[] = "dddd-dd-dd?dd:dd:dd";
-  for (int i = 0; i < 19; i++)
-    if (!s[i] || (form[i] == 'd' ? !isdigit((unsigned char)s[i]) : form[i] != '?' && s[i] != form[i]))
-      return ERR_INVALID;
-  if (sscanf(s, "%4d-%2d-%2d%c%2d:%2d:%2d%n", &y, &mo, &d, &sep, &h, &mi, &sec, &n) != 7 ||
-      n != 19 || (sep != 'T' && sep != 't' && sep != ' ') || mo < 1 || mo > 12 || d < 1 ||
-      d > 31 || h > 23 || mi > 59 || sec > 60 || y < 1970)
-    return ERR_INVALID;
-  const char *p = s + n;
-  int64_t frac = 0;
-  if (*p == '.') {
-    int digits = 0;
-    for (p++; isdigit((unsigned char)*p); p++, digits++)
-      if (digits < 3) frac = frac * 10 + (*p - '0');
-    if (!digits) return ERR_INVALID;
-    for (; digits < 3; digits++) frac *= 10;
-  }
-  int64_t offset_s = 0;
-  if (*p == 'Z' || *p == 'z') {
-    p++;
-  } else if (*p == '+' || *p == '-') {
-    int oh, om, k = 0;
-    if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &k) != 2 || k != 5 || oh > 23 || om > 59)
-      return ERR_INVALID;
-    offset_s = (int64_t)(oh * 3600 + om * 60) * (*p == '-' ? -1 : 1);
-    p += 6;
-  } else if (sep != ' ') {
-    return ERR_INVALID; /* RFC 3339 needs a zone; seed 003's form is UTC */
-  }
-  if (*p) return ERR_INVALID;
-  struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h,
-                  .tm_min = mi, .tm_sec = sec > 59 ? 59 : sec};
-  time_t t = timegm(&tm);
-  struct tm back;
-  /* timegm() rolls 2026-02-31 over to March: refuse days a month lacks. */
-  if (t == (time_t)-1 || !gmtime_r(&t, &back) || back.tm_mday != d || back.tm_mon != mo - 1)
-    return ERR_INVALID;
-  *ms = ((int64_t)t - offset_s) * 1000 + frac;
-  return 0;
-}
 
 static const char *status_name(int status) {
   switch (status) {
@@ -115,12 +58,12 @@ static json_t *clip_render(api_ctx_t *ctx, const store_clip_t *c) {
   json_object_set_new(o, "name", c->name[0] ? json_string(c->name) : json_null());
   json_object_set_new(o, "status", json_string(status_name(c->status)));
   json_object_set_new(o, "error", c->error[0] ? json_string(c->error) : json_null());
-  json_object_set_new(o, "start_time", json_string(format_ms(c->start_ms, a, sizeof(a))));
-  json_object_set_new(o, "end_time", json_string(format_ms(c->end_ms, b, sizeof(b))));
+  json_object_set_new(o, "start_time", json_string(clip_time_format(c->start_ms, a, sizeof(a))));
+  json_object_set_new(o, "end_time", json_string(clip_time_format(c->end_ms, b, sizeof(b))));
   json_object_set_new(o, "duration", json_real((double)(c->end_ms - c->start_ms) / 1000.0));
   int ready = c->status == STORE_CLIP_READY;
   json_object_set_new(o, "media_start_time",
-                      ready ? json_string(format_ms(c->media_start_ms, a, sizeof(a))) : json_null());
+                      ready ? json_string(clip_time_format(c->media_start_ms, a, sizeof(a))) : json_null());
   json_object_set_new(o, "media_duration",
                       ready ? json_real((double)c->duration_ms / 1000.0) : json_null());
   json_object_set_new(o, "size", ready ? json_integer(c->size_bytes) : json_null());
@@ -166,8 +109,8 @@ static void avail_text(const clip_avail_t *av, char *out, size_t outlen) {
   size_t o = 0;
   if (av->has_window)
     o += (size_t)snprintf(out, outlen, "the clip window of this stream holds media from %s to %s (UTC)",
-                          format_ms(av->window.first_ms, a, sizeof(a)),
-                          format_ms(av->window.last_ms, b, sizeof(b)));
+                          clip_time_format(av->window.first_ms, a, sizeof(a)),
+                          clip_time_format(av->window.last_ms, b, sizeof(b)));
   else
     o += (size_t)snprintf(out, outlen, "the clip window of this stream holds no media");
   if (o < outlen)
@@ -178,11 +121,11 @@ static void avail_text(const clip_avail_t *av, char *out, size_t outlen) {
   if (first && o < outlen) o += (size_t)snprintf(out + o, outlen - o, " (%zu older ranges),", first);
   for (size_t i = first; i < av->n_recordings && o < outlen; i++)
     o += (size_t)snprintf(out + o, outlen - o, "%s %s to %s", i > first ? "," : "",
-                          format_ms(av->recordings[i].first_ms, a, sizeof(a)),
-                          format_ms(av->recordings[i].last_ms, b, sizeof(b)));
+                          clip_time_format(av->recordings[i].first_ms, a, sizeof(a)),
+                          clip_time_format(av->recordings[i].last_ms, b, sizeof(b)));
   if (o < outlen)
     snprintf(out + o, outlen - o, "; the newest broadcast started at %s",
-             format_ms(av->span.broadcast_start_ms, c, sizeof(c)));
+             clip_time_format(av->span.broadcast_start_ms, c, sizeof(c)));
 }
 
 /* 1 when [start, end) lies inside the window, or begins and ends inside
@@ -226,7 +169,7 @@ static int parse_time(json_t *v, const char *field, const clip_span_t *sp, http_
     return 1;
   }
   const char *str = json_string_value(v);
-  if (str && parse_timestamp(str, ms) == 0) return 1;
+  if (str && clip_time_parse(str, ms) == 0) return 1;
   snprintf(msg, sizeof(msg),
            "%s must be seconds (negative: before the live edge; zero or more: since the "
            "broadcast started) or an RFC 3339 timestamp such as 2026-01-31T12:00:00.000Z",
@@ -348,7 +291,7 @@ static void clip_create(void *ud, http_request_t *req, http_response_t *res,
     char w[1000], a[40], b[40];
     avail_text(&av, w, sizeof(w));
     snprintf(msg, sizeof(msg), "the range %s to %s is outside the window and the recordings: %s",
-             format_ms(start_ms, a, sizeof(a)), format_ms(end_ms, b, sizeof(b)), w);
+             clip_time_format(start_ms, a, sizeof(a)), clip_time_format(end_ms, b, sizeof(b)), w);
     api_error(res, ERR_CONFLICT, msg, start_ms < av.span.first_ms ? "start_time" : "end_time");
     goto out;
   }
