@@ -3,7 +3,7 @@
 A real ffmpeg pushes 1280x720 with a keyframe every second; the server
 decodes it once and encodes the rungs with libx264. What a player sees is
 checked with requests and ffprobe: the multivariant playlist (BANDWIDTH,
-AVERAGE-BANDWIDTH, RESOLUTION, CODECS, FRAME-RATE), every rung's media
+AVERAGE-BANDWIDTH, RESOLUTION, CODECS, FRAME-RATE; live and idle), every rung's media
 playlist in TS and fMP4 form, the rungs' picture sizes and codecs, and
 that every rung's segments start with a keyframe at the source's segment
 boundaries. Then: passthrough (a plain media playlist), custom qualities
@@ -263,6 +263,16 @@ def test_auto_ladder_multivariant_and_rungs(srv, api, push, tmp_path):
     p.stop()
     wait_status(api, s["id"], "idle", timeout=15)
     assert "transcode_stopped stream=" + s["id"] in srv.log_text()
+    # idle (the encoder gone, within stream_timeout): the hubs have forgotten
+    # their configs, yet every variant keeps the attributes measured while
+    # live, FRAME-RATE on the rungs too
+    idle, _ = wait_ladder(url, {"source", "480p", "360p", "240p"}, timeout=5)
+    for v in idle:
+        a = v.attrs
+        assert a["RESOLUTION"] == "%dx%d" % sizes[v.name], idle
+        assert int(a["BANDWIDTH"]) >= int(a["AVERAGE-BANDWIDTH"]) > 0, idle
+        assert re.fullmatch(r"avc1\.[0-9a-f]{6},mp4a\.40\.2", a["CODECS"]), idle
+        assert abs(float(a.get("FRAME-RATE", 0)) - FPS) < 1.5, idle
 
 
 # ---------------------------------------------------------------- modes

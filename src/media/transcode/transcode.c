@@ -22,7 +22,11 @@ typedef struct {
   uint64_t bits[METER_SEGMENTS];
   double secs[METER_SEGMENTS];
   unsigned n, next;
+  /* What the rendition's hub config said at its last segment: the hub
+   * forgets its config while the encoder is away (idle), and the
+   * multivariant playlist still lists the rendition then. */
   int width, height;
+  double fps;
   char codecs[64];
 } meter_t;
 
@@ -352,6 +356,7 @@ static void on_segment(void *ud, live_stream_t *ls, int index, uint64_t seq, dou
     m->width = cfg->video_codec != CODEC_NONE ? cfg->width : 0;
     m->height = cfg->video_codec != CODEC_NONE ? cfg->height : 0;
     hls_codecs_string(cfg, m->codecs, sizeof(m->codecs));
+    m->fps = cfg->framerate; /* 0 when unknown: the source's is then measured */
   }
 }
 
@@ -381,8 +386,10 @@ int transcode_rendition_info(transcode_t *tc, live_stream_t *ls, int index,
   out->height = m->height;
   snprintf(out->codecs, sizeof(out->codecs), "%s", m->codecs);
   const media_config_t *cfg = hub_config(r->hub);
-  out->fps = r->framerate > 0 ? r->framerate : cfg && cfg->framerate > 0 ? cfg->framerate : 0;
-  if (out->fps <= 0 && index == 0) {
+  out->fps = r->framerate;
+  if (out->fps <= 0 && cfg && cfg->framerate > 0) out->fps = cfg->framerate;
+  if (out->fps <= 0) out->fps = m->fps; /* idle: as at the last segment */
+  if (out->fps <= 0 && index == 0) { /* no fps in the source's metadata: measured */
     hub_stats_t hs;
     hub_get_stats(r->hub, &hs);
     if (hs.pub_video_frames > 1 && hs.pub_last_dts > hs.pub_first_dts)
