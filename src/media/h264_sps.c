@@ -75,8 +75,11 @@ int h264_sps_dimensions(const uint8_t *sps, size_t len, int *width, int *height)
   uint32_t crop_x = chroma_format == 0 || separate_colour ? 1 : sub_w;
   uint32_t crop_y = (chroma_format == 0 || separate_colour ? 1 : sub_h) * (2 - (uint32_t)frame_mbs_only);
   uint32_t w = w_mbs * 16, h = h_units * 16 * (2 - (uint32_t)frame_mbs_only);
-  if ((crop_l + crop_r) * crop_x >= w || (crop_t + crop_b) * crop_y >= h) return ERR_PROTOCOL;
-  *width = (int)(w - (crop_l + crop_r) * crop_x);
-  *height = (int)(h - (crop_t + crop_b) * crop_y);
+  /* 64-bit: crop values are up to 2^32 - 2 each, and a sum that wrapped
+   * in 32 bits would pass the check and give a wrong (positive) size. */
+  uint64_t cut_w = ((uint64_t)crop_l + crop_r) * crop_x, cut_h = ((uint64_t)crop_t + crop_b) * crop_y;
+  if (cut_w >= w || cut_h >= h) return ERR_PROTOCOL;
+  *width = (int)(w - cut_w);
+  *height = (int)(h - cut_h);
   return 0;
 }

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <string.h>
 
 #include "core/err.h"
 #include "media/h264_sps.h"
@@ -60,10 +61,83 @@ static void test_broken_sps(void **state) {
   assert_int_equal(h264_sps_dimensions(huge_delta, sizeof(huge_delta), &w, &h), ERR_PROTOCOL);
 }
 
+/* ---- a tiny SPS writer, for values no encoder would write ---- */
+
+typedef struct {
+  uint8_t rbsp[64];
+  size_t bits;
+} bitw_t;
+
+static void put_bits(bitw_t *w, uint64_t v, int n) {
+  for (int i = n - 1; i >= 0; i--, w->bits++)
+    if (v >> i & 1) w->rbsp[w->bits / 8] |= (uint8_t)(0x80 >> (w->bits % 8));
+}
+
+static void put_ue(bitw_t *w, uint64_t v) { /* Exp-Golomb: lz zeros, then v + 1 in lz + 1 bits */
+  int lz = 0;
+  while ((v + 1) >> (lz + 1)) lz++;
+  put_bits(w, 0, lz);
+  put_bits(w, v + 1, lz + 1);
+}
+
+/* The RBSP as a NAL unit: emulation prevention bytes inserted (7.4.1). */
+static size_t to_nal(const bitw_t *w, uint8_t *out) {
+  size_t n = 0, zeros = 0, len = (w->bits + 8) / 8; /* + the stop bit's byte */
+  for (size_t i = 0; i < len; i++) {
+    uint8_t b = i == w->bits / 8 ? w->rbsp[i] | (uint8_t)(0x80 >> (w->bits % 8)) : w->rbsp[i];
+    if (zeros >= 2 && b <= 3) {
+      out[n++] = 3;
+      zeros = 0;
+    }
+    out[n++] = b;
+    zeros = b ? 0 : zeros + 1;
+  }
+  return n;
+}
+
+/* A Baseline 640x368 SPS (40 x 23 macroblocks) with these cropping
+ * offsets, as a NAL unit in nal; its length. */
+static size_t sps_with_crop(uint64_t left, uint64_t right, uint64_t top, uint64_t bottom,
+                            uint8_t *nal) {
+  bitw_t w = {{0}, 0};
+  put_bits(&w, 0x67, 8); /* NAL header: SPS */
+  put_bits(&w, 66, 8);   /* Baseline */
+  put_bits(&w, 0xc0, 8); /* constraint flags */
+  put_bits(&w, 30, 8);   /* level 3.0 */
+  put_ue(&w, 0);         /* seq_parameter_set_id */
+  put_ue(&w, 0);         /* log2_max_frame_num_minus4 */
+  put_ue(&w, 2);         /* pic_order_cnt_type */
+  put_ue(&w, 1);         /* max_num_ref_frames */
+  put_bits(&w, 0, 1);    /* gaps_in_frame_num_value_allowed_flag */
+  put_ue(&w, 39);        /* pic_width_in_mbs_minus1 */
+  put_ue(&w, 22);        /* pic_height_in_map_units_minus1 */
+  put_bits(&w, 1, 1);    /* frame_mbs_only_flag */
+  put_bits(&w, 1, 1);    /* direct_8x8_inference_flag */
+  put_bits(&w, 1, 1);    /* frame_cropping_flag; offsets in units of 2 (4:2:0) */
+  put_ue(&w, left);
+  put_ue(&w, right);
+  put_ue(&w, top);
+  put_ue(&w, bottom);
+  put_bits(&w, 0, 1); /* vui_parameters_present_flag */
+  return to_nal(&w, nal);
+}
+
+/* Cropping offsets whose sum is 2^32: in 32 bits it wrapped to 0, and the
+ * picture passed as 640 wide with 2^33 columns cropped. */
+static void test_crop_overflow(void **state) {
+  (void)state;
+  uint8_t nal[96];
+  int w, h;
+  expect(nal, sps_with_crop(0, 0, 0, 4, nal), 640, 360); /* the writer is right */
+  size_t len = sps_with_crop(0x80000000u, 0x80000000u, 0, 4, nal);
+  assert_int_equal(h264_sps_dimensions(nal, len, &w, &h), ERR_PROTOCOL);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_real_sps),
       cmocka_unit_test(test_broken_sps),
+      cmocka_unit_test(test_crop_overflow),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
