@@ -67,6 +67,7 @@ static const char usage_serve[] =
     "  --rtmps HOST:PORT     RTMPS ingest (off; self-signed cert in DATA/tls/ unless --tls-cert)\n"
     "  --srt HOST:PORT       SRT ingest (off)\n"
     "  --public-host NAME    host name put in server_urls and playback_url (localhost)\n"
+    "  --public-scheme S     http, or https behind a TLS proxy: scheme of playback_url (http)\n"
     "\n"
     "On first start with no API key in the data dir, one is created and printed.\n"
     "\n"

@@ -354,7 +354,10 @@ int stream_params_apply(json_t *body, json_t *params, stream_request_t *req,
       if (json_is_null(v)) {
         req->playback_domain[0] = '\0';
       } else if (!json_is_string(v) || !valid_host(json_string_value(v), 0)) {
-        return fail(err, key, "playback_domain must be a host name or null");
+        /* A scheme here is the common mistake: it is the server's public_scheme. */
+        return fail(err, key,
+                    "playback_domain must be a host name or null (the URL scheme is the "
+                    "server's public_scheme setting)");
       } else {
         snprintf(req->playback_domain, sizeof(req->playback_domain), "%s", json_string_value(v));
       }

@@ -12,7 +12,8 @@
 #include "core/util.h"
 
 static const char *const keys[] = {
-    "data", "http", "rtmp", "rtmps", "tls_cert", "tls_key", "srt", "public_host", "log_level",
+    "data", "http", "rtmp", "rtmps", "tls_cert", "tls_key", "srt", "public_host", "public_scheme",
+    "log_level",
     "create_rate_limit", "max_body_bytes", "max_connections", "rtmp_max_connections",
     "rtmp_max_per_ip", "rtmp_publish_timeout_ms", "hls_segment_ms", "hls_window",
     "hls_fmp4_on_demand", "hls_part_ms", "access_token_ttl",
@@ -110,6 +111,10 @@ int config_set(config_t *cfg, const char *key, const char *value, char *err, siz
   } else if (strcmp(key, "public_host") == 0) {
     if (!valid_host_name(value)) goto bad;
     snprintf(cfg->public_host, sizeof(cfg->public_host), "%s", value);
+  } else if (strcmp(key, "public_scheme") == 0) {
+    /* The listener speaks plain HTTP; "https" describes a TLS proxy in front. */
+    if (strcmp(value, "http") != 0 && strcmp(value, "https") != 0) goto bad;
+    cfg->public_https = strcmp(value, "https") == 0;
   } else if (strcmp(key, "log_level") == 0) {
     int l = log_level_parse(value);
     if (l < 0) goto bad;

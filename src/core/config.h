@@ -23,6 +23,7 @@ typedef struct {
   char srt_host[256];      /* "srt": HOST:PORT of the SRT listener; port 0 = off */
   int srt_port;
   char public_host[256];   /* "public_host": host name put in server_urls / playback_url */
+  int public_https;        /* "public_scheme": 1 = "https" playback URLs (a TLS proxy in front), 0 = "http" */
   int log_level;           /* "log_level": debug|info|warn|error */
   unsigned create_rate_limit; /* "create_rate_limit": stream creations per minute per project */
   size_t max_body_bytes;   /* "max_body_bytes": request body limit */

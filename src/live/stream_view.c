@@ -21,12 +21,16 @@ void stream_view_set_target_state(stream_view_target_state_fn fn, void *ud) {
 }
 
 void stream_view_http_base(const config_t *cfg, const char *domain, char *out, size_t outlen) {
+  const char *scheme = cfg->public_https ? "https" : "http";
+  /* Behind a TLS proxy the listener's own port is the proxy's upstream,
+   * not what clients reach: they reach the proxy on 443. */
+  int default_port = cfg->public_https || cfg->http_port == 80;
   if (domain && *domain)
-    snprintf(out, outlen, "http://%s", domain);
-  else if (cfg->http_port == 80)
-    snprintf(out, outlen, "http://%s", cfg->public_host);
+    snprintf(out, outlen, "%s://%s", scheme, domain);
+  else if (default_port)
+    snprintf(out, outlen, "%s://%s", scheme, cfg->public_host);
   else
-    snprintf(out, outlen, "http://%s:%d", cfg->public_host, cfg->http_port);
+    snprintf(out, outlen, "%s://%s:%d", scheme, cfg->public_host, cfg->http_port);
 }
 
 json_t *stream_view_render(store_t *st, const config_t *cfg, const store_stream_t *s) {

@@ -12,9 +12,10 @@
 /* A new object (the value of "stream"), or NULL on allocation failure. */
 json_t *stream_view_render(store_t *st, const config_t *cfg, const store_stream_t *s);
 
-/* http://HOST[:PORT] as clients reach the HTTP listener: the stream's
- * playback_domain when given (may be NULL), else public_host with the port
- * unless it is 80. Every playback URL (live, recordings, clips) starts so. */
+/* SCHEME://HOST[:PORT] as clients reach the HTTP listener: SCHEME is the
+ * public_scheme setting; HOST the stream's playback_domain when given (may
+ * be NULL), else public_host with the port unless it is 80 or the scheme is
+ * https. Every playback URL (live, recordings, clips) starts so. */
 void stream_view_http_base(const config_t *cfg, const char *domain, char *out, size_t outlen);
 
 /* simulcast: the pushing module registers where per-target state comes

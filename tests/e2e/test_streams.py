@@ -5,6 +5,8 @@ import json
 
 import pytest
 
+from conftest import run_cli
+
 from helpers import (FORM_CT, SEED_CREATE_BODY, SEED_DVR_SECRET, SEED_UPDATE_BODY_TEXT, TS_RE,
                      as_list, assert_default_params, assert_error, assert_stream_shape, expect,
                      falsy, stream_of, truthy)
@@ -227,6 +229,8 @@ BAD_VALUES = [
     ({"name": 5}, "name"),
     ({"foo": 1}, "foo"),
     ({"playback_domain": "bad domain/x"}, "playback_domain"),
+    # The scheme is the server's public_scheme setting, not part of the domain.
+    ({"playback_domain": "https://play.example.com"}, "playback_domain"),
     ({"allowed_referer_domains": "example.com"}, "allowed_referer_domains"),
 ]
 
@@ -386,6 +390,30 @@ def test_update_applies_and_merges_dvr(server, api):
     assert u5["params"]["allowed_referer_domains"] == []
     assert api.get_stream(sid) == u5
     assert_stream_shape(u5, server)
+
+
+def test_public_scheme_https_makes_https_playback_urls(fresh_server):
+    # Behind a TLS proxy: playback URLs are https on the proxy's port (443),
+    # with or without a playback_domain; ingest URLs keep their own schemes.
+    srv = fresh_server(extra_args=["--public-scheme", "https"])
+    api = srv.new_project()
+    s = api.create()
+    pid = s["playback_ids"][0]["id"]
+    assert s["playback_ids"][0]["playback_url"] == f"https://127.0.0.1/hls/{pid}/index.m3u8"
+    assert s["server_urls"]["rtmp"] == f"rtmp://127.0.0.1:{srv.rtmp_port}/live"
+    u = stream_of(api.put(f"/v1/live-streams/{s['id']}", json={"playback_domain": "play.example.com"}))
+    assert u["playback_ids"][0]["playback_url"] == f"https://play.example.com/hls/{pid}/index.m3u8"
+    added = stream_of(api.post(f"/v1/live-streams/{s['id']}/playback-ids", json={"policy": "public"}))
+    assert len(added["playback_ids"]) == 2
+    assert all(p["playback_url"].startswith("https://play.example.com/hls/")
+               for p in added["playback_ids"]), added
+    api.close()
+
+
+def test_public_scheme_refuses_other_values(tmp_path):
+    p = run_cli("serve", "--data", str(tmp_path / "d"), "--public-scheme", "ftp", check=False)
+    assert p.returncode != 0
+    assert "public_scheme" in p.stderr
 
 
 def test_update_playback_domain_changes_urls_and_back(server, api):
