@@ -10,8 +10,9 @@
  *   first position where they differ; ties go to the route added first.
  * - HEAD is answered by GET routes. OPTIONS on a path that has routes (and
  *   no OPTIONS or "*" route for it) is a CORS preflight: 204 with Allow and
- *   Access-Control-* headers. Routed answers carry
- *   "Access-Control-Allow-Origin: *" so that the preflight is useful.
+ *   Access-Control-* headers. Every other answer carries
+ *   "Access-Control-Allow-Origin: *" so that the preflight is useful, and
+ *   Access-Control-Expose-Headers so that page scripts can read them.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -50,7 +51,20 @@ struct router {
   void *observer_ud;
 };
 
-static const char cors_allow_headers[] = "Authorization, Content-Type";
+/* Request headers a page may send: the API's, plus what players send for
+ * playback (hls.js/Shaka ask for byte ranges and revalidate with ETags). */
+static const char cors_allow_headers[] = "Authorization, Content-Type, Range, If-None-Match";
+/* Response headers a page script may read beyond the CORS-safelisted ones:
+ * a player needs ranges, sizes and cache age of segments; an API client
+ * the ETag and how long to wait after a 429/503. Age comes from caches in front. */
+static const char cors_expose_headers[] =
+    "Accept-Ranges, Age, Content-Length, Content-Range, Date, ETag, Retry-After";
+
+/* The CORS headers of an answer that is not a preflight. */
+static void cors_headers_add(http_response_t *res) {
+  http_response_header(res, "Access-Control-Allow-Origin", "*");
+  http_response_header(res, "Access-Control-Expose-Headers", cors_expose_headers);
+}
 
 router_t *router_new(void) { return calloc(1, sizeof(router_t)); }
 
@@ -266,7 +280,7 @@ static int dispatch(router_t *r, http_request_t *req, http_response_t *res,
 
   if (best) {
     *matched = best->pattern; /* observer (metrics) */
-    http_response_header(res, "Access-Control-Allow-Origin", "*");
+    cors_headers_add(res);
     best->fn(best->ud, req, res, &best_params);
     return 1;
   }
@@ -285,7 +299,7 @@ static int dispatch(router_t *r, http_request_t *req, http_response_t *res,
   char m[24], p[208], msg[256];
   sanitize(method, m, 16);
   sanitize(req->path, p, 200);
-  http_response_header(res, "Access-Control-Allow-Origin", "*");
+  cors_headers_add(res);
   if (path_matched) {
     allow_add(allow, sizeof(allow), "OPTIONS");
     snprintf(msg, sizeof(msg), "method %s not allowed for %s", m, p);

@@ -292,6 +292,9 @@ def test_options_preflight(server):
     assert {"authorization", "content-type"} <= allowed_headers
     assert "POST" in {m.strip() for m in h["allow"].split(",")}
     assert after[0] == 200
+    # API answers let page scripts read Retry-After (429) and ETag too.
+    exposed = {x.strip().lower() for x in after[1]["access-control-expose-headers"].split(",")}
+    assert {"retry-after", "etag", "content-length"} <= exposed
 
 
 def test_options_unknown_path_is_404(server):

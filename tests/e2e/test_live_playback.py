@@ -208,6 +208,33 @@ def test_range(bc):
     assert r.status_code == 206 and r.content == init[:8]
 
 
+def exposed_headers(resp):
+    return {h.strip().lower() for h in resp.headers.get("Access-Control-Expose-Headers", "").split(",")}
+
+
+def test_cors_lets_page_players_send_ranges_and_read_headers(live_server, bc):
+    # A player on another origin: the preflight must allow Range and
+    # If-None-Match, and the answer expose what a script reads (byte ranges,
+    # sizes, validators, cache age).
+    _, seg = latest(bc["url"])
+    surl = segment_url(bc["url"], seg.uri)
+    pre = requests.options(surl, timeout=HTTP_TIMEOUT, headers={
+        "Origin": "https://player.example", "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "range, if-none-match"})
+    assert pre.status_code == 204, pre.status_code
+    assert pre.headers["Access-Control-Allow-Origin"] == "*"
+    allowed = {h.strip().lower() for h in pre.headers["Access-Control-Allow-Headers"].split(",")}
+    assert {"range", "if-none-match"} <= allowed, pre.headers
+    assert "GET" in pre.headers["Access-Control-Allow-Methods"]
+    r = get(surl, headers={"Origin": "https://player.example", "Range": "bytes=0-187"})
+    assert r.status_code == 206
+    want = {"content-length", "content-range", "etag", "age", "date", "retry-after",
+            "accept-ranges"}
+    assert want <= exposed_headers(r), r.headers
+    for resp in (get(bc["url"]), get(f"{live_server.base_url}/hls/nosuchplaybackid/index.m3u8")):
+        assert {"etag", "content-length"} <= exposed_headers(resp), resp.headers
+
+
 def test_unknown_playback_id_404(live_server, bc):
     r = get(f"{live_server.base_url}/hls/nosuchplaybackid/index.m3u8")
     assert_error(r, 404)

@@ -72,6 +72,7 @@ typedef struct {
   char body[1024];
   char allow[256];
   char hdr[256];
+  char expose[256];
 } out_t;
 
 static out_t dispatch(router_t *r, const char *method, const char *path) {
@@ -89,6 +90,7 @@ static out_t dispatch(router_t *r, const char *method, const char *path) {
   memcpy(o.body, b, len);
   http__response_header(res, "Allow", o.allow, sizeof(o.allow));
   http__response_header(res, "Access-Control-Allow-Origin", o.hdr, sizeof(o.hdr));
+  http__response_header(res, "Access-Control-Expose-Headers", o.expose, sizeof(o.expose));
   http__response_detached_free(res);
   return o;
 }
@@ -103,6 +105,7 @@ static void test_match_literals_and_params(void **s) {
   assert_string_equal(H.which, "list");
   assert_int_equal(H.count, 0);
   assert_string_equal(o.hdr, "*"); /* routed answers allow any origin */
+  assert_non_null(strstr(o.expose, "Content-Range")); /* and let scripts read headers */
   o = dispatch(r, "POST", "/v1/live-streams");
   assert_string_equal(H.which, "create");
   o = dispatch(r, "GET", "/v1/live-streams/abc-123");
@@ -262,7 +265,8 @@ static void test_options_preflight(void **s) {
   assert_string_equal(http__response_header(res, "Access-Control-Allow-Methods", v, sizeof(v)),
                       "GET, HEAD, DELETE, OPTIONS");
   assert_string_equal(http__response_header(res, "Access-Control-Allow-Headers", v, sizeof(v)),
-                      "Authorization, Content-Type");
+                      "Authorization, Content-Type, Range, If-None-Match");
+  assert_null(http__response_header(res, "Access-Control-Expose-Headers", v, sizeof(v)));
   http__response_detached_free(res);
   /* an explicit OPTIONS route is used instead */
   out_t o = dispatch(r, "OPTIONS", "/custom-options");
