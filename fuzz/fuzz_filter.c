@@ -1,6 +1,6 @@
 /* fuzz_filter.c — filter_parse on arbitrary query strings, then filter_match
  * against a fixed stream-shaped object (nested objects, arrays of objects,
- * scalar arrays, null, numbers, booleans). */
+ * scalar arrays, null, numbers, booleans) and filter_find_unknown_key. */
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,6 +22,8 @@ static const char *STREAM_JSON =
     "\"allowed_referer_domains\":[\"example.com\",\"b.example\",0,true,null,{}],\"tags\":[]}}";
 
 static const char *const RESERVED[] = {"limit", "offset", NULL};
+static const char *const KNOWN[] = {"id", "status.name", "params.dvr.enabled", "recording.*",
+                                    NULL};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static json_t *obj;
@@ -39,6 +41,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (filter_count(f) > FILTER_MAX_CONDITIONS) abort();
     (void)filter_match(f, obj);
     (void)filter_match(f, NULL);
+    char key[16]; /* small: the truncation path too */
+    if (filter_find_unknown_key(f, KNOWN, key, sizeof(key)) && strlen(key) >= sizeof(key)) abort();
     filter_free(f);
   } else {
     if (f || rc != ERR_INVALID || strlen(field) >= sizeof(field)) abort();

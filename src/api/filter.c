@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -298,6 +299,44 @@ int filter_match(const filter_t *f, json_t *obj) {
     if (c->kind == FILTER_NULL ? hit : !hit) return 0;
   }
   return 1;
+}
+
+/* --- known keys --- */
+
+/* 1 if the key c names known's path, a step on the way to it, or (known
+ * ending in ".*") anything below it. */
+static int filter_key_on_path(const filter_cond_t *c, const char *known) {
+  const char *k = known;
+  for (size_t i = 0; i < c->nseg; i++) {
+    if (strcmp(k, "*") == 0) return 1;
+    size_t len = strcspn(k, ".");
+    if (strlen(c->seg[i]) != len || memcmp(c->seg[i], k, len) != 0) return 0;
+    if (k[len] == '\0') return i + 1 == c->nseg; /* known ends: the key must too */
+    k += len + 1;
+  }
+  return 1; /* the key stops on the way */
+}
+
+/* The key of c with its dots back, truncated to outlen. */
+static void filter_key_text(const filter_cond_t *c, char *out, size_t outlen) {
+  if (!out || outlen == 0) return;
+  out[0] = '\0';
+  size_t used = 0;
+  for (size_t i = 0; i < c->nseg && used + 1 < outlen; i++)
+    used += (size_t)snprintf(out + used, outlen - used, "%s%s", i ? "." : "", c->seg[i]);
+}
+
+int filter_find_unknown_key(const filter_t *f, const char *const *known, char *out,
+                            size_t outlen) {
+  for (size_t k = 0; f && k < f->n; k++) {
+    const char *const *p = known;
+    while (p && *p && !filter_key_on_path(&f->c[k], *p)) p++;
+    if (!p || !*p) {
+      filter_key_text(&f->c[k], out, outlen);
+      return 1;
+    }
+  }
+  return 0;
 }
 
 size_t filter_count(const filter_t *f) { return f ? f->n : 0; }

@@ -68,6 +68,16 @@ int filter_parse(const char *query, const char *const *reserved, filter_t **out,
  * everything; a NULL obj is an empty one. Does not modify obj. */
 int filter_match(const filter_t *f, json_t *obj);
 
+/* Whether every condition names a property the listed objects can have.
+ * known: NULL-terminated dotted paths of the objects' shape. A key is known
+ * when it equals an entry, leads to one ("params" leads to
+ * "params.dvr.enabled"), or lies under an entry ending in ".*" (for parts
+ * rendered whole by other modules: "recording.*" admits "recording" and
+ * everything below it). Returns 1 and the first unknown key, dotted and
+ * decoded, in out (truncated to outlen), or 0 when all are known. */
+int filter_find_unknown_key(const filter_t *f, const char *const *known, char *out,
+                            size_t outlen);
+
 /* Number of conditions (0 for NULL). */
 size_t filter_count(const filter_t *f);
 

@@ -145,6 +145,49 @@ static int list_one(void *ud, const store_stream_t *s) {
 }
 
 
+/* Every property of the stream object (docs/api.md "The stream object", as
+ * live/stream_view.c renders it), so that a mistyped filter key is refused
+ * instead of quietly matching nothing. Properties that come and go
+ * (origin_host, server_urls.srt) are listed: "=null" on them is a real
+ * question. Parts rendered whole by other modules are open below ".*". */
+static const char *const stream_filter_keys[] = {
+    "id", "name", "stream_key", "created_at", "playback_domain", "origin_host", "origin_url",
+    "server_urls.rtmp", "server_urls.rtmps", "server_urls.srt",
+    "playback_ids.id", "playback_ids.policy", "playback_ids.created", "playback_ids.playback_url",
+    "simulcast_targets.id", "simulcast_targets.url", "simulcast_targets.stream_key",
+    "simulcast_targets.status.*",
+    "status.name", "status.timestamp",
+    "params.input_format", "params.output_format", "params.framerate", "params.mode",
+    "params.qualities.resolution", "params.qualities.bitrate", "params.qualities.framerate",
+    "params.callback_url", "params.stream_timeout", "params.srt_latency",
+    "params.srt_passphrase_set", "params.allowed_referer_domains",
+    "params.dvr.enabled", "params.dvr.destination.*", "params.dvr.stream_source",
+    "params.dvr.resolution", "params.dvr.format", "params.dvr.max_file_duration",
+    "recording.*", NULL};
+
+/* The list's query: paging, then the filters; 0, or an error answered. */
+static int streams_list_query(http_request_t *req, http_response_t *res, list_state_t *ls) {
+  if (api_parse_paging(req, res, LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT, &ls->limit, &ls->offset))
+    return ERR_INVALID;
+  static const char *const reserved[] = {"limit", "offset", NULL};
+  char field[128], msg[320];
+  if (filter_parse(req->query, reserved, &ls->filter, field, sizeof(field)) != 0) {
+    api_error(res, ERR_INVALID, "invalid filter", field);
+    return ERR_INVALID;
+  }
+  if (filter_find_unknown_key(ls->filter, stream_filter_keys, field, sizeof(field))) {
+    snprintf(msg, sizeof(msg),
+             "unknown filter '%.120s': not a property of the stream object (limit and offset "
+             "page; every other parameter is a dotted path such as status.name)",
+             field);
+    api_error(res, ERR_INVALID, msg, field);
+    filter_free(ls->filter);
+    ls->filter = NULL;
+    return ERR_INVALID;
+  }
+  return 0;
+}
+
 static void streams_list(void *ud, http_request_t *req, http_response_t *res,
                          const router_params_t *p) {
   (void)p;
@@ -152,13 +195,7 @@ static void streams_list(void *ud, http_request_t *req, http_response_t *res,
   char project[37];
   if (api_auth(ctx, req, res, project)) return;
   list_state_t ls = {.ctx = ctx};
-  if (api_parse_paging(req, res, LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT, &ls.limit, &ls.offset)) return;
-  static const char *const reserved[] = {"limit", "offset", NULL};
-  char field[128];
-  if (filter_parse(req->query, reserved, &ls.filter, field, sizeof(field)) != 0) {
-    api_error(res, ERR_INVALID, "invalid filter", field);
-    return;
-  }
+  if (streams_list_query(req, res, &ls)) return;
   ls.page = json_array();
   int rc = store_stream_list(ctx->store, project, list_one, &ls);
   if (rc) {

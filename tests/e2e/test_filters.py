@@ -53,10 +53,10 @@ def test_seed_example_playback_domain(fleet):
     assert ids(c, {"playback_domain": "notnull"}) == [m["b"]]
     assert sorted(ids(c, {"playback_domain": "null"})) == pick("acd", m)
     assert ids(c, {"playback_domain": "cdn.example.com"}) == [m["b"]]
-    # A key that is missing everywhere is "null" everywhere.
-    assert sorted(ids(c, {"no_such_field": "null"})) == pick("abcd", m)
-    assert ids(c, {"no_such_field": "notnull"}) == []
-    assert ids(c, {"no_such_field": "x"}) == []
+    # A property of the stream object that these streams lack is null.
+    assert sorted(ids(c, {"origin_host": "null"})) == pick("bd", m)
+    assert sorted(ids(c, {"origin_host": "notnull"})) == pick("ac", m)
+    assert sorted(ids(c, {"server_urls.srt": "null"})) == pick("abcd", m)
 
 
 def test_and_of_several(fleet):
@@ -128,6 +128,55 @@ def test_empty_project_lists_nothing(project):
 def test_bad_limit(api, value):
     assert_error(api.get("/v1/live-streams", params={"limit": value}), 400, "invalid_request",
                  "limit")
+
+
+@pytest.mark.parametrize("query,field", [
+    ("bogus.field=1", "bogus.field"), ("no_such_field=null", "no_such_field"),
+    ("status.nmae=live", "status.nmae"), ("params.dvr.enabeld=true", "params.dvr.enabeld"),
+    ("status.name.x=live", "status.name.x"), ("sort_by=name", "sort_by"),
+    ("limit=5&status.name=live&Status.name=live", "Status.name"),
+    ("params.dvr%2Eenabld=1", "params.dvr.enabld")])
+def test_unknown_filter_field_is_refused(project, query, field):
+    # A mistyped key would otherwise match nothing and look like an empty list.
+    project.create({"name": "x"})
+    err = assert_error(project.get("/v1/live-streams?" + query), 400, "invalid_request", field)
+    assert field in err["message"], err
+
+
+def leaf_paths(node, prefix=""):
+    """Every dotted path to a value in node, through arrays as filters go."""
+    if isinstance(node, list):
+        for e in node:
+            yield from leaf_paths(e, prefix)
+    elif isinstance(node, dict) and node:
+        for k, v in node.items():
+            yield from leaf_paths(v, f"{prefix}.{k}" if prefix else k)
+    elif prefix:
+        yield prefix
+
+
+def test_every_property_of_a_full_stream_is_a_known_filter(project):
+    # Guards the server's list of filterable keys against the stream object
+    # growing: every property a stream shows can be filtered on.
+    c = project
+    s = c.create({"name": "full", "playback_domain": "cdn.example.com", "mode": "custom",
+                  "qualities": [{"resolution": "360p", "bitrate": 800, "framerate": 30}],
+                  "callback_url": "https://hooks.example.com/x",
+                  "allowed_referer_domains": ["example.com"],
+                  "dvr": {"enabled": 1, "destination": {"url": "s3://s3.example.com/b/p",
+                                                        "key": "K", "secret": "S"}}})
+    expect(c.post(f"/v1/live-streams/{s['id']}/simulcast-targets",
+                  json={"url": "rtmp://a.example.com/live2", "stream_key": "k"}), 200)
+    expect(c.post(f"/v1/live-streams/{s['id']}/start"), 200)
+    full = c.get_stream(s["id"])
+    paths = sorted(set(leaf_paths(full)))
+    assert {"origin_host", "params.qualities.bitrate", "simulcast_targets.status.name",
+            "params.dvr.destination.url"} <= set(paths), paths
+    try:
+        for path in paths:
+            expect(c.get("/v1/live-streams", params={path: "notnull"}), 200)
+    finally:
+        c.post(f"/v1/live-streams/{s['id']}/stop")
 
 
 @pytest.mark.parametrize("query", ["a..b=1", ".a=1", "a.=1", "status..name=live"])

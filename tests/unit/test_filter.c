@@ -313,6 +313,42 @@ static void test_errors(void **state) {
   assert_int_equal(filter_parse("a=1", RESERVED, NULL, NULL, 0), ERR_INVALID);
 }
 
+/* 1 and the key text when q names a key outside KNOWN, else 0. */
+static int unknown_key(const char *q, char *key, size_t keylen) {
+  static const char *const KNOWN[] = {"id", "status.name", "params.dvr.enabled", "recording.*",
+                                      NULL};
+  filter_t *f = NULL;
+  assert_int_equal(filter_parse(q, RESERVED, &f, NULL, 0), 0);
+  int found = filter_find_unknown_key(f, KNOWN, key, keylen);
+  filter_free(f);
+  return found;
+}
+
+static void test_unknown_keys(void **state) {
+  (void)state;
+  char key[64];
+  /* listed paths, the steps to them, anything under ".*"; reserved skipped */
+  assert_int_equal(unknown_key("id=1&status.name=live&limit=5", key, sizeof(key)), 0);
+  assert_int_equal(unknown_key("params=notnull&params.dvr=null", key, sizeof(key)), 0);
+  assert_int_equal(unknown_key("recording=null&recording.a.b=1", key, sizeof(key)), 0);
+  assert_int_equal(unknown_key("", key, sizeof(key)), 0);
+  /* the first unknown key, dotted and decoded */
+  assert_int_equal(unknown_key("id=1&bogus.field=1&x=2", key, sizeof(key)), 1);
+  assert_string_equal(key, "bogus.field");
+  assert_int_equal(unknown_key("status.name.more=1", key, sizeof(key)), 1);
+  assert_string_equal(key, "status.name.more");
+  assert_int_equal(unknown_key("status.nam=live", key, sizeof(key)), 1);
+  assert_string_equal(key, "status.nam");
+  assert_int_equal(unknown_key("params.dvr%2Eenabld=1", key, sizeof(key)), 1);
+  assert_string_equal(key, "params.dvr.enabld");
+  assert_int_equal(unknown_key("ID=1", key, sizeof(key)), 1); /* keys are exact */
+  /* truncated, still terminated */
+  char small[6];
+  assert_int_equal(unknown_key("abcdefgh.ijk=1", small, sizeof(small)), 1);
+  assert_string_equal(small, "abcde");
+  assert_int_equal(filter_find_unknown_key(NULL, NULL, key, sizeof(key)), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_seed_examples),
@@ -323,6 +359,7 @@ int main(void) {
       cmocka_unit_test(test_arrays),
       cmocka_unit_test(test_reserved_and_count),
       cmocka_unit_test(test_errors),
+      cmocka_unit_test(test_unknown_keys),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
