@@ -47,6 +47,16 @@ static json_t *time_json(int64_t ts) {
   return json_string(util_format_time(ts, buf, sizeof(buf)));
 }
 
+/* Why the server ended the stream's last publish (live_publish_fail), or
+ * null: {"message", "timestamp"}. Kept until a publish goes live again. */
+static json_t *last_error_json(store_t *store, const char *stream_id) {
+  char message[256];
+  int64_t ts;
+  if (store_stream_ingest_error(store, stream_id, message, sizeof(message), &ts) != 0)
+    return json_null();
+  return json_pack("{s:s, s:o}", "message", message, "timestamp", time_json(ts));
+}
+
 /* One raw sample, with the field names of seed 003's example (+ onair's
  * client_type, encoder_software, dropped_frames). */
 static json_t *sample_json(const store_health_sample_t *s) {
@@ -338,6 +348,7 @@ static void health_get(void *ud, http_request_t *req, http_response_t *res,
   json_object_set_new(body, "time_from", all ? json_null() : time_json(from));
   json_object_set_new(body, "time_to", all ? json_null() : time_json(to));
   json_object_set_new(body, "limit", json_integer(limit));
+  json_object_set_new(body, "last_error", last_error_json(ctx->store, s.id));
   walk_free(&w);
   respond(res, body);
   json_decref(body);

@@ -204,13 +204,21 @@ static void on_timeout(uv_timer_t *t) {
   if (!ls->hls) entry_free(ls);
 }
 
+/* A publish went live: an earlier one's failure no longer applies. */
+static void clear_ingest_error(live_stream_t *ls) {
+  int rc = store_stream_set_ingest_error(ls->lv->store, ls->id, NULL, 0);
+  if (rc && rc != ERR_NOT_FOUND)
+    log_warn("ingest_error_clear_failed id=%s err=%s", ls->id, err_str(rc));
+}
+
 static void on_segment(void *ud, uint64_t seq, double duration_s) {
   struct rend_ctx *rc = ud;
   live_stream_t *ls = rc->ls;
   live_t *lv = ls->lv;
   /* seed 003: launching until the output can be played, then live. */
-  if (rc->index == 0 && ls->has_pub && ls->status == STREAM_LAUNCHING)
-    transition(ls, STREAM_LIVE);
+  if (rc->index == 0 && ls->has_pub && ls->status == STREAM_LAUNCHING &&
+      transition(ls, STREAM_LIVE) == 0)
+    clear_ingest_error(ls);
   uint64_t used = hls_numbers_end(ls->rend[rc->index].hls);
   if (used + HLS_FLOOR_AHEAD / 4 > ls->hls_floor_saved) save_hls_floor(ls, used + HLS_FLOOR_AHEAD);
   for (int i = 0; i < lv->nobservers; i++)
@@ -367,6 +375,12 @@ void live_publish_end(live_t *lv, live_stream_t *ls) {
   log_info("publish_end id=%s", ls->id);
   NOTIFY(lv, on_publish_end, ls);
   went_idle(lv, ls);
+}
+
+void live_publish_fail(live_t *lv, live_stream_t *ls, const char *message) {
+  log_warn("publish_failed id=%s reason=\"%s\"", ls->id, message);
+  int rc = store_stream_set_ingest_error(lv->store, ls->id, message, util_now());
+  if (rc) log_warn("ingest_error_save_failed id=%s err=%s", ls->id, err_str(rc));
 }
 
 hub_t *live_stream_hub(live_stream_t *ls) { return ls->hub; }

@@ -53,6 +53,11 @@ int live_publish_begin(live_t *lv, const char *stream_key, const char *protocol,
                        const live_publisher_t *pub, live_stream_t **out);
 /* The publisher is gone: status idle and the stream_timeout timer starts. */
 void live_publish_end(live_t *lv, live_stream_t *ls);
+/* The ingest ends this publish for a reason the stream's owner must fix
+ * (an unsupported codec): message is kept for the health response
+ * (last_error) until a publish goes live again. The caller then closes the
+ * connection, which ends the publish as usual. */
+void live_publish_fail(live_t *lv, live_stream_t *ls, const char *message);
 hub_t *live_stream_hub(live_stream_t *ls);
 const char *live_stream_id(const live_stream_t *ls);
 

@@ -233,6 +233,11 @@ const char *const store__migrations[] = {
      * what its packagers use), so a broadcast after a restart with the clock
      * set back still never reuses an immutable segment URL. */
     "ALTER TABLE streams ADD COLUMN hls_numbers_end INTEGER NOT NULL DEFAULT 0;",
+    /* 9: ingest_error: why the server ended the stream's last publish (an
+     * unsupported codec), for the owner to read in the health response;
+     * cleared when a publish goes live again. */
+    "ALTER TABLE streams ADD COLUMN ingest_error TEXT;"
+    "ALTER TABLE streams ADD COLUMN ingest_error_at INTEGER;",
 };
 
 const int store__n_migrations = (int)(sizeof(store__migrations) / sizeof(store__migrations[0]));

@@ -90,6 +90,11 @@ int store_stream_delete(store_t *st, const char *project_id, const char *id, int
  * deleted streams too. ERR_NOT_FOUND for an unknown id. */
 int store_stream_hls_floor(store_t *st, const char *id, uint64_t *out);
 int store_stream_raise_hls_floor(store_t *st, const char *id, uint64_t end);
+/* Why the server ended the stream's last publish (migration 9). set with
+ * message NULL clears it. get copies it into buf (truncated to cap) with
+ * its time; ERR_NOT_FOUND when there is none (or no such stream). */
+int store_stream_set_ingest_error(store_t *st, const char *id, const char *message, int64_t ts);
+int store_stream_ingest_error(store_t *st, const char *id, char *buf, size_t cap, int64_t *ts);
 typedef int (*store_stream_cb)(void *ud, const store_stream_t *s);
 /* Calls cb for each not-deleted stream of the project, oldest first
  * (created_at, then id). A non-zero return from cb stops and is returned. */

@@ -134,6 +134,9 @@
   X(STREAM_HLS_FLOOR, "SELECT hls_numbers_end FROM streams WHERE id = ?1")                      \
   X(STREAM_RAISE_HLS_FLOOR,                                                                     \
     "UPDATE streams SET hls_numbers_end = MAX(hls_numbers_end, ?2) WHERE id = ?1")              \
+  X(STREAM_INGEST_ERROR, "SELECT ingest_error, ingest_error_at FROM streams WHERE id = ?1")     \
+  X(STREAM_SET_INGEST_ERROR,                                                                    \
+    "UPDATE streams SET ingest_error = ?2, ingest_error_at = ?3 WHERE id = ?1")                 \
   X(STREAM_DELETE,                                                                              \
     "UPDATE streams SET status = ?3, status_ts = ?4, deleted = 1 "                              \
     "WHERE id = ?1 AND project_id = ?2 AND deleted = 0")                                        \

@@ -1,6 +1,7 @@
 /* streams.c — live streams and their status history. Deleted streams stay
  * as rows with deleted = 1 (their history remains) and every read filters
  * them out. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -140,6 +141,32 @@ int store_stream_raise_hls_floor(store_t *st, const char *id, uint64_t end) {
   if (end > INT64_MAX) end = INT64_MAX;
   sqlite3_stmt *q = st->stmt[STORE__STREAM_RAISE_HLS_FLOOR];
   return exec_some(st, q, store__bind(q, "tl", id, (int64_t)end), "stream_raise_hls_floor");
+}
+
+int store_stream_set_ingest_error(store_t *st, const char *id, const char *message, int64_t ts) {
+  if (!id) return ERR_NOT_FOUND;
+  sqlite3_stmt *q = st->stmt[STORE__STREAM_SET_INGEST_ERROR];
+  return exec_some(st, q, store__bind(q, "ttl", id, message, message ? ts : (int64_t)0),
+                   "stream_set_ingest_error");
+}
+
+int store_stream_ingest_error(store_t *st, const char *id, char *buf, size_t cap, int64_t *ts) {
+  if (cap) buf[0] = '\0';
+  *ts = 0;
+  if (!id) return ERR_NOT_FOUND;
+  store__read(st);
+  sqlite3_stmt *q = st->stmt[STORE__STREAM_INGEST_ERROR];
+  int rc = store__bind(q, "t", id);
+  if (rc == SQLITE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+    const unsigned char *text = sqlite3_column_text(q, 0);
+    if (text && cap) snprintf(buf, cap, "%s", (const char *)text);
+    *ts = sqlite3_column_int64(q, 1);
+    rc = text ? 0 : ERR_NOT_FOUND;
+  } else {
+    rc = rc == SQLITE_DONE ? ERR_NOT_FOUND : store__fail(st, rc, "stream_ingest_error");
+  }
+  store__done(q);
+  return rc;
 }
 
 int store_stream_delete(store_t *st, const char *project_id, const char *id, int deleted_status,

@@ -313,3 +313,69 @@ def test_live_stream_cannot_be_deleted(live_server, live_api, bystander):
     assert status_of(s) in ORIGIN_STATUSES and s.get("origin_host") == live_server.public_host
     assert_error(live_api.delete(f"/v1/live-streams/{sid}"), 409)
     assert_bystander_ok(bystander, live_api)
+
+
+# ------------------------------------------------------------------ unsupported video
+
+
+def default_flv_codecs_argv(url):
+    """ffmpeg with no -c:v / -c:a: its FLV muxer picks Sorenson H.263
+    (flv1, FLV codec_id 2) and MP3 — what a newcomer's first push sends."""
+    return ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "warning", "-re",
+            "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30", "-f", "lavfi", "-i", "sine",
+            "-f", "flv", url]
+
+
+def health_of(api, sid):
+    r = api.get(f"/v1/live-streams/{sid}/health")
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_unsupported_video_codec_fails_the_publish_with_a_reason(live_server, live_api, pusher,
+                                                                 bystander, tmp_path):
+    s = live_api.create({"name": "flv1"})
+    assert health_of(live_api, s["id"])["last_error"] is None
+    off = log_offset(live_server)
+    url = f"rtmp://127.0.0.1:{live_server.rtmp_port}/live/{s['stream_key']}"
+    p = Pusher(default_flv_codecs_argv(url), tmp_path / "flv1.log", "ffmpeg-flv1")
+    try:
+        rc = p.wait(8 * SLOW)
+        assert rc is not None and rc != 0, f"ffmpeg kept pushing flv1: {p!r}"
+    finally:
+        p.kill()
+    line = wait_log(live_server, ("rtmp_unsupported_codec", "kind=video"), since=off)
+    assert "codec=flv1 (Sorenson H.263)" in line and "action=disconnect" in line, line
+    wait_log(live_server, ("rtmp_close", "reason=unsupported_video_codec"), since=off)
+    # never live: launching, then idle once the connection is gone
+    wait_status(live_api, s["id"], "idle", timeout=5)
+    went = [ln for ln in server_log(live_server)[off:].splitlines()
+            if f"stream_status id={s['id']}" in ln]
+    assert any("to=launching" in ln for ln in went), went
+    assert not any("to=live" in ln for ln in went), went
+    err = health_of(live_api, s["id"])["last_error"]
+    assert err and err["message"] == ("unsupported video codec flv1 (Sorenson H.263): "
+                                      "push H.264 or HEVC (ffmpeg: -c:v libx264)"), err
+    assert err["timestamp"], err
+    assert_bystander_ok(bystander, live_api)
+
+    # the same key with H.264 goes live, and the reason is gone
+    p2 = pusher(live_server, s["stream_key"])
+    wait_status(live_api, s["id"], "live", timeout=15)
+    assert p2.alive(), p2
+    assert health_of(live_api, s["id"])["last_error"] is None
+
+
+def test_audio_only_push_still_goes_live(live_server, live_api, pusher, tmp_path):
+    """No video at all is not an unsupported video codec."""
+    s = live_api.create({})
+    url = f"rtmp://127.0.0.1:{live_server.rtmp_port}/live/{s['stream_key']}"
+    argv = ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "warning", "-re",
+            "-f", "lavfi", "-i", "sine", "-c:a", "aac", "-f", "flv", url]
+    p = Pusher(argv, tmp_path / "audio.log", "ffmpeg-audio")
+    try:
+        wait_status(live_api, s["id"], "live", timeout=15)
+        assert p.alive(), p
+        assert health_of(live_api, s["id"])["last_error"] is None
+    finally:
+        p.kill()

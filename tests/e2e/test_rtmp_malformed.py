@@ -466,6 +466,33 @@ def test_broken_avc_sequence_header_from_publisher(raw, live_server, bystander, 
     assert_unharmed(live_server, bystander, live_api)
 
 
+@pytest.mark.parametrize("tag,codec", [
+    (b"\x90av01" + b"\x81\x00\x0c\x00", "av1"),          # E-RTMP SequenceStart (OBS 30)
+    (b"\x91vp09" + b"\x00" * 16, "vp9"),                   # E-RTMP CodedFrames
+    (b"\x14\x00" + b"\x00" * 16, "vp6 (On2 VP6)"),         # legacy codec_id 4
+])
+def test_unsupported_video_codec_closes_the_publisher(raw, live_server, bystander, live_api,
+                                                      tag, codec):
+    """Video onair cannot carry ends that publish (not a stream live with
+    audio alone): the connection is closed, the log names the codec, and
+    the stream's health says why."""
+    s = live_api.create({"name": "raw-unsupported"})
+    off = log_offset(live_server)
+    c = raw()
+    c.start_publish(s["stream_key"])
+    wait_status(live_api, s["id"], "launching", timeout=5)
+    c.send_quiet(chunks(6, 9, tag, stream_id=1))
+    line = assert_closed_and_logged(c, live_server, off, "unsupported_video_codec")
+    assert s["id"] in wait_log(live_server, ("rtmp_unsupported_codec", f"codec={codec} "),
+                               since=off)
+    wait_status(live_api, s["id"], "idle", timeout=5)
+    r = live_api.get(f"/v1/live-streams/{s['id']}/health")
+    assert r.status_code == 200, r.text
+    err = r.json()["last_error"]
+    assert err and err["message"].startswith(f"unsupported video codec {codec}:"), (err, line)
+    assert_unharmed(live_server, bystander, live_api)
+
+
 def test_encoder_clock_restart_keeps_the_playlist_going(raw, live_server, bystander, live_api,
                                                        tmp_path):
     """An encoder that restarts its timestamps on the same connection (here:

@@ -329,6 +329,40 @@ static void test_metadata(void **state) {
   assert_int_equal(flv_parse_metadata_amf(metadata, 20, &m), ERR_PROTOCOL);
 }
 
+/* The names in "unsupported video codec …" messages. */
+static void test_video_codec_names(void **state) {
+  flv_frame_t f;
+  static const uint8_t flv1[] = {0x22, 0, 0, 0};
+  assert_int_equal(flv_parse_video(flv1, sizeof(flv1), &f), 0);
+  assert_false(f.supported);
+  flv_codec_name_t n = flv_video_codec_name(&f);
+  assert_string_equal(n.name, "flv1");
+  assert_string_equal(n.desc, "Sorenson H.263");
+  static const uint8_t vp6[] = {0x14, 0};
+  assert_int_equal(flv_parse_video(vp6, sizeof(vp6), &f), 0);
+  assert_string_equal(flv_video_codec_name(&f).name, "vp6");
+  static const uint8_t id9[] = {0x19, 0};
+  assert_int_equal(flv_parse_video(id9, sizeof(id9), &f), 0);
+  assert_string_equal(flv_video_codec_name(&f).name, "codec_id 9");
+  assert_null(flv_video_codec_name(&f).desc);
+  /* Enhanced: SequenceStart of av01, vp09, and an unknown FourCC */
+  static const uint8_t av1[] = {0x90, 'a', 'v', '0', '1', 0x81};
+  assert_int_equal(flv_parse_video(av1, sizeof(av1), &f), 0);
+  n = flv_video_codec_name(&f);
+  assert_string_equal(n.name, "av1");
+  assert_null(n.desc);
+  static const uint8_t vp9[] = {0x90, 'v', 'p', '0', '9', 1};
+  assert_int_equal(flv_parse_video(vp9, sizeof(vp9), &f), 0);
+  assert_string_equal(flv_video_codec_name(&f).name, "vp9");
+  static const uint8_t vp8[] = {0x90, 'v', 'p', '0', '8', 1};
+  assert_int_equal(flv_parse_video(vp8, sizeof(vp8), &f), 0);
+  assert_false(f.supported);
+  assert_string_equal(flv_video_codec_name(&f).name, "vp08");
+  static const uint8_t bin[] = {0x90, 1, 2, 3, 4, 1};
+  assert_int_equal(flv_parse_video(bin, sizeof(bin), &f), 0);
+  assert_string_equal(flv_video_codec_name(&f).name, "0x01020304");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_avc_sequence_header),
@@ -339,6 +373,7 @@ int main(void) {
       cmocka_unit_test(test_enhanced_hevc),
       cmocka_unit_test(test_video_malformed_and_other),
       cmocka_unit_test(test_metadata),
+      cmocka_unit_test(test_video_codec_names),
   };
   return cmocka_run_group_tests_name("flv", tests, NULL, NULL);
 }

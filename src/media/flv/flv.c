@@ -127,6 +127,56 @@ int flv_parse_video(const uint8_t *p, size_t len, flv_frame_t *f) {
   return 0;
 }
 
+/* Legacy video CodecIDs (FLV spec, E.4.3.1) by number; 7 and 12 are the
+ * ones parsed above. */
+static const struct {
+  const char *name, *desc;
+} legacy_video_names[] = {
+    [1] = {"jpeg", "JPEG"},
+    [2] = {"flv1", "Sorenson H.263"}, /* ffmpeg's FLV muxer default */
+    [3] = {"screen", "Screen Video"},
+    [4] = {"vp6", "On2 VP6"},
+    [5] = {"vp6a", "On2 VP6 with alpha"},
+    [6] = {"screen2", "Screen Video 2"},
+    [7] = {"h264", NULL},
+    [12] = {"hevc", NULL},
+};
+
+/* A FourCC as text when it is printable ("vp08"), else in hex. */
+static void fourcc_text(uint32_t fourcc, char *out, size_t cap) {
+  char c[4] = {(char)(fourcc >> 24), (char)(fourcc >> 16), (char)(fourcc >> 8), (char)fourcc};
+  for (int i = 0; i < 4; i++) {
+    if (c[i] < 0x20 || c[i] > 0x7e) {
+      snprintf(out, cap, "0x%08x", fourcc);
+      return;
+    }
+  }
+  snprintf(out, cap, "%.4s", c);
+}
+
+flv_codec_name_t flv_video_codec_name(const flv_frame_t *f) {
+  flv_codec_name_t n = {.name = "", .desc = NULL};
+  if (!f->enhanced) {
+    size_t id = f->codec_id;
+    if (id < sizeof(legacy_video_names) / sizeof(legacy_video_names[0]) &&
+        legacy_video_names[id].name) {
+      snprintf(n.name, sizeof(n.name), "%s", legacy_video_names[id].name);
+      n.desc = legacy_video_names[id].desc;
+    } else {
+      snprintf(n.name, sizeof(n.name), "codec_id %u", f->codec_id);
+    }
+    return n;
+  }
+  switch (f->codec) {
+  case FLV_CODEC_H264: snprintf(n.name, sizeof(n.name), "h264"); break;
+  case FLV_CODEC_HEVC: snprintf(n.name, sizeof(n.name), "hevc"); break;
+  case FLV_CODEC_AV1: snprintf(n.name, sizeof(n.name), "av1"); break;
+  case FLV_CODEC_VP9: snprintf(n.name, sizeof(n.name), "vp9"); break;
+  default: fourcc_text(f->fourcc, n.name, sizeof(n.name)); break;
+  }
+  return n;
+}
+
 /* ----------------------------------------------------------------- audio */
 
 int flv_parse_audio(const uint8_t *p, size_t len, flv_frame_t *f) {

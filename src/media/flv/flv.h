@@ -58,6 +58,16 @@ typedef struct {
 int flv_parse_video(const uint8_t *p, size_t len, flv_frame_t *out);
 int flv_parse_audio(const uint8_t *p, size_t len, flv_frame_t *out);
 
+/* How a video tag's codec is called, for messages about codecs onair does
+ * not take: name is short ("flv1", "vp6", "av1", "vp9"; the FourCC as text,
+ * or "codec_id N", when unknown) and desc the long form for the legacy ids
+ * ("Sorenson H.263"), NULL when the name says it all. */
+typedef struct {
+  char name[16];
+  const char *desc;
+} flv_codec_name_t;
+flv_codec_name_t flv_video_codec_name(const flv_frame_t *f);
+
 #define FLV_MAX_PARAM_SETS 16
 
 typedef struct {

@@ -324,6 +324,30 @@ static int convert_audio(session_t *s, const flv_frame_t *f, uint32_t timestamp)
   return rc == ERR_NOMEM ? rc : 0;
 }
 
+/* Video onair cannot carry (ffmpeg's default flv1, VP6, AV1, VP9, …) ends
+ * the publish at its first frame or sequence header: dropping it would put
+ * the stream live with audio alone and nothing to tell the user why (as
+ * MediaMTX does, the publish fails instead). The reason goes to the log,
+ * to the stream's health (live_publish_fail), and to the encoder as an
+ * error onStatus (best effort: an encoder that is still sending gets a
+ * reset, and the kernel may drop the reply with it). */
+static int refuse_video_codec(session_t *s, const flv_frame_t *f) {
+  flv_codec_name_t n = flv_video_codec_name(f);
+  char message[160];
+  snprintf(message, sizeof(message),
+           "unsupported video codec %s%s%s%s: push H.264 or HEVC (ffmpeg: -c:v libx264)", n.name,
+           n.desc ? " (" : "", n.desc ? n.desc : "", n.desc ? ")" : "");
+  log_warn("rtmp_unsupported_codec ip=%s port=%d stream=%s kind=video codec=%s%s%s%s "
+           "action=disconnect",
+           s->ip, s->port, live_stream_id(s->ls), n.name, n.desc ? " (" : "", n.desc ? n.desc : "",
+           n.desc ? ")" : "");
+  live_publish_fail(s->srv->live, s->ls, message);
+  send_status(s, "error", "NetStream.Publish.Rejected", message);
+  session_flush(s);
+  session_close(s, "unsupported_video_codec");
+  return ERR_UNSUPPORTED;
+}
+
 static int on_media(session_t *s, const rtmp_message_t *m) {
   if (!s->ls) return 0; /* media before publish (or after a kick): ignore */
   int is_video = m->type_id == RTMP_MSG_VIDEO;
@@ -337,6 +361,8 @@ static int on_media(session_t *s, const rtmp_message_t *m) {
     if (rc != ERR_UNSUPPORTED) return rc;
   }
   if (!f.supported || codec == CODEC_NONE) {
+    if (is_video && (f.packet == FLV_PACKET_SEQUENCE_HEADER || f.packet == FLV_PACKET_FRAME))
+      return refuse_video_codec(s, &f);
     if (!s->warned_codec[kind]) {
       s->warned_codec[kind] = 1;
       log_warn("rtmp_unsupported_codec stream=%s kind=%s codec_id=%u fourcc=%08x",
