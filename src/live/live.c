@@ -290,6 +290,25 @@ live_rendition_t *live_rendition_find(live_stream_t *ls, const char *name) {
   return NULL;
 }
 
+static void kick(live_stream_t *ls, const char *reason);
+static void went_idle(live_t *lv, live_stream_t *ls);
+
+/* An encoder whose connection stalled (network drop, frozen process) keeps
+ * its slot until the ingest notices (30 s without data for RTMP), and its
+ * own reconnect would be refused all that time. One silent for
+ * LIVE_PUBLISHER_STALE_MS gives way to the new publish, exactly as if it
+ * had disconnected first (idle, then launching: the playlist continues
+ * after a discontinuity). One that is sending is never disturbed.
+ * 1 when the stream has no publisher now. */
+static int replace_stale_publisher(live_t *lv, live_stream_t *ls) {
+  uint64_t silent = ls->pub.silent_ms ? ls->pub.silent_ms(ls->pub.ud) : 0;
+  if (silent < LIVE_PUBLISHER_STALE_MS) return 0;
+  log_info("publisher_replaced id=%s stale_ms=%llu", ls->id, (unsigned long long)silent);
+  kick(ls, LIVE_REASON_REPLACED);
+  went_idle(lv, ls);
+  return 1;
+}
+
 int live_publish_begin(live_t *lv, const char *stream_key, const char *protocol,
                        const live_publisher_t *pub, live_stream_t **out) {
   store_stream_t s;
@@ -300,6 +319,10 @@ int live_publish_begin(live_t *lv, const char *stream_key, const char *protocol,
     return ERR_FORBIDDEN;
   }
   live_stream_t *ls = find(lv, s.id);
+  if (ls && ls->has_pub && s.status != STREAM_STOPPING && replace_stale_publisher(lv, ls)) {
+    store_stream_clear(&s); /* its status changed (idle): read it again */
+    if ((rc = store_stream_get_by_key(lv->store, stream_key, &s))) return rc;
+  }
   if ((ls && ls->has_pub) || s.status == STREAM_STOPPING) {
     store_stream_clear(&s);
     return ERR_CONFLICT;

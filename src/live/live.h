@@ -28,8 +28,23 @@ typedef struct live_stream live_stream_t;
  * its live_stream_t again (no frames, no live_publish_end). */
 typedef struct {
   void (*kick)(void *ud, const char *reason);
+  /* ms since the publisher last sent anything. NULL: never stale (SRT
+   * drops a silent peer itself, after its 5 s peer idle timeout). */
+  uint64_t (*silent_ms)(void *ud);
   void *ud;
 } live_publisher_t;
+
+/* A publish for a stream whose publisher has been silent this long takes
+ * the stream over: the old one is kicked with reason LIVE_REASON_REPLACED
+ * (see live_publish_begin). 5 s: a working encoder sends audio every few
+ * tens of ms and every video frame, so 5 s of complete silence is a
+ * stalled connection, not a busy one, and TCP recovers from a short loss
+ * well within it; yet it is short enough that an encoder reconnecting after
+ * a network blip (OBS retries every few seconds) gets its stream back on
+ * its first or second attempt instead of being refused until the RTMP idle
+ * timeout (30 s) frees the slot. */
+#define LIVE_PUBLISHER_STALE_MS 5000u
+#define LIVE_REASON_REPLACED "replaced_by_new_publisher"
 
 typedef struct {
   unsigned hls_target_ms; /* segment target duration */
@@ -47,8 +62,11 @@ int live_recover(live_t *lv);
 
 /* A publisher presents a stream key. On success the stream is launching and
  * *out is its entry (hub ready for frames). Errors: ERR_NOT_FOUND (unknown
- * or deleted key), ERR_CONFLICT (the stream already has a publisher, or is
- * stopping), ERR_FORBIDDEN (the stream is disabled). `protocol` ("rtmp", "srt") updates params.input_format. */
+ * or deleted key), ERR_CONFLICT (the stream already has a publisher that
+ * sent something in the last LIVE_PUBLISHER_STALE_MS, or is stopping),
+ * ERR_FORBIDDEN (the stream is disabled). A staler publisher is kicked
+ * first (as if it had disconnected: the new one continues the playlist).
+ * `protocol` ("rtmp", "srt") updates params.input_format. */
 int live_publish_begin(live_t *lv, const char *stream_key, const char *protocol,
                        const live_publisher_t *pub, live_stream_t **out);
 /* The publisher is gone: status idle and the stream_timeout timer starts. */

@@ -7,6 +7,7 @@ encoder; refused publishes (unknown key, busy key, deleted stream) never
 disturb anyone else. A "bystander" ffmpeg publishes on its own stream for
 the whole module and must keep producing segments throughout.
 """
+import signal
 import time
 
 import pytest
@@ -285,6 +286,55 @@ def test_second_publisher_refused_first_keeps_streaming(live_server, live_api, p
     assert "rtmp_close" not in "".join(
         ln for ln in server_log(live_server)[off:].splitlines(True)
         if bystander["stream"]["id"] in ln), live_server.logs(20)
+
+
+def test_stalled_publisher_gives_way_after_5s(live_server, live_api, pusher, bystander):
+    """An encoder whose connection stalls (here: SIGSTOP) keeps its stream
+    while it has been silent < 5 s — a second publisher is refused — and
+    gives it up to a publish that comes later: the old connection is closed
+    (reason=replaced_by_new_publisher), the new one continues the playlist
+    after a discontinuity, and the old encoder waking up disturbs nothing."""
+    s, a, url = new_live_stream(live_api, live_server, pusher, segments=2)
+    key = s["stream_key"]
+    off = log_offset(live_server)
+    a._signal_group(signal.SIGSTOP)
+    t_stop = time.time()
+    try:
+        # fresh: refused, and A keeps the stream
+        push_refused(pusher, live_server, key, "publish while the first is silent < 5 s")
+        line = wait_log(live_server, ("rtmp_publish_refused", "reason=busy"), since=off)
+        assert time.time() - t_stop < 5, "too slow to test the fresh case"
+        assert "replaced_by_new_publisher" not in server_log(live_server)[off:], line
+        before = get_playlist(url)
+
+        # silent >= 5 s: the new publisher takes over
+        time.sleep(max(0.0, t_stop + 5.5 - time.time()))
+        off2 = log_offset(live_server)
+        b = pusher(live_server, key)
+        line = wait_log(live_server, ("rtmp_close", "reason=replaced_by_new_publisher"),
+                        since=off2, timeout=8)
+        stale = int(line.split("stale_ms=")[1].split()[0])
+        assert stale >= 5000, line
+        assert f"stream={s['id']}" in line, line
+        wait_log(live_server, ("rtmp_publish ", f"stream={s['id']}"), since=off2)
+        wait_status(live_api, s["id"], "live", timeout=15)
+        again = live_api.get_stream(s["id"])
+        assert again["playback_ids"] == s["playback_ids"], "the playback URL changed"
+        pl = wait_playlist(url, lambda pl: pl.last_seq > before.last_seq + 1, timeout=10)
+        new = [x for x in pl.segments if x.seq > before.last_seq]
+        assert sum(x.discontinuity for x in new) == 1, f"{before.text}\n---\n{pl.text}"
+    finally:
+        a._signal_group(signal.SIGCONT)
+
+    # A wakes up to a closed connection and goes; B is undisturbed
+    a_rc = a.wait(10)
+    assert a_rc is not None and a_rc != 0, f"the replaced encoder kept running: {a!r}"
+    mark = get_playlist(url)
+    after = wait_playlist(url, lambda pl: pl.last_seq > mark.last_seq + 1, timeout=10)
+    assert not any(x.discontinuity for x in after.segments if x.seq > mark.last_seq), after.text
+    assert b.alive(), f"the new publisher was disturbed: {b!r}"
+    assert status_of(live_api.get_stream(s["id"])) == "live"
+    assert_bystander_ok(bystander, live_api)
 
 
 def test_deleted_stream_key_refused(live_server, live_api, pusher, bystander):

@@ -451,13 +451,25 @@ static void on_metadata(session_t *s, const rtmp_message_t *m) {
 
 /* ---------- commands ---------- */
 
+/* live_publisher_t.silent_ms: how long the peer has sent nothing. */
+static uint64_t session_silent_ms(void *ud) {
+  session_t *s = ud;
+  return uv_now(s->srv->loop) - s->last_read_ms;
+}
+
 static void on_kick(void *ud, const char *reason) {
   session_t *s = ud;
+  char why[128];
+  if (strcmp(reason, LIVE_REASON_REPLACED) == 0 && s->ls) /* say how stale, and which stream */
+    snprintf(why, sizeof(why), "%s stale_ms=%llu stream=%s", reason,
+             (unsigned long long)session_silent_ms(s), live_stream_id(s->ls));
+  else
+    snprintf(why, sizeof(why), "%s", reason);
   s->ls = NULL; /* the registry already detached us */
   if (s->closing) return;
   send_status(s, "status", "NetStream.Unpublish.Success", reason);
   session_flush(s);
-  session_close(s, reason);
+  session_close(s, why);
 }
 
 /* A refused publish answers NetStream.Publish.BadName, then closes the
@@ -487,7 +499,7 @@ static int cmd_publish(session_t *s, json_t *args, double txn) {
     return refuse_publish(s, "already publishing", ERR_CONFLICT);
   }
   s->publish_seen = 1;
-  live_publisher_t pub = {.kick = on_kick, .ud = s};
+  live_publisher_t pub = {.kick = on_kick, .silent_ms = session_silent_ms, .ud = s};
   live_stream_t *ls = NULL;
   int rc = live_publish_begin(s->srv->live, key, "rtmp", &pub, &ls);
   char redacted[16];
