@@ -94,14 +94,17 @@ build/fuzz/%: fuzz/%.c $(FUZZ_OBJS)
 	@echo "  FUZZ  $@"
 	@$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(LDLIBS)
 
+# Each target is one process on one core: they run side by side, one per
+# core (fuzz-run/NAME), so adding targets costs less wall time.
 fuzz: $(FUZZ_BINS)
-	@set -e; for f in $(FUZZ_BINS); do \
-	  name=$$(basename $$f); mkdir -p build/fuzz-corpus/$$name; \
-	  echo "== $$name ($(FUZZ_SECONDS)s)"; \
-	  seeds=""; [ -d fuzz/corpus/$$name ] && seeds=fuzz/corpus/$$name; \
-	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 build/fuzz-corpus/$$name $$seeds \
-	    > build/fuzz-corpus/$$name.log 2>&1 || { tail -n 40 build/fuzz-corpus/$$name.log; exit 1; }; \
-	  tail -n 1 build/fuzz-corpus/$$name.log; done
+	@$(MAKE) --no-print-directory -j$(BUILD_JOBS) $(FUZZ_BINS:build/fuzz/%=fuzz-run/%)
+
+fuzz-run/%: build/fuzz/%
+	@mkdir -p build/fuzz-corpus/$*
+	@seeds=""; [ -d fuzz/corpus/$* ] && seeds=fuzz/corpus/$*; \
+	  build/fuzz/$* -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 build/fuzz-corpus/$* $$seeds \
+	    > build/fuzz-corpus/$*.log 2>&1 || { echo "== $* FAILED"; tail -n 40 build/fuzz-corpus/$*.log; exit 1; }; \
+	  echo "== $* ($(FUZZ_SECONDS)s): $$(tail -n 1 build/fuzz-corpus/$*.log)"
 
 # Building is parallel (every core); running stays one suite at a time.
 BUILD_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
