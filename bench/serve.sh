@@ -81,21 +81,23 @@ run1() {
 # Background load on a shared machine drifts, so onair and nginx alternate
 # (order flipped every round) and the medians over ROUNDS rounds are compared.
 for r in $(seq "$ROUNDS"); do
-  # Segments: the same segment number on both (both pushes started together
-  # from the same file, so it holds the same frames), the newest both have.
+  # Segments: each server's newest (both pushes started together from the
+  # same file, so these hold about the same frames). The numbers differ:
+  # onair numbers a broadcast's segments from its start time in ms, nginx
+  # from 0.
   SEQ=$(newest_seq "$O_PL") NSEQ=$(newest_seq "$N_PL")
   [ -n "$SEQ" ] && [ -n "$NSEQ" ] || die "cannot read segment numbers"
-  [ "$NSEQ" -lt "$SEQ" ] && SEQ=$NSEQ
+  BSEQ=$SEQ
   if [ -n "$B_PL" ]; then
     BSEQ=$(newest_seq "$B_PL")
-    [ -n "$BSEQ" ] && [ "$BSEQ" -lt "$SEQ" ] && SEQ=$BSEQ
+    [ -n "$BSEQ" ] || die "cannot read onair-B's segment numbers"
   fi
   if [ $((r % 2)) = 1 ]; then
-    run oseg "${O_PL%/*}/$SEQ.ts" "$ONAIR_PID"; run nseg "$NGINX_URL/hls/bench-$SEQ.ts" "$NGINX_PID"
-    [ -z "$B_PL" ] || run bseg "${B_PL%/*}/$SEQ.ts" "$B_PID"
+    run oseg "${O_PL%/*}/$SEQ.ts" "$ONAIR_PID"; run nseg "$NGINX_URL/hls/bench-$NSEQ.ts" "$NGINX_PID"
+    [ -z "$B_PL" ] || run bseg "${B_PL%/*}/$BSEQ.ts" "$B_PID"
   else
-    [ -z "$B_PL" ] || run bseg "${B_PL%/*}/$SEQ.ts" "$B_PID"
-    run nseg "$NGINX_URL/hls/bench-$SEQ.ts" "$NGINX_PID"; run oseg "${O_PL%/*}/$SEQ.ts" "$ONAIR_PID"
+    [ -z "$B_PL" ] || run bseg "${B_PL%/*}/$BSEQ.ts" "$B_PID"
+    run nseg "$NGINX_URL/hls/bench-$NSEQ.ts" "$NGINX_PID"; run oseg "${O_PL%/*}/$SEQ.ts" "$ONAIR_PID"
   fi
 done
 
