@@ -7,6 +7,7 @@ when the stream stops the recording is remuxed into the requested formats
 own tests cover s3/azblob/ftp/sftp), and playable as HLS VOD from onair.
 """
 import json
+import signal
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,7 +17,7 @@ import requests
 
 from conftest import run_cli
 from helpers import assert_error
-from media import (SLOW, Playlist, ffprobe_json, ffprobe_streams, get_playlist, pushers,
+from media import (SLOW, Playlist, Pusher, ffprobe_json, ffprobe_streams, get_playlist, pushers,
                    start_live_server, wait_playlist, wait_status)
 
 GOP_S = 1.0  # the pushers use -g 30 at 30 fps
@@ -484,3 +485,75 @@ def test_idle_past_stream_timeout_finishes_the_recording(rec_server, rec_api, pu
     wait_status(rec_api, s["id"], "stopped", timeout=40)
     rec = wait_recordings(rec_api, s["id"], lambda rs: all_finished(rs, 1))[0]
     assert abs(probe_duration(vod_url(rec, "source.mp4")) - 3) <= GOP_S + 0.5
+
+
+def test_unsupported_codec_push_leaves_no_recording(rec_server, rec_api, pusher, tmp_path):
+    """ffmpeg's default FLV video codec (flv1, here with -c:a aac): the
+    publish is refused at the first video tag. The audio that came before
+    it must not reach the stream: no audio-only recording of the failed
+    publish, and the next (H.264) push within stream_timeout records its
+    video too (the recording's streams came from its first fragment)."""
+    s = rec_api.create({"name": "rec-flv1", "mode": "passthrough", "stream_timeout": 60,
+                        "dvr": {"enabled": 1, "format": ["mp4", "hls"]}})
+    url = f"rtmp://127.0.0.1:{rec_server.rtmp_port}/live/{s['stream_key']}"
+    argv = ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "warning", "-re",
+            "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30", "-f", "lavfi", "-i", "sine",
+            "-c:a", "aac", "-f", "flv", url]
+    p = Pusher(argv, tmp_path / "flv1.log", "ffmpeg-flv1")
+    try:
+        rc = p.wait(8 * SLOW)
+        assert rc is not None and rc != 0, f"ffmpeg kept pushing flv1: {p!r}"
+    finally:
+        p.kill()
+    wait_status(rec_api, s["id"], "idle", timeout=10)
+    time.sleep(1)
+    assert recordings_of(rec_api, s["id"])["recordings"] == [], "the refused push was recorded"
+    push_for(pusher, rec_server, s["stream_key"], 4)
+    rec_api.post(f"/v1/live-streams/{s['id']}/stop")
+    rec = wait_recordings(rec_api, s["id"], lambda rs: all_finished(rs, 1))[0]
+    assert_av(vod_url(rec, "source.mp4"), "mp4 after a refused flv1 push")
+    assert abs(probe_duration(vod_url(rec, "source.mp4")) - 4) <= GOP_S + 0.5, rec
+
+
+def test_stalled_publisher_takeover_keeps_recording_and_ladder(rec_server, rec_api, pusher):
+    """A publisher silent for 5 s (SIGSTOP) is replaced by a new publish on
+    a stream with a ladder and DVR: the rungs continue after one
+    discontinuity, the old encoder waking up gets a closed connection, and
+    the broadcast stays one recording holding A's and B's media in every
+    rung."""
+    s = rec_api.create({"name": "rec-takeover", "mode": "custom", "stream_timeout": 60,
+                        "qualities": [{"resolution": "360p"}, {"resolution": "240p"}],
+                        "dvr": {"enabled": 1, "format": ["mp4", "hls"],
+                                "stream_source": "transcoded", "resolution": "all"}})
+    rung = s["playback_ids"][0]["playback_url"].rsplit("/", 1)[0] + "/240p/index.m3u8"
+    a = pusher(rec_server, s["stream_key"])
+    wait_status(rec_api, s["id"], "live", timeout=20)
+    wait_playlist(rung, lambda pl: len(pl.segments) >= 3, timeout=20)
+    a._signal_group(signal.SIGSTOP)
+    try:
+        time.sleep(5.5)
+        before = get_playlist(rung)
+        b = pusher(rec_server, s["stream_key"], duration=5)
+        after = wait_playlist(rung, lambda pl: pl.last_seq >= before.last_seq + 3, timeout=20)
+        new = [x for x in after.segments if x.seq > before.last_seq]
+        assert sum(x.discontinuity for x in new) == 1, f"{before.text}\n---\n{after.text}"
+    finally:
+        a._signal_group(signal.SIGCONT)
+    a_rc = a.wait(10)
+    assert a_rc is not None and a_rc != 0, f"the replaced encoder kept running: {a!r}"
+    assert b.wait(30) == 0, f"the new publisher failed: {b!r}"
+    rec_api.post(f"/v1/live-streams/{s['id']}/stop")
+    rec = wait_recordings(rec_api, s["id"], lambda rs: all_finished(rs, 1), timeout=60)[0]
+    assert sorted(r["name"] for r in rec["renditions"]) == ["240p", "360p"], rec
+    durations = {}
+    for r in rec["renditions"]:
+        mp4 = vod_url(rec, f"{r['name']}.mp4")
+        kinds = sorted(x["codec_type"] for x in ffprobe_streams(mp4))
+        assert kinds == ["audio", "video"], (r, kinds)
+        durations[r["name"]] = probe_duration(mp4)
+    # B's 5 s plus A's >= 3 segments, in every rendition
+    assert all(d >= 5 + 3 - GOP_S for d in durations.values()), (durations, rec)
+    assert abs(durations["360p"] - durations["240p"]) <= 0.5, durations
+    assert abs(rec["duration"] - durations["360p"]) <= 0.5, (durations, rec)
+    pl = get_playlist(rec["playback_url"].rsplit("/", 1)[0] + "/240p.m3u8")
+    assert sum(1 for seg in pl.segments if seg.discontinuity) == 1, pl.text

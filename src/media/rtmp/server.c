@@ -68,6 +68,12 @@ struct session {
   int cfg_published;
   ts_clock_t clock;    /* message timestamps → one timeline */
   int warned_codec[2];
+  /* onMetaData announced a video codec onair cannot carry and no video tag
+   * came yet: audio is held back (dropped) until then, at most until
+   * video_doubt_until (uv_now ms), so a publish that is about to be refused
+   * (refuse_video_codec) leaves no audio-only segment or recording behind. */
+  int video_doubt;
+  uint64_t video_doubt_until;
   /* Audio that is not AAC goes through a converter (aac_worker.h); its
    * output stays as first chosen, so a decoder restart keeps the config. */
   aac_worker_t *aconv;
@@ -356,6 +362,12 @@ static int on_media(session_t *s, const rtmp_message_t *m) {
   if (rc) return rc;
   int kind = is_video ? MEDIA_VIDEO : MEDIA_AUDIO;
   media_codec_t codec = codec_of(f.codec);
+  if (s->video_doubt) {
+    if (is_video || uv_now(s->srv->loop) >= s->video_doubt_until)
+      s->video_doubt = 0; /* the video decides (below), or none came: audio flows */
+    else
+      return 0;
+  }
   if (!is_video && f.codec != FLV_CODEC_AAC) {
     rc = convert_audio(s, &f, m->timestamp);
     if (rc != ERR_UNSUPPORTED) return rc;
@@ -428,6 +440,21 @@ static int on_media(session_t *s, const rtmp_message_t *m) {
   return rc;
 }
 
+/* How long audio waits for the first video tag when onMetaData announced a
+ * video codec onair cannot carry (encoders send the first video frame within
+ * a few tens of ms of the first audio one). */
+#define VIDEO_DOUBT_MS 2000
+
+/* onMetaData's videocodecid names a codec onair does not take: the legacy
+ * ids 1..6 (ffmpeg's default flv1 is 2, VP6 4) or AV1/VP9/VP8 FourCCs.
+ * Anything else (H.264, HEVC, absent, unknown) holds nothing back. */
+static int video_codec_doubtful(const char *id) {
+  static const char *const bad[] = {"1", "2", "3", "4", "5", "6", "av01", "vp09", "vp08"};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+    if (strcmp(id, bad[i]) == 0) return 1;
+  return 0;
+}
+
 static void on_metadata(session_t *s, const rtmp_message_t *m) {
   flv_metadata_t md;
   if (flv_parse_metadata_amf(m->payload, m->len, &md) != 0) return; /* metadata is advisory */
@@ -437,6 +464,10 @@ static void on_metadata(session_t *s, const rtmp_message_t *m) {
     s->cfg.height = (int)md.height;
   if (md.framerate > 0 && md.framerate < 1000) s->cfg.framerate = md.framerate;
   if (s->ls && md.encoder[0]) hub_set_source(live_stream_hub(s->ls), md.encoder, NULL);
+  if (s->ls && !s->cfg.video_extradata && video_codec_doubtful(md.video_codec)) {
+    s->video_doubt = 1;
+    s->video_doubt_until = uv_now(s->srv->loop) + VIDEO_DOUBT_MS;
+  }
   /* Audio announced in a codec that is converted: the converter starts now,
    * so the AAC config is in the stream's configuration from its first frame
    * (MP3 has no sequence header; video usually comes first). */
