@@ -8,6 +8,7 @@ own tests cover s3/azblob/ftp/sftp), and playable as HLS VOD from onair.
 """
 import json
 import signal
+import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -551,6 +552,10 @@ def test_stalled_publisher_takeover_keeps_recording_and_ladder(rec_server, rec_a
         kinds = sorted(x["codec_type"] for x in ffprobe_streams(mp4))
         assert kinds == ["audio", "video"], (r, kinds)
         durations[r["name"]] = probe_duration(mp4)
+        # B's first frame follows A's last one: no timestamp stands still
+        dec = subprocess.run(["ffmpeg", "-nostdin", "-v", "warning", "-i", mp4, "-f", "null", "-"],
+                             capture_output=True, text=True, timeout=60)
+        assert "non monotonically increasing dts" not in dec.stderr, (r["name"], dec.stderr[-800:])
     # B's 5 s plus A's >= 3 segments, in every rendition
     assert all(d >= 5 + 3 - GOP_S for d in durations.values()), (durations, rec)
     assert abs(durations["360p"] - durations["240p"]) <= 0.5, durations

@@ -169,6 +169,12 @@ typedef struct {
   int have_offset;     /* offset decided for the current input */
   int64_t end;         /* timeline end so far (max dts + duration), TL */
   int have_end;
+  /* Per kind: the last packet's dts and the last step between two (TL), the
+   * duration of a packet that states none (a transcoded rung's video, out
+   * of TS): without it the input after a discontinuity started at the very
+   * dts of the previous input's last frame. */
+  int64_t last_dts[K_N], step[K_N];
+  int have_last[K_N];
   int64_t origin;      /* timeline of the first packet of input 0, TL */
   int have_origin;
   AVCodecParameters *par[K_N]; /* of the first input; NULL when absent */
@@ -260,7 +266,11 @@ static int reader_next(reader_t *r, AVPacket *pkt, int *kind) {
       r->origin = pkt->dts;
       r->have_origin = 1;
     }
-    int64_t e = pkt->dts + (pkt->duration > 0 ? pkt->duration : 0);
+    if (r->have_last[k] && pkt->dts > r->last_dts[k] && pkt->dts - r->last_dts[k] <= MAX_GAP)
+      r->step[k] = pkt->dts - r->last_dts[k]; /* (a longer one is a gap, not a frame) */
+    r->last_dts[k] = pkt->dts;
+    r->have_last[k] = 1;
+    int64_t e = pkt->dts + (pkt->duration > 0 ? pkt->duration : r->step[k]);
     if (!r->have_end || e > r->end) r->end = e;
     r->have_end = 1;
     *kind = k;
