@@ -1442,6 +1442,38 @@ static void test_ll_low_frame_rate(void **state) {
   }
 }
 
+static void on_segment_any(void *ud, uint64_t seq, double dur) {
+  (void)seq;
+  (void)dur;
+  (*(int *)ud)++;
+}
+
+/* The Advance Part Limit after a complete last segment that is short (the
+ * publisher left mid-segment): none of its parts are still to come, so the
+ * next segment's first part is 1 part past the last, however few parts it
+ * had. 4 s segments, 1 s parts: limit 3, a full segment 4 parts. */
+static void test_ll_advance_limit_after_short_segment(void **state) {
+  (void)state;
+  hub_t *hub = hub_new("s16");
+  int calls = 0;
+  hls_opts_t o = {.target_ms = 4000, .window = 10, .part_ms = 1000};
+  hls_packager_t *p = hls_packager_new(hub, &o, on_segment_any, &calls);
+  assert_non_null(p);
+  assert_int_equal(hub_publish_config(hub, &g_cfg), 0);
+  feed(hub, 0, 4500, 3);
+  hub_unpublish(hub); /* 0 (4 parts) and 1 (0.48 s: 1 part), both complete */
+  assert_int_equal(hls_segments_published(p), 2);
+  uint64_t lmsn;
+  int lpart;
+  assert_int_equal(hls_last_part(p, &lmsn, &lpart), 0);
+  assert_true(lmsn == 1 && lpart == 0);
+  assert_int_equal(hls_reached(p, 2, 0), 0); /* the very next part: wait */
+  assert_int_equal(hls_reached(p, 2, 2), 0); /* 3 parts past */
+  assert_int_equal(hls_reached(p, 2, 3), ERR_INVALID);
+  hls_packager_free(p);
+  hub_free(hub);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_nothing_yet),   cmocka_unit_test(test_full_stream),
@@ -1454,6 +1486,7 @@ int main(void) {
       cmocka_unit_test(test_ll_parts),      cmocka_unit_test(test_ll_parts_kept),
       cmocka_unit_test(test_ll_part_names_not_reused), cmocka_unit_test(test_ll_reconnect),
       cmocka_unit_test(test_ll_low_frame_rate),
+      cmocka_unit_test(test_ll_advance_limit_after_short_segment),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -861,14 +861,15 @@ static int reached(const hls_packager_t *p, uint64_t msn, int part) {
 
 /* rfc8216bis 6.2.5.2: how many parts (msn, part) lies past the playlist's
  * last part (lmsn, lpart), counting the segments in between as the parts a
- * full segment has. */
+ * full segment has. A complete lmsn (before next_seq: a publisher that left
+ * mid-segment cut it short) has no parts still to come. */
 static uint64_t parts_ahead(const hls_packager_t *p, uint64_t lmsn, int lpart, uint64_t msn,
                             int part) {
   if (msn < lmsn || (msn == lmsn && part <= lpart)) return 0;
   if (msn == lmsn) return (uint64_t)(part - lpart);
   unsigned t = p->part_target ? p->part_target : p->o.part_ms;
   uint64_t per_seg = (p->o.target_ms + t - 1) / t;
-  uint64_t rest = lpart + 1 < (int)per_seg ? per_seg - (uint64_t)(lpart + 1) : 0;
+  uint64_t rest = lmsn < p->next_seq || lpart + 1 >= (int)per_seg ? 0 : per_seg - (uint64_t)(lpart + 1);
   return rest + (msn - lmsn - 1) * per_seg + (uint64_t)part + 1;
 }
 
