@@ -54,6 +54,11 @@ int http_url_decode(char *s);
 void http_response_status(http_response_t *res, int status);
 /* Adds a header (copied). Content-Length and Connection are managed by the server. */
 void http_response_header(http_response_t *res, const char *name, const char *value);
+/* The CORS headers of an answer that is not a preflight:
+ * Access-Control-Allow-Origin: * and the Access-Control-Expose-Headers page
+ * scripts need (every answer carries them: routed ones and the server's own
+ * 400/408/413/431). */
+void http_response_cors(http_response_t *res);
 /* Sets the body by copying data. */
 void http_response_body(http_response_t *res, const void *data, size_t len);
 /* Sets the body, taking ownership of a malloc'd buffer (freed with free()). */

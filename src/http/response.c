@@ -131,6 +131,17 @@ void http_response_header(http_response_t *res, const char *name, const char *va
   header_add(res, name, value);
 }
 
+/* Response headers a page script may read beyond the CORS-safelisted ones:
+ * a player needs ranges, sizes and cache age of segments; an API client
+ * the ETag and how long to wait after a 429/503. Age comes from caches in front. */
+static const char cors_expose_headers[] =
+    "Accept-Ranges, Age, Content-Length, Content-Range, Date, ETag, Retry-After";
+
+void http_response_cors(http_response_t *res) {
+  http_response_header(res, "Access-Control-Allow-Origin", "*");
+  http_response_header(res, "Access-Control-Expose-Headers", cors_expose_headers);
+}
+
 static void header_set(http_response_t *res, const char *name, const char *value) {
   header_remove(res, name);
   header_add(res, name, value);

@@ -54,17 +54,6 @@ struct router {
 /* Request headers a page may send: the API's, plus what players send for
  * playback (hls.js/Shaka ask for byte ranges and revalidate with ETags). */
 static const char cors_allow_headers[] = "Authorization, Content-Type, Range, If-None-Match";
-/* Response headers a page script may read beyond the CORS-safelisted ones:
- * a player needs ranges, sizes and cache age of segments; an API client
- * the ETag and how long to wait after a 429/503. Age comes from caches in front. */
-static const char cors_expose_headers[] =
-    "Accept-Ranges, Age, Content-Length, Content-Range, Date, ETag, Retry-After";
-
-/* The CORS headers of an answer that is not a preflight. */
-static void cors_headers_add(http_response_t *res) {
-  http_response_header(res, "Access-Control-Allow-Origin", "*");
-  http_response_header(res, "Access-Control-Expose-Headers", cors_expose_headers);
-}
 
 router_t *router_new(void) { return calloc(1, sizeof(router_t)); }
 
@@ -280,7 +269,7 @@ static int dispatch(router_t *r, http_request_t *req, http_response_t *res,
 
   if (best) {
     *matched = best->pattern; /* observer (metrics) */
-    cors_headers_add(res);
+    http_response_cors(res);
     best->fn(best->ud, req, res, &best_params);
     return 1;
   }
@@ -299,7 +288,7 @@ static int dispatch(router_t *r, http_request_t *req, http_response_t *res,
   char m[24], p[208], msg[256];
   sanitize(method, m, 16);
   sanitize(req->path, p, 200);
-  cors_headers_add(res);
+  http_response_cors(res);
   if (path_matched) {
     allow_add(allow, sizeof(allow), "OPTIONS");
     snprintf(msg, sizeof(msg), "method %s not allowed for %s", m, p);

@@ -441,6 +441,7 @@ static void conn_fail(conn_t *c, int status, const char *code, const char *messa
   if (c->closed) return;
   http__response_reset(&c->res);
   http_response_error(&c->res, status, code, message, NULL);
+  http_response_cors(&c->res); /* a page's script can read why (docs/api.md: every answer) */
   c->keep = 0;
   /* A HEAD request line may have been parsed; the error needs its body. */
   c->parser.method = HTTP_GET;
