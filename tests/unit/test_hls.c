@@ -1474,6 +1474,33 @@ static void test_ll_advance_limit_after_short_segment(void **state) {
   hub_free(hub);
 }
 
+/* A part_ms that is a whole number of frames stays the PART-TARGET: 1000 /
+ * 30 * 15 is 500.00000000000006 in doubles, not more than 500 ms. */
+static void test_ll_part_target_whole_frames(void **state) {
+  (void)state;
+  static const struct {
+    unsigned part_ms;
+    double fps, target;
+  } cases[] = {{500, 30, 0.5}, {500, 60, 0.5}, {1000, 30, 1.0}, {200, 30, 0.2}, {336, 30, 0.336}};
+  for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+    hub_t *hub = hub_new("s17");
+    int calls = 0;
+    hls_opts_t o = {.target_ms = 2000, .window = 10, .part_ms = cases[c].part_ms};
+    hls_packager_t *p = hls_packager_new(hub, &o, on_segment_any, &calls);
+    assert_non_null(p);
+    media_config_t cfg = g_cfg;
+    cfg.framerate = cases[c].fps;
+    assert_int_equal(hub_publish_config(hub, &cfg), 0);
+    feed(hub, 0, 2500, 3);
+    ll_info_t li;
+    ll_playlist(p, &li, NULL);
+    assert_true(fabs(li.target - cases[c].target) < 1e-9);
+    hub_unpublish(hub);
+    hls_packager_free(p);
+    hub_free(hub);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_nothing_yet),   cmocka_unit_test(test_full_stream),
@@ -1487,6 +1514,7 @@ int main(void) {
       cmocka_unit_test(test_ll_part_names_not_reused), cmocka_unit_test(test_ll_reconnect),
       cmocka_unit_test(test_ll_low_frame_rate),
       cmocka_unit_test(test_ll_advance_limit_after_short_segment),
+      cmocka_unit_test(test_ll_part_target_whole_frames),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -435,8 +435,11 @@ static unsigned part_target_for(unsigned part_ms, double frame_ms, unsigned targ
   if (frame_ms <= 0) return part_ms;
   double n = (double)(int)((part_ms - PART_SLACK_MS) / frame_ms + 0.05);
   if (n < 1) n = 1;
-  if (n * frame_ms <= part_ms && n * frame_ms >= 0.85 * part_ms) return part_ms;
-  unsigned t = (unsigned)(n * frame_ms + 0.999) + 2 * PART_SLACK_MS;
+  /* 1000 / 30 * 15 is 500.00000000000006: a microsecond of rounding is not
+   * a longer part. */
+  double len = n * frame_ms;
+  if (len <= part_ms + 1e-3 && len >= 0.85 * part_ms) return part_ms;
+  unsigned t = (unsigned)(len - 1e-3 + 0.999) + 2 * PART_SLACK_MS;
   return t < target_ms ? t : target_ms;
 }
 
