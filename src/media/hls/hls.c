@@ -863,14 +863,14 @@ static int reached(const hls_packager_t *p, uint64_t msn, int part) {
 }
 
 /* rfc8216bis 6.2.5.2: how many parts (msn, part) lies past the playlist's
- * last part (lmsn, lpart), counting the segments in between as the parts a
- * full segment has. A complete lmsn (before next_seq: a publisher that left
- * mid-segment cut it short) has no parts still to come. */
-static uint64_t parts_ahead(const hls_packager_t *p, uint64_t lmsn, int lpart, uint64_t msn,
-                            int part) {
+ * last part (lmsn, lpart), with parts of t ms, counting the segments in
+ * between as the parts a full segment has. A complete lmsn (before
+ * next_seq: a publisher that left mid-segment cut it short) has no parts
+ * still to come. */
+static uint64_t parts_ahead(const hls_packager_t *p, unsigned t, uint64_t lmsn, int lpart,
+                            uint64_t msn, int part) {
   if (msn < lmsn || (msn == lmsn && part <= lpart)) return 0;
   if (msn == lmsn) return (uint64_t)(part - lpart);
-  unsigned t = p->part_target ? p->part_target : p->o.part_ms;
   uint64_t per_seg = (p->o.target_ms + t - 1) / t;
   uint64_t rest = lmsn < p->next_seq || lpart + 1 >= (int)per_seg ? 0 : per_seg - (uint64_t)(lpart + 1);
   return rest + (msn - lmsn - 1) * per_seg + (uint64_t)part + 1;
@@ -888,7 +888,7 @@ int hls_reached(hls_packager_t *p, uint64_t msn, int part) {
   if (part >= 0 && hls_last_part(p, &lmsn, &lpart) == 0) {
     unsigned t = p->part_target ? p->part_target : p->o.part_ms;
     uint64_t limit = t < 1000 ? 3000 / t : 3;
-    if (parts_ahead(p, lmsn, lpart, msn, part) > limit) return ERR_INVALID;
+    if (parts_ahead(p, t, lmsn, lpart, msn, part) > limit) return ERR_INVALID;
   }
   return 0;
 }

@@ -339,14 +339,15 @@ static int convert_audio(session_t *s, const flv_frame_t *f, uint32_t timestamp)
  * reset, and the kernel may drop the reply with it). */
 static int refuse_video_codec(session_t *s, const flv_frame_t *f) {
   flv_codec_name_t n = flv_video_codec_name(f);
-  char message[160];
+  char codec[64], message[160];
+  if (n.desc)
+    snprintf(codec, sizeof(codec), "%s (%s)", n.name, n.desc);
+  else
+    snprintf(codec, sizeof(codec), "%s", n.name);
   snprintf(message, sizeof(message),
-           "unsupported video codec %s%s%s%s: push H.264 or HEVC (ffmpeg: -c:v libx264)", n.name,
-           n.desc ? " (" : "", n.desc ? n.desc : "", n.desc ? ")" : "");
-  log_warn("rtmp_unsupported_codec ip=%s port=%d stream=%s kind=video codec=%s%s%s%s "
-           "action=disconnect",
-           s->ip, s->port, live_stream_id(s->ls), n.name, n.desc ? " (" : "", n.desc ? n.desc : "",
-           n.desc ? ")" : "");
+           "unsupported video codec %s: push H.264 or HEVC (ffmpeg: -c:v libx264)", codec);
+  log_warn("rtmp_unsupported_codec ip=%s port=%d stream=%s kind=video codec=%s action=disconnect",
+           s->ip, s->port, live_stream_id(s->ls), codec);
   live_publish_fail(s->srv->live, s->ls, message);
   send_status(s, "error", "NetStream.Publish.Rejected", message);
   session_flush(s);
