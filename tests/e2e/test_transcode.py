@@ -20,7 +20,7 @@ import requests
 from conftest import run_cli
 from test_browser_playback import browser_env  # noqa: F401 (fixture: node, chromium, hls.js)
 from media import (SLOW, Pusher, Playlist, fetch, ffmpeg_argv, ffprobe_json, get_playlist,
-                   log_about, start_live_server, wait_playlist, wait_status)
+                   log_about, log_offset, start_live_server, wait_log, wait_playlist, wait_status)
 
 FPS = 15  # light on a shared machine; keyframes every second (-g FPS)
 FRAME_S = 1.0 / FPS
@@ -262,7 +262,8 @@ def test_auto_ladder_multivariant_and_rungs(srv, api, push, tmp_path):
                      % s["id"], m), m[-2000:]
     p.stop()
     wait_status(api, s["id"], "idle", timeout=15)
-    assert "transcode_stopped stream=" + s["id"] in srv.log_text()
+    # the rungs finish the frames in flight, then the session ends
+    wait_log(srv, "transcode_stopped stream=" + s["id"], timeout=10)
     # idle (the encoder gone, within stream_timeout): the hubs have forgotten
     # their configs, yet every variant keeps the attributes measured while
     # live, FRAME-RATE on the rungs too
@@ -388,6 +389,33 @@ def test_reconnect_with_a_smaller_source_keeps_only_its_ladder(srv, api, push):
     variants, _ = wait_ladder(url, {"source"})
     assert variants[0].attrs["RESOLUTION"] == "426x240", variants
     p.stop()
+
+
+def playlist_end(pl):
+    """Wall-clock end of a playlist's last segment (its PDT + EXTINF)."""
+    last = pl.segments[-1]
+    return last.pdt.timestamp() + last.duration
+
+
+def test_rungs_end_where_the_source_ends(srv, api, push):
+    """When the encoder leaves, the frames still in the decoder and the
+    rungs' encoders are finished, not dropped: every rung's last segment
+    ends with the source's last frame (the rungs' PDTs are the source's),
+    and the audio the rungs held back for them follows."""
+    s = api.create({"name": "drain"})
+    url = s["playback_ids"][0]["playback_url"]
+    since = log_offset(srv)
+    p = push(s, size="640x360", seconds=4)
+    wait_status(api, s["id"], "live", timeout=20)
+    wait_ladder(url, {"source", "240p"})
+    assert p.wait(30 * SLOW) == 0, p  # ffmpeg ends its push itself (deleteStream, close)
+    wait_status(api, s["id"], "idle", timeout=15)
+    # the rungs' hubs end (their last segments close) once the session is done
+    wait_log(srv, f"transcode_stopped stream={s['id']} drained=yes", since=since, timeout=10)
+    ends = {name: playlist_end(get_playlist(child_url(url, f"{name}/index.m3u8")))
+            for name in ("source", "240p")}
+    # 15 fps: a frame is 67 ms; 2 ms for the playlists' millisecond rounding
+    assert abs(ends["240p"] - ends["source"]) <= 0.002, ends
 
 
 # ---------------------------------------------------------------- auth

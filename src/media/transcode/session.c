@@ -55,9 +55,11 @@ typedef struct rung {
   /* encode-thread state */
   AVCodecContext *enc;
   int64_t last_pts;
+  int input_ended;    /* under mu: the decoder has delivered its last frame */
   /* shared counters */
   atomic_uint_fast64_t dropped;
   atomic_int failed;
+  atomic_int finished; /* the encode thread has handed out all it will */
 } rung_t;
 
 struct tc_session {
@@ -67,11 +69,13 @@ struct tc_session {
   void (*wake)(void *ud);
   void *ud;
   atomic_int stop;
+  atomic_int decoder_finished; /* the decode thread has delivered all it will */
   /* compressed source frames: loop → decode thread */
   pthread_mutex_t in_mu;
   pthread_cond_t in_cv;
   pkt_node_t *in_head, *in_tail;
   unsigned in_count;
+  int input_ended; /* under in_mu: tc_session_finish was called */
   int in_skipping; /* loop thread: dropping until the next keyframe */
   /* decode thread */
   pthread_t decoder;
@@ -226,16 +230,24 @@ static void encode(rung_t *r, AVFrame *pic) {
   emit_packets(r);
 }
 
+/* The encode thread is done: everything it made is in the output list. */
+static void rung_finished(rung_t *r) {
+  atomic_store(&r->finished, 1);
+  r->s->wake(r->s->ud);
+}
+
 static void *rung_main(void *arg) {
   rung_t *r = arg;
   tc_session_t *s = r->s;
   if (open_encoder(r)) {
     atomic_store(&r->failed, 1);
+    rung_finished(r);
     return NULL;
   }
   for (;;) {
     pthread_mutex_lock(&r->mu);
-    while (!r->head && !atomic_load(&s->stop)) pthread_cond_wait(&r->cv, &r->mu);
+    while (!r->head && !r->input_ended && !atomic_load(&s->stop))
+      pthread_cond_wait(&r->cv, &r->mu);
     frame_node_t *n = r->head;
     if (n) {
       r->head = n->next;
@@ -243,11 +255,14 @@ static void *rung_main(void *arg) {
       r->count--;
     }
     pthread_mutex_unlock(&r->mu);
-    if (!n) break; /* stopping */
+    if (!n) break; /* stopping, or the input ended and the queue is empty */
     if (!atomic_load(&s->stop)) encode(r, n->frame);
     av_frame_free(&n->frame);
     free(n);
   }
+  if (!atomic_load(&s->stop) && avcodec_send_frame(r->enc, NULL) == 0)
+    emit_packets(r); /* the frames the encoder still holds */
+  rung_finished(r);
   return NULL;
 }
 
@@ -371,25 +386,42 @@ static void deliver(tc_session_t *s, AVFrame *frame) {
   for (int i = 0; i < s->nrungs; i++) av_frame_free(&made[i]);
 }
 
+/* Tells every rung that no frame comes after those queued. */
+static void end_rung_input(tc_session_t *s) {
+  for (int i = 0; i < s->nrungs; i++) {
+    rung_t *r = &s->rungs[i];
+    pthread_mutex_lock(&r->mu);
+    r->input_ended = 1;
+    pthread_cond_signal(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+  }
+}
+
 static void *decoder_main(void *arg) {
   tc_session_t *s = arg;
   AVFrame *frame = av_frame_alloc();
-  if (!frame) return NULL;
-  for (;;) {
+  for (int ended = 0; frame && !ended;) {
     pthread_mutex_lock(&s->in_mu);
-    while (!s->in_head && !atomic_load(&s->stop)) pthread_cond_wait(&s->in_cv, &s->in_mu);
+    while (!s->in_head && !s->input_ended && !atomic_load(&s->stop))
+      pthread_cond_wait(&s->in_cv, &s->in_mu);
     pkt_node_t *n = atomic_load(&s->stop) ? NULL : s->in_head;
     if (n) {
       s->in_head = n->next;
       if (!s->in_head) s->in_tail = NULL;
       s->in_count--;
     }
+    ended = !n && s->input_ended && !atomic_load(&s->stop);
     pthread_mutex_unlock(&s->in_mu);
-    if (!n) break;
-    if (n->pkt->flags & AV_PKT_FLAG_KEY) s->keys[s->nkeys++ % KEY_RING] = n->pkt->pts;
-    int rc = avcodec_send_packet(s->dec, n->pkt);
-    av_packet_free(&n->pkt);
-    free(n);
+    if (!n && !ended) break; /* stopping */
+    int rc;
+    if (n) {
+      if (n->pkt->flags & AV_PKT_FLAG_KEY) s->keys[s->nkeys++ % KEY_RING] = n->pkt->pts;
+      rc = avcodec_send_packet(s->dec, n->pkt);
+      av_packet_free(&n->pkt);
+      free(n);
+    } else {
+      rc = avcodec_send_packet(s->dec, NULL); /* the input ended: the frames it still holds */
+    }
     if (rc < 0 && rc != AVERROR(EAGAIN)) continue; /* a broken frame: the decoder conceals */
     while (avcodec_receive_frame(s->dec, frame) == 0) {
       deliver(s, frame);
@@ -397,6 +429,11 @@ static void *decoder_main(void *arg) {
     }
   }
   av_frame_free(&frame);
+  /* Before the rungs hear of it: the last rung to finish must find the
+   * decoder finished too (tc_session_finished). */
+  atomic_store(&s->decoder_finished, 1);
+  end_rung_input(s);
+  s->wake(s->ud); /* in case no rung is left to say so */
   return NULL;
 }
 
@@ -448,6 +485,20 @@ int tc_session_push(tc_session_t *s, const media_frame_t *f) {
   /* the decoder never sees it: every rung loses the frame */
   for (int i = 0; i < s->nrungs; i++) atomic_fetch_add(&s->rungs[i].dropped, 1);
   return ERR_AGAIN;
+}
+
+void tc_session_finish(tc_session_t *s) {
+  pthread_mutex_lock(&s->in_mu);
+  s->input_ended = 1;
+  pthread_cond_signal(&s->in_cv);
+  pthread_mutex_unlock(&s->in_mu);
+}
+
+int tc_session_finished(tc_session_t *s) {
+  if (!atomic_load(&s->decoder_finished)) return 0;
+  for (int i = 0; i < s->nrungs; i++)
+    if (s->rungs[i].thread_started && !atomic_load(&s->rungs[i].finished)) return 0;
+  return 1;
 }
 
 void tc_session_stats(tc_session_t *s, int rung, uint64_t *dropped, unsigned *queued) {

@@ -16,7 +16,8 @@
  * Both count as the rung's dropped frames (tc_session_stats) and are
  * logged once per episode.
  *
- * tc_session_start/push/take/stats/stop: loop thread. wake(): any thread.
+ * tc_session_start/push/take/finish/finished/stats/stop: loop thread.
+ * wake(): any thread.
  */
 #ifndef ONAIR_TC_SESSION_H
 #define ONAIR_TC_SESSION_H
@@ -57,9 +58,17 @@ int tc_session_push(tc_session_t *s, const media_frame_t *f);
  * Free each with tc_output_free(). */
 tc_output_t *tc_session_take(tc_session_t *s);
 void tc_output_free(tc_output_t *o);
+/* No more input (the publisher left): the workers still decode and encode
+ * every frame they were given, flush the codecs, and hand it all out, so a
+ * rung ends where the source did. wake() is called as they finish;
+ * tc_session_finished() is 1 once all output is ready to take. The work
+ * left is bounded by the queues (input_frames, queue_frames). */
+void tc_session_finish(tc_session_t *s);
+int tc_session_finished(tc_session_t *s);
 /* Dropped frames of a rung so far, and frames waiting in its queue. */
 void tc_session_stats(tc_session_t *s, int rung, uint64_t *dropped, unsigned *queued);
-/* Stops and joins every thread, frees everything not taken. */
+/* Stops and joins every thread at once (work in flight is dropped), frees
+ * everything not taken. */
 void tc_session_stop(tc_session_t *s);
 
 #endif

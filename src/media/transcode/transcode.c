@@ -49,6 +49,7 @@ typedef struct tstream {
   json_t *params;
   media_config_t src_cfg;  /* of the running session */
   tc_session_t *session;
+  int draining;            /* the publisher left; the session finishes its work */
   int nrungs;
   ladder_rung_t rungs[LADDER_MAX];
   rung_state_t st[LADDER_MAX];
@@ -130,9 +131,14 @@ static void sync_drops(tstream_t *ts) {
   }
 }
 
+static void session_stop(tstream_t *ts, int complete);
+
 static void on_async(uv_async_t *h) {
   tstream_t *ts = h->data;
   if (!ts->session) return;
+  /* Asked before taking: what the workers made before they finished is in
+   * this take. */
+  int finished = ts->draining && tc_session_finished(ts->session);
   tc_output_t *o = tc_session_take(ts->session), *next;
   for (; o; o = next) {
     next = o->next;
@@ -151,24 +157,30 @@ static void on_async(uv_async_t *h) {
     tc_output_free(o);
   }
   sync_drops(ts);
+  if (finished) session_stop(ts, 1);
 }
 
 static void wake(void *ud) { uv_async_send(&((tstream_t *)ud)->async); }
 
-static void session_stop(tstream_t *ts) {
+/* Ends the session: complete once it finished after the publisher left and
+ * all its output was taken (the held-back audio then follows the rungs'
+ * last frames), else at once, dropping what is in flight. */
+static void session_stop(tstream_t *ts, int complete) {
   if (!ts->session) return;
   sync_drops(ts);
   tc_session_stop(ts->session); /* joins the workers, frees the session */
   ts->session = NULL;
+  ts->draining = 0;
   for (int i = 0; i < ts->nrungs; i++) {
     rung_state_t *rs = &ts->st[i];
+    if (complete) audio_release(rs, 0, 1);
     audio_drop_all(rs);
     if (rs->configured) hub_unpublish(rs->rend->hub);
     rs->configured = 0;
     rs->dropped_seen = 0;
   }
   media_config_clear(&ts->src_cfg);
-  log_info("transcode_stopped stream=%s", ts->id);
+  log_info("transcode_stopped stream=%s drained=%s", ts->id, complete ? "yes" : "no");
 }
 
 static int bytes_equal(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen) {
@@ -235,7 +247,7 @@ static void session_start(tstream_t *ts, const media_config_t *cfg) {
 static void src_on_config(void *ud, const media_config_t *cfg) {
   tstream_t *ts = ud;
   if (ts->session && config_equal(&ts->src_cfg, cfg)) return;
-  session_stop(ts);
+  session_stop(ts, 0);
   /* A new source: the last one's rungs leave the ladder (the multivariant
    * playlist, rendition reports) unless the new plan has them. While the
    * publisher is away they stay: players keep going until the end. */
@@ -263,7 +275,16 @@ static void src_on_frame(void *ud, media_frame_t *f) {
   }
 }
 
-static void src_on_unpublish(void *ud) { session_stop(ud); }
+/* The publisher left: the rungs still get every frame it sent (their
+ * encoders lag the source by a few frames, more under load), and their
+ * hubs end when the session has finished (on_async). */
+static void session_finish(tstream_t *ts) {
+  if (!ts->session || ts->draining) return;
+  tc_session_finish(ts->session);
+  ts->draining = 1;
+}
+
+static void src_on_unpublish(void *ud) { session_finish(ud); }
 
 static const hub_consumer_ops_t src_ops = {src_on_config, src_on_frame, src_on_unpublish};
 
@@ -277,8 +298,13 @@ static tstream_t *stream_find(transcode_t *tc, const char *id) {
 
 static void on_async_closed(uv_handle_t *h) { free(h->data); }
 
-static void stream_detach(tstream_t *ts) {
-  session_stop(ts);
+/* Leaves the source hub; the session finishes its work (drain) or stops
+ * at once. */
+static void stream_detach(tstream_t *ts, int drain) {
+  if (drain)
+    session_finish(ts);
+  else
+    session_stop(ts, 0);
   if (ts->sub) hub_unsubscribe(ts->hub, ts->sub);
   ts->sub = NULL;
   ts->hub = NULL;
@@ -300,7 +326,7 @@ static void on_publish_begin(void *ud, live_stream_t *ls) {
   }
   tstream_t *ts = stream_find(tc, live_stream_id(ls));
   if (ts) {
-    stream_detach(ts); /* cannot happen (end comes first); be safe */
+    stream_detach(ts, 0); /* a session of the last publish may still be finishing */
   } else {
     if (!(ts = calloc(1, sizeof(*ts)))) {
       json_decref(params);
@@ -322,14 +348,14 @@ static void on_publish_begin(void *ud, live_stream_t *ls) {
 
 static void on_publish_end(void *ud, live_stream_t *ls) {
   tstream_t *ts = stream_find(ud, live_stream_id(ls));
-  if (ts) stream_detach(ts);
+  if (ts) stream_detach(ts, 1);
 }
 
 static void on_forget(void *ud, live_stream_t *ls) {
   transcode_t *tc = ud;
   tstream_t *ts = stream_find(tc, live_stream_id(ls));
   if (!ts) return;
-  stream_detach(ts);
+  stream_detach(ts, 0); /* the rung hubs go next (live.c media_free) */
   for (tstream_t **pp = &tc->streams; *pp; pp = &(*pp)->next) {
     if (*pp == ts) {
       *pp = ts->next;
@@ -473,7 +499,7 @@ void transcode_free(transcode_t *tc) {
   while (tc->streams) {
     tstream_t *ts = tc->streams;
     tc->streams = ts->next;
-    stream_detach(ts);
+    stream_detach(ts, 0);
     uv_close((uv_handle_t *)&ts->async, on_async_closed);
   }
   free(tc);
