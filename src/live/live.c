@@ -105,8 +105,10 @@ static void save_hls_floor(live_stream_t *ls, uint64_t end) {
 }
 
 static void media_free(live_stream_t *ls) {
-  /* Rungs first: their feeders (the transcoder) let go in on_forget /
-   * on_publish_end, before the source goes. */
+  /* Whatever still feeds the rungs (the transcoder, finishing its frames
+   * after the publisher left) lets go first. */
+  NOTIFY(ls->lv, on_media_end, ls);
+  /* Rungs before the source: a rung's packager takes the source's clock. */
   for (int i = ls->nrend - 1; i >= 0; i--) {
     if (ls->rend[i].hls) {
       uint64_t used = hls_numbers_end(ls->rend[i].hls);

@@ -43,11 +43,12 @@ def api(srv):
 
 @pytest.fixture
 def push(srv, tmp_path):
-    """push(stream, size, seconds) -> Pusher of testsrc2 + sine at FPS."""
+    """push(stream, size, seconds, server) -> Pusher of testsrc2 + sine at
+    FPS (to srv unless another server is given)."""
     started = []
 
-    def make(stream, size="1280x720", seconds=None):
-        url = f"rtmp://127.0.0.1:{srv.rtmp_port}/live/{stream['stream_key']}"
+    def make(stream, size="1280x720", seconds=None, server=None):
+        url = f"rtmp://127.0.0.1:{(server or srv).rtmp_port}/live/{stream['stream_key']}"
         argv = ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "warning", "-re",
                 "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={FPS}",
                 "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
@@ -416,6 +417,86 @@ def test_rungs_end_where_the_source_ends(srv, api, push):
             for name in ("source", "240p")}
     # 15 fps: a frame is 67 ms; 2 ms for the playlists' millisecond rounding
     assert abs(ends["240p"] - ends["source"]) <= 0.002, ends
+
+
+def disc_numbers(pl):
+    """{PDT: Discontinuity Sequence Number} of a media playlist's segments."""
+    out, n = {}, pl.disc_seq
+    for seg in pl.segments:
+        n += seg.discontinuity
+        out[seg.pdt] = n
+    return out
+
+
+def test_a_rung_added_by_a_reconnect_numbers_discontinuities_as_the_source(srv, api, push):
+    """RFC 8216 6.2.4: matching content in the variants has matching
+    Discontinuity Sequence Numbers. A reconnect with a larger source adds
+    a rung mid-broadcast; its first segment carries the number of the
+    source's matching one (after the reconnect's discontinuity), not 0."""
+    s = api.create({"stream_timeout": 60})
+    url = s["playback_ids"][0]["playback_url"]
+    p = push(s, size="640x360")
+    wait_status(api, s["id"], "live", timeout=20)
+    wait_ladder(url, {"source", "240p"})
+    wait_playlist(child_url(url, "240p/index.m3u8"), lambda pl: len(pl.segments) >= 2,
+                  timeout=20)
+    p.stop()
+    wait_status(api, s["id"], "idle", timeout=15)
+    p = push(s, size="854x480")
+    wait_status(api, s["id"], "live", timeout=20)
+    wait_ladder(url, {"source", "360p", "240p"})
+    pls = {name: wait_playlist(child_url(url, f"{name}/index.m3u8"),
+                               lambda pl: len(pl.segments) >= 3 and pl.segments[-1].pdt,
+                               timeout=20)
+           for name in ("360p", "240p", "source")}
+    p.stop()
+    src = disc_numbers(pls["source"])
+    assert max(src.values()) == 1, pls["source"]  # the reconnect's discontinuity
+    for name in ("360p", "240p"):
+        mine = disc_numbers(pls[name])
+        common = set(mine) & set(src)
+        assert common, (name, pls[name], pls["source"])
+        assert all(mine[t] == src[t] for t in common), (name, pls[name], pls["source"])
+    assert pls["360p"].disc_seq == 1 and not pls["360p"].segments[0].discontinuity, pls["360p"]
+
+
+@pytest.fixture(scope="module")
+def slow_srv(tmp_path_factory):
+    """Rungs that encode slower than real time (x264 veryslow; a queue long
+    enough not to drop): their sessions still hold frames when the
+    publisher leaves."""
+    s = start_live_server(tmp_path_factory, window=10, ladders=True,
+                          extra_args=["--transcode-preset", "veryslow",
+                                      "--transcode-queue-frames", "600"])
+    yield s
+    s.stop()
+
+
+def test_a_new_broadcast_while_the_last_ones_rungs_are_finishing(slow_srv, push):
+    """POST /stop ends the broadcast while the rung's encoder is still behind;
+    a publish right after it starts a new broadcast, whose renditions
+    replace the last one's. The old session lets go of the old rungs first
+    (it used to crash the server), and the new broadcast gets its rung."""
+    api = slow_srv.new_project("drain-restart")
+    s = api.create({"mode": "custom", "qualities": [{"resolution": "720p"}]})
+    url = s["playback_ids"][0]["playback_url"]
+    p = push(s, server=slow_srv)
+    wait_status(api, s["id"], "live", timeout=20)
+    wait_ladder(url, {"720p"})
+    time.sleep(2)  # the rung's queue grows: veryslow encodes below FPS
+    since = log_offset(slow_srv)
+    r = api.post(f"/v1/live-streams/{s['id']}/stop")
+    assert r.status_code == 200, r.text
+    p.kill()
+    p = push(s, server=slow_srv)
+    wait_status(api, s["id"], "live", timeout=20)
+    # the old session was still finishing when the new broadcast came, and
+    # was stopped for it
+    stopped = wait_log(slow_srv, f"transcode_stopped stream={s['id']}", since=since)
+    assert "drained=no" in stopped, log_about(slow_srv, s["id"])
+    wait_ladder(url, {"720p"})
+    assert fetch(slow_srv.base_url + "/healthz").status_code == 200
+    p.kill()
 
 
 # ---------------------------------------------------------------- auth

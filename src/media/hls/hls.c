@@ -298,6 +298,14 @@ static void open_part_add(hls_packager_t *p, hls_buf_t *b, int64_t end_dts) {
   p->open_parts[p->n_open++] = (hls__part_t){b, dur, independent};
 }
 
+/* The Discontinuity Sequence Number of the newest segment (0 before any). */
+static uint64_t newest_disc_number(const hls_packager_t *p) {
+  uint64_t n = p->disc_evicted;
+  for (size_t i = 0; i < p->count; i++)
+    if (p->ring[(p->head + i) % p->o.ring].discont) n++;
+  return n;
+}
+
 /* Adds a closed segment (takes the buffers) and tells the callback. */
 static void publish(hls_packager_t *p, hls_buf_t *ts, hls_buf_t *mp4, int64_t dur_ms) {
   size_t cap = p->o.ring;
@@ -312,6 +320,14 @@ static void publish(hls_packager_t *p, hls_buf_t *ts, hls_buf_t *mp4, int64_t du
   s->seq = p->next_seq++;
   s->session = p->session;
   s->discont = (p->last_session && p->last_session != p->session) || p->gap;
+  if (p->count == 0 && p->o.clock) {
+    /* A rung's first segment takes the discontinuity number of the source's
+     * matching one (its newest: rungs lag the source), so that matching
+     * content has matching numbers (RFC 8216 6.2.4) also for a rung that
+     * joined the broadcast after a reconnect. */
+    uint64_t src = newest_disc_number(p->o.clock);
+    p->disc_evicted = src > (uint64_t)s->discont ? src - (uint64_t)s->discont : 0;
+  }
   s->dur_ms = dur_ms;
   s->wall_ms = p->wall_base + p->seg_start + p->seg_pts_off;
   s->buf[HLS_TS] = ts;

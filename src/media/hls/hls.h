@@ -74,7 +74,8 @@ typedef struct {
   /* Another packager of the same media timeline (a transcoded rung's
    * source), which must outlive this one: its wall clock is taken, so the
    * same media time gets the same EXT-X-PROGRAM-DATE-TIME in every
-   * rendition (rfc8216bis 6.2.4). NULL: this packager's own. */
+   * rendition (rfc8216bis 6.2.4), and its first segment takes the
+   * source's discontinuity number. NULL: this packager's own. */
   const struct hls_packager *clock;
 } hls_opts_t;
 

@@ -282,6 +282,7 @@ static void session_finish(tstream_t *ts) {
   if (!ts->session || ts->draining) return;
   tc_session_finish(ts->session);
   ts->draining = 1;
+  uv_async_send(&ts->async); /* in case the workers have already finished */
 }
 
 static void src_on_unpublish(void *ud) { session_finish(ud); }
@@ -363,6 +364,16 @@ static void on_forget(void *ud, live_stream_t *ls) {
     }
   }
   uv_close((uv_handle_t *)&ts->async, on_async_closed);
+}
+
+/* The rung hubs are going (a stopped stream publishes again, starting a
+ * new broadcast, while the last one's session was still finishing): the
+ * session must let go of them first. */
+static void on_media_end(void *ud, live_stream_t *ls) {
+  tstream_t *ts = stream_find(ud, live_stream_id(ls));
+  if (!ts) return;
+  session_stop(ts, 0);
+  ts->nrungs = 0; /* their renditions are gone */
 }
 
 static void on_segment(void *ud, live_stream_t *ls, int index, uint64_t seq, double duration_s) {
@@ -478,6 +489,7 @@ transcode_t *transcode_new(uv_loop_t *loop, live_t *live, store_t *store,
   live_observer_t ob = {.on_publish_begin = on_publish_begin,
                         .on_publish_end = on_publish_end,
                         .on_forget = on_forget,
+                        .on_media_end = on_media_end,
                         .on_segment = on_segment};
   if (metrics_add_collector(collect, tc)) {
     free(tc);
