@@ -67,8 +67,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     break;
   case 2:
-    if (flv_parse_metadata_amf(p, n, &md) == 0)
+    if (flv_parse_metadata_amf(p, n, &md) == 0) {
+      int known;
       flv_audio_input_from_metadata(md.audio_codec, md.audio_samplerate, md.audio_channels, &in);
+      if (flv_metadata_video_codec(md.video_codec, &known) != FLV_CODEC_UNKNOWN && !known) abort();
+    }
     break;
   case 3:
     f.codec = FLV_CODEC_H264, f.data = p, f.len = n;

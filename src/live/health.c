@@ -208,7 +208,8 @@ static void on_handle_closed(uv_handle_t *handle) {
 }
 
 /* transcode: frames the ladder's rungs dropped are the stream's dropped
- * frames too (rung hubs live as long as the entry, so the sum only grows). */
+ * frames too (rung hubs live as long as the broadcast: the sum only grows
+ * until a new broadcast starts it over). */
 static void add_rung_drops(live_stream_t *ls, hub_stats_t *st) {
   for (int i = 1; i < live_rendition_count(ls); i++) {
     hub_stats_t rs;

@@ -184,6 +184,7 @@ static void arm_timeout(live_stream_t *ls, const store_stream_t *s) {
 }
 
 static void end_media(live_stream_t *ls) {
+  NOTIFY(ls->lv, on_media_end, ls);
   if (ls->hub) hub_unpublish(ls->hub);
   for (int i = 1; i < ls->nrend; i++) hls_packager_end(ls->rend[i].hls);
   if (ls->hls) {

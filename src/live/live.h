@@ -124,8 +124,10 @@ typedef struct {
   void (*on_publish_begin)(void *ud, live_stream_t *ls); /* hub ready for subscribers */
   void (*on_publish_end)(void *ud, live_stream_t *ls);   /* publisher gone or kicked */
   void (*on_forget)(void *ud, live_stream_t *ls);        /* entry about to be freed */
-  /* The broadcast's renditions (hubs, packagers) are about to be freed: a
-   * new broadcast starts, or the entry goes (after on_forget). */
+  /* The broadcast ends: its packagers are about to end (a stop, a disable,
+   * stream_timeout) or its renditions (hubs, packagers) to be freed (a new
+   * broadcast starts, or the entry goes: after on_forget). Whatever feeds
+   * the rungs lets go now. May come more than once per broadcast. */
   void (*on_media_end)(void *ud, live_stream_t *ls);
   /* A segment was published in rendition `index` (hls_segment_get(r->hls,
    * fmt, seq) returns its bytes while it stays in the ring). */

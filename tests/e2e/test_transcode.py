@@ -472,11 +472,12 @@ def slow_srv(tmp_path_factory):
     s.stop()
 
 
-def test_a_new_broadcast_while_the_last_ones_rungs_are_finishing(slow_srv, push):
-    """POST /stop ends the broadcast while the rung's encoder is still behind;
-    a publish right after it starts a new broadcast, whose renditions
-    replace the last one's. The old session lets go of the old rungs first
-    (it used to crash the server), and the new broadcast gets its rung."""
+def test_stop_ends_the_rungs_at_once_and_a_new_broadcast_follows(slow_srv, push):
+    """POST /stop while the rung's encoder is behind: the playlists end at
+    once, so the transcoder stops too instead of finishing frames nobody
+    will get (drained=no). A publish right after it starts a new broadcast
+    whose renditions replace the last one's (that once crashed the server
+    while the old session was still finishing), and it gets its rung."""
     api = slow_srv.new_project("drain-restart")
     s = api.create({"mode": "custom", "qualities": [{"resolution": "720p"}]})
     url = s["playback_ids"][0]["playback_url"]
@@ -490,8 +491,7 @@ def test_a_new_broadcast_while_the_last_ones_rungs_are_finishing(slow_srv, push)
     p.kill()
     p = push(s, server=slow_srv)
     wait_status(api, s["id"], "live", timeout=20)
-    # the old session was still finishing when the new broadcast came, and
-    # was stopped for it
+    # the encoder was behind, yet the session stopped at once
     stopped = wait_log(slow_srv, f"transcode_stopped stream={s['id']}", since=since)
     assert "drained=no" in stopped, log_about(slow_srv, s["id"])
     wait_ladder(url, {"720p"})

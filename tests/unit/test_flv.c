@@ -330,6 +330,28 @@ static void test_metadata(void **state) {
 }
 
 /* The names in "unsupported video codec …" messages. */
+/* onMetaData's videocodecid maps to what the tags of that codec parse to. */
+static void test_metadata_video_codec(void **state) {
+  (void)state;
+  static const struct {
+    const char *id;
+    flv_codec_t codec;
+    int known;
+  } cases[] = {
+      {"7", FLV_CODEC_H264, 1},    {"12", FLV_CODEC_HEVC, 1},   {"2", FLV_CODEC_UNKNOWN, 1},
+      {"4", FLV_CODEC_UNKNOWN, 1}, {"1", FLV_CODEC_UNKNOWN, 1}, {"avc1", FLV_CODEC_H264, 1},
+      {"hvc1", FLV_CODEC_HEVC, 1}, {"av01", FLV_CODEC_AV1, 1},  {"vp09", FLV_CODEC_VP9, 1},
+      {"vp08", FLV_CODEC_VP8, 1},  {"", FLV_CODEC_UNKNOWN, 0},  {"9", FLV_CODEC_UNKNOWN, 0},
+      {"0", FLV_CODEC_UNKNOWN, 0}, {"99", FLV_CODEC_UNKNOWN, 0}, {"007", FLV_CODEC_UNKNOWN, 0},
+      {"xyzw", FLV_CODEC_UNKNOWN, 0}, {"7a", FLV_CODEC_UNKNOWN, 0},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    int known = -1;
+    assert_int_equal(flv_metadata_video_codec(cases[i].id, &known), cases[i].codec);
+    assert_int_equal(known, cases[i].known);
+  }
+}
+
 static void test_video_codec_names(void **state) {
   flv_frame_t f;
   static const uint8_t flv1[] = {0x22, 0, 0, 0};
@@ -356,8 +378,12 @@ static void test_video_codec_names(void **state) {
   assert_string_equal(flv_video_codec_name(&f).name, "vp9");
   static const uint8_t vp8[] = {0x90, 'v', 'p', '0', '8', 1};
   assert_int_equal(flv_parse_video(vp8, sizeof(vp8), &f), 0);
+  assert_int_equal(f.codec, FLV_CODEC_VP8);
+  assert_string_equal(flv_video_codec_name(&f).name, "vp8");
+  static const uint8_t vp07[] = {0x90, 'v', 'p', '0', '7', 1};
+  assert_int_equal(flv_parse_video(vp07, sizeof(vp07), &f), 0);
   assert_false(f.supported);
-  assert_string_equal(flv_video_codec_name(&f).name, "vp08");
+  assert_string_equal(flv_video_codec_name(&f).name, "vp07");
   static const uint8_t bin[] = {0x90, 1, 2, 3, 4, 1};
   assert_int_equal(flv_parse_video(bin, sizeof(bin), &f), 0);
   assert_string_equal(flv_video_codec_name(&f).name, "0x01020304");
@@ -374,6 +400,7 @@ int main(void) {
       cmocka_unit_test(test_video_malformed_and_other),
       cmocka_unit_test(test_metadata),
       cmocka_unit_test(test_video_codec_names),
+      cmocka_unit_test(test_metadata_video_codec),
   };
   return cmocka_run_group_tests_name("flv", tests, NULL, NULL);
 }

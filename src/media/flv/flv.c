@@ -1,6 +1,7 @@
 #include "media/flv/flv.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -40,6 +41,7 @@ static flv_codec_t video_fourcc_codec(uint32_t fourcc) {
   case FLV_FOURCC('h', 'v', 'c', '1'): return FLV_CODEC_HEVC;
   case FLV_FOURCC('a', 'v', '0', '1'): return FLV_CODEC_AV1;
   case FLV_FOURCC('v', 'p', '0', '9'): return FLV_CODEC_VP9;
+  case FLV_FOURCC('v', 'p', '0', '8'): return FLV_CODEC_VP8;
   default: return FLV_CODEC_UNKNOWN;
   }
 }
@@ -172,9 +174,28 @@ flv_codec_name_t flv_video_codec_name(const flv_frame_t *f) {
   case FLV_CODEC_HEVC: snprintf(n.name, sizeof(n.name), "hevc"); break;
   case FLV_CODEC_AV1: snprintf(n.name, sizeof(n.name), "av1"); break;
   case FLV_CODEC_VP9: snprintf(n.name, sizeof(n.name), "vp9"); break;
+  case FLV_CODEC_VP8: snprintf(n.name, sizeof(n.name), "vp8"); break;
   default: fourcc_text(f->fourcc, n.name, sizeof(n.name)); break;
   }
   return n;
+}
+
+flv_codec_t flv_metadata_video_codec(const char *id, int *known) {
+  *known = 0;
+  size_t len = strlen(id);
+  if (len >= 1 && len <= 2 && strspn(id, "0123456789") == len) {
+    size_t n = (size_t)atoi(id);
+    if (n >= sizeof(legacy_video_names) / sizeof(legacy_video_names[0]) ||
+        !legacy_video_names[n].name)
+      return FLV_CODEC_UNKNOWN;
+    *known = 1;
+    return n == VIDEO_AVC ? FLV_CODEC_H264 : n == VIDEO_HEVC_LEGACY ? FLV_CODEC_HEVC
+                                                                      : FLV_CODEC_UNKNOWN;
+  }
+  if (len != 4) return FLV_CODEC_UNKNOWN;
+  flv_codec_t c = video_fourcc_codec(FLV_FOURCC(id[0], id[1], id[2], id[3]));
+  *known = c != FLV_CODEC_UNKNOWN;
+  return c;
 }
 
 /* ----------------------------------------------------------------- audio */

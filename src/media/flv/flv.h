@@ -20,6 +20,7 @@ typedef enum {
   FLV_CODEC_HEVC,
   FLV_CODEC_AV1,
   FLV_CODEC_VP9,
+  FLV_CODEC_VP8,
   FLV_CODEC_AAC,
   FLV_CODEC_MP3,
   FLV_CODEC_OPUS,
@@ -67,6 +68,12 @@ typedef struct {
   const char *desc;
 } flv_codec_name_t;
 flv_codec_name_t flv_video_codec_name(const flv_frame_t *f);
+/* The codec that onMetaData's videocodecid (flv_metadata_t.video_codec: a
+ * legacy CodecID as text, "7", or an Enhanced RTMP FourCC, "hvc1") names:
+ * what a video tag of that id parses to, FLV_CODEC_UNKNOWN for the legacy
+ * codecs flv_parse_video does not take (flv1, VP6, ...). *known is 1 when
+ * the value names a codec at all, 0 for an empty or unheard-of one. */
+flv_codec_t flv_metadata_video_codec(const char *id, int *known);
 
 #define FLV_MAX_PARAM_SETS 16
 

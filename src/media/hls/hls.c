@@ -324,9 +324,10 @@ static void publish(hls_packager_t *p, hls_buf_t *ts, hls_buf_t *mp4, int64_t du
     /* A rung's first segment takes the discontinuity number of the source's
      * matching one (its newest: rungs lag the source), so that matching
      * content has matching numbers (RFC 8216 6.2.4) also for a rung that
-     * joined the broadcast after a reconnect. */
-    uint64_t src = newest_disc_number(p->o.clock);
-    p->disc_evicted = src > (uint64_t)s->discont ? src - (uint64_t)s->discont : 0;
+     * joined the broadcast after a reconnect. Nothing precedes it to be
+     * discontinuous with. */
+    s->discont = 0;
+    p->disc_evicted = newest_disc_number(p->o.clock);
   }
   s->dur_ms = dur_ms;
   s->wall_ms = p->wall_base + p->seg_start + p->seg_pts_off;

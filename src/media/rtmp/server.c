@@ -446,14 +446,13 @@ static int on_media(session_t *s, const rtmp_message_t *m) {
  * a few tens of ms of the first audio one). */
 #define VIDEO_DOUBT_MS 2000
 
-/* onMetaData's videocodecid names a codec onair does not take: the legacy
- * ids 1..6 (ffmpeg's default flv1 is 2, VP6 4) or AV1/VP9/VP8 FourCCs.
- * Anything else (H.264, HEVC, absent, unknown) holds nothing back. */
+/* onMetaData's videocodecid names a codec onair does not take (ffmpeg's
+ * default flv1, VP6, AV1, VP9, ...). Anything else (H.264, HEVC, absent,
+ * unknown) holds nothing back. */
 static int video_codec_doubtful(const char *id) {
-  static const char *const bad[] = {"1", "2", "3", "4", "5", "6", "av01", "vp09", "vp08"};
-  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-    if (strcmp(id, bad[i]) == 0) return 1;
-  return 0;
+  int known;
+  flv_codec_t c = flv_metadata_video_codec(id, &known);
+  return known && codec_of(c) == CODEC_NONE;
 }
 
 static void on_metadata(session_t *s, const rtmp_message_t *m) {

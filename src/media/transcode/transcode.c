@@ -366,14 +366,13 @@ static void on_forget(void *ud, live_stream_t *ls) {
   uv_close((uv_handle_t *)&ts->async, on_async_closed);
 }
 
-/* The rung hubs are going (a stopped stream publishes again, starting a
- * new broadcast, while the last one's session was still finishing): the
- * session must let go of them first. */
+/* The broadcast ends (a stop: the rung playlists end now, nothing is left
+ * to finish for) or its rung hubs are going (a stopped stream publishes
+ * again while the last session was still finishing): the session lets go
+ * of them first. */
 static void on_media_end(void *ud, live_stream_t *ls) {
   tstream_t *ts = stream_find(ud, live_stream_id(ls));
-  if (!ts) return;
-  session_stop(ts, 0);
-  ts->nrungs = 0; /* their renditions are gone */
+  if (ts) session_stop(ts, 0); /* the ladder (ts->rungs) stays listed while the playlists end */
 }
 
 static void on_segment(void *ud, live_stream_t *ls, int index, uint64_t seq, double duration_s) {
