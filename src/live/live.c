@@ -36,6 +36,7 @@ struct live_stream {
   uint64_t hls_floor_saved; /* what the database holds (store_stream_hls_floor) */
   int hls_floor_loaded;
   int low_latency; /* output_format ll-hls when this broadcast's packagers were made */
+  unsigned broadcast; /* how many broadcasts' renditions were freed */
   live_stream_t *next;
 };
 
@@ -120,6 +121,7 @@ static void media_free(live_stream_t *ls) {
   save_hls_floor(ls, ls->hls_floor);
   memset(ls->rend, 0, sizeof(ls->rend));
   ls->nrend = 0;
+  ls->broadcast++;
   ls->hls = NULL;
   ls->hub = NULL;
 }
@@ -413,6 +415,7 @@ hub_t *live_stream_hub(live_stream_t *ls) { return ls->hub; }
 live_stream_t *live_find(live_t *lv, const char *stream_id) { return find(lv, stream_id); }
 int live_stream_publishing(const live_stream_t *ls) { return ls->has_pub; }
 uint64_t live_stream_connected_at(const live_stream_t *ls) { return ls->connected_at; }
+unsigned live_stream_broadcast(const live_stream_t *ls) { return ls->broadcast; }
 const char *live_stream_id(const live_stream_t *ls) { return ls->id; }
 
 static void kick(live_stream_t *ls, const char *reason) {

@@ -141,6 +141,9 @@ live_stream_t *live_find(live_t *lv, const char *stream_id);
 int live_stream_publishing(const live_stream_t *ls);
 /* Wall-clock ms when the current publisher attached (0 when none). */
 uint64_t live_stream_connected_at(const live_stream_t *ls);
+/* Changes when a new broadcast's renditions replace the last one's (not at
+ * a reconnect within stream_timeout, which continues the broadcast). */
+unsigned live_stream_broadcast(const live_stream_t *ls);
 
 /* The packager serving this stream, or NULL when nothing was published. */
 hls_packager_t *live_packager(live_t *lv, const char *stream_id);

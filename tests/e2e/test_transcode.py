@@ -460,6 +460,38 @@ def test_a_rung_added_by_a_reconnect_numbers_discontinuities_as_the_source(srv, 
     assert pls["360p"].disc_seq == 1 and not pls["360p"].segments[0].discontinuity, pls["360p"]
 
 
+def test_a_new_broadcast_measures_its_own_bandwidth(srv, api, push):
+    """BANDWIDTH / AVERAGE-BANDWIDTH in the multivariant playlist are measured
+    over the broadcast's own segments: a publish soon after POST /stop (a
+    new broadcast, while the ended one is still kept) at a far lower
+    bitrate is not averaged with the last broadcast's bits."""
+    s = api.create({"mode": "custom", "qualities": [{"resolution": "240p", "bitrate": 4000}]})
+    url = s["playback_ids"][0]["playback_url"]
+
+    def rung_average(segments):
+        wait_playlist(child_url(url, "240p/index.m3u8"), lambda pl: len(pl.segments) >= segments,
+                      timeout=20)
+        variants, _ = wait_ladder(url, {"240p"})
+        return int(variants[0].attrs["AVERAGE-BANDWIDTH"])
+
+    p = push(s, size="640x360")
+    wait_status(api, s["id"], "live", timeout=20)
+    high = rung_average(4)
+    p.kill()
+    assert api.post(f"/v1/live-streams/{s['id']}/stop").status_code == 200
+    r = api.put(f"/v1/live-streams/{s['id']}",
+                json={"qualities": [{"resolution": "240p", "bitrate": 150}]})
+    assert r.status_code == 200, r.text
+    p = push(s, size="640x360")
+    wait_status(api, s["id"], "live", timeout=20)
+    low = rung_average(2)
+    p.kill()
+    # 4000 vs 150 kbit/s targets (+ 96 kbit/s audio in both; the test
+    # picture needs about 1.5 Mbit/s at 240p): averaged with the segments
+    # before, the new broadcast showed about 1.1 Mbit/s
+    assert low < 600_000 and high > 3 * low, (high, low)
+
+
 @pytest.fixture(scope="module")
 def slow_srv(tmp_path_factory):
     """Rungs that encode slower than real time (x264 veryslow; a queue long

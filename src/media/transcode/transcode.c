@@ -54,7 +54,8 @@ typedef struct tstream {
   ladder_rung_t rungs[LADDER_MAX];
   rung_state_t st[LADDER_MAX];
   uint64_t dropped_total[LIVE_MAX_RENDITIONS]; /* by rendition index, whole entry life */
-  meter_t meters[LIVE_MAX_RENDITIONS];
+  meter_t meters[LIVE_MAX_RENDITIONS];      /* by rendition index, of one broadcast */
+  unsigned meters_broadcast;                /* which (live_stream_broadcast) */
   uv_async_t async;        /* workers → loop */
   struct tstream *next;
 } tstream_t;
@@ -375,13 +376,24 @@ static void on_media_end(void *ud, live_stream_t *ls) {
   if (ts) session_stop(ts, 0); /* the ladder (ts->rungs) stays listed while the playlists end */
 }
 
+/* The bandwidth meters of the stream's current broadcast: a new one starts
+ * empty, not averaged with the last one's bits. */
+static meter_t *meters_of(tstream_t *ts, live_stream_t *ls) {
+  unsigned b = live_stream_broadcast(ls);
+  if (ts->meters_broadcast != b) {
+    memset(ts->meters, 0, sizeof(ts->meters));
+    ts->meters_broadcast = b;
+  }
+  return ts->meters;
+}
+
 static void on_segment(void *ud, live_stream_t *ls, int index, uint64_t seq, double duration_s) {
   tstream_t *ts = stream_find(ud, live_stream_id(ls));
   live_rendition_t *r = live_rendition_get(ls, index);
   if (!ts || !r || index >= LIVE_MAX_RENDITIONS || duration_s <= 0) return;
   hls_buf_t *b = hls_segment_get(r->hls, HLS_TS, seq);
   if (!b) return;
-  meter_t *m = &ts->meters[index];
+  meter_t *m = &meters_of(ts, ls)[index];
   m->bits[m->next] = (uint64_t)b->len * 8;
   m->secs[m->next] = duration_s;
   m->next = (m->next + 1) % METER_SEGMENTS;
@@ -405,7 +417,7 @@ int transcode_rendition_info(transcode_t *tc, live_stream_t *ls, int index,
   out->in_ladder = index == 0;
   for (int i = 0; i < ts->nrungs; i++)
     if (ts->st[i].rend == r) out->in_ladder = 1;
-  const meter_t *m = &ts->meters[index];
+  const meter_t *m = &meters_of(ts, ls)[index];
   uint64_t bits = 0;
   double secs = 0, peak = 0;
   for (unsigned i = 0; i < m->n; i++) {
