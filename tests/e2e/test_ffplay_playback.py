@@ -91,7 +91,8 @@ def test_ffplay_plays_live_h264(ffplay_server, fapi, tmp_path, form):
         fetched = set(SEGMENT_RE.findall(out))
         assert len(fetched) >= 3 + PLAY_S - 4, (sorted(fetched), tail)
         # 30 fps pushed: a player starved by late segments drops many frames
-        assert int(status[-1][2]) <= 10, tail
+        # (a share, not a count: ffplay itself drops some on a busy machine)
+        assert int(status[-1][2]) <= 0.1 * 30 * PLAY_S, tail
         assert p.alive(), p
     finally:
         p.kill()
