@@ -412,6 +412,18 @@ class Chaos:
         except requests.RequestException:
             return self.srv.poll() is None  # busy, not dead
 
+    def signal_pushers(self, sig, wait=False):
+        """sig to every pusher still running (its process group); wait: reap it."""
+        for ps in self.pushers.values():
+            for p in ps:
+                if p.poll() is None:
+                    try:
+                        os.killpg(p.pid, sig)
+                    except ProcessLookupError:
+                        pass
+                    if wait:
+                        p.wait()
+
     def run(self):
         print(f"seed={self.a.seed} dir={self.dir} preset={self.a.preset} bin={self.a.bin}",
               flush=True)
@@ -436,13 +448,7 @@ class Chaos:
                 time.sleep(self.rng.uniform(0.2, 1.5))
         finally:
             # let drains and reconnect windows play out a little
-            for ps in self.pushers.values():
-                for p in ps:
-                    if p.poll() is None:
-                        try:
-                            os.killpg(p.pid, signal.SIGCONT)
-                        except ProcessLookupError:
-                            pass
+            self.signal_pushers(signal.SIGCONT)
             abrupt = self.rng.random() < 0.5
             self.note(f"end abrupt={abrupt}")
             if ok:
@@ -454,14 +460,7 @@ class Chaos:
                         self.sig(i, signal.SIGINT, "int")
                 time.sleep(0.5)
                 self.sigterm_result = self.stop_server()
-            for ps in self.pushers.values():
-                for p in ps:
-                    if p.poll() is None:
-                        try:
-                            os.killpg(p.pid, signal.SIGKILL)
-                        except ProcessLookupError:
-                            pass
-                        p.wait()
+            self.signal_pushers(signal.SIGKILL, wait=True)
             for t in self.fetch_threads:
                 t.join(20)
         if self.sigterm_result is not None:

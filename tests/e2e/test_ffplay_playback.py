@@ -18,8 +18,7 @@ import time
 
 import pytest
 
-from media import Pusher, SLOW, ffmpeg_argv, hls_url, playback_id, start_live_server, \
-    wait_playlist, wait_status
+from media import SLOW, new_live_stream, pusher, start_live_server  # noqa: F401 (fixture)
 
 PLAY_S = 8  # seconds of ffplay clock: well past the 3 segments it starts behind the edge
 SEGMENT_RE = re.compile(r"Opening '[^']*/(\d+\.(?:ts|m4s))[^']*' for reading")
@@ -69,30 +68,23 @@ def ffplay(url):
 
 
 @pytest.mark.parametrize("form", ["ts", "fmp4"])
-def test_ffplay_plays_live_h264(ffplay_server, fapi, tmp_path, form):
-    s = fapi.create({"name": f"ffplay-{form}"})
-    p = Pusher(ffmpeg_argv(f"rtmp://127.0.0.1:{ffplay_server.rtmp_port}/live/{s['stream_key']}"),
-               tmp_path / "ffmpeg.log", "ffmpeg")
-    try:
-        wait_status(fapi, s["id"], "live", timeout=20)
-        url = hls_url(ffplay_server, playback_id(s))
-        wait_playlist(url, lambda pl: len(pl.segments) >= 2, timeout=20)
-        alive, out = ffplay(f"{url}?format={form}")
-        tail = out[-1500:]
-        assert alive, f"ffplay exited while playing: {tail}"
-        assert re.search(r"Stream #\S+.*Video: h264.*640x360", out), tail
-        assert re.search(r"Stream #\S+.*Audio: aac", out), tail
-        status = [m.groups() for m in map(STATUS_RE.match, out.splitlines()) if m]
-        assert status, tail
-        assert {kind for _, kind, _ in status[len(status) // 2:]} == {"A-V"}, tail
-        # ffplay starts 3 segments behind the live edge; its clock runs on
-        # when data stops coming, so what shows that the live edge kept
-        # coming is the segments it fetched while playing
-        fetched = set(SEGMENT_RE.findall(out))
-        assert len(fetched) >= 3 + PLAY_S - 4, (sorted(fetched), tail)
-        # 30 fps pushed: a player starved by late segments drops many frames
-        # (a share, not a count: ffplay itself drops some on a busy machine)
-        assert int(status[-1][2]) <= 0.1 * 30 * PLAY_S, tail
-        assert p.alive(), p
-    finally:
-        p.kill()
+def test_ffplay_plays_live_h264(ffplay_server, fapi, pusher, form):
+    _, p, url = new_live_stream(fapi, ffplay_server, pusher, {"name": f"ffplay-{form}"},
+                                segments=2)
+    alive, out = ffplay(f"{url}?format={form}")
+    tail = out[-1500:]
+    assert alive, f"ffplay exited while playing: {tail}"
+    assert re.search(r"Stream #\S+.*Video: h264.*640x360", out), tail
+    assert re.search(r"Stream #\S+.*Audio: aac", out), tail
+    status = [m.groups() for m in map(STATUS_RE.match, out.splitlines()) if m]
+    assert status, tail
+    assert {kind for _, kind, _ in status[len(status) // 2:]} == {"A-V"}, tail
+    # ffplay starts 3 segments behind the live edge; its clock runs on
+    # when data stops coming, so what shows that the live edge kept
+    # coming is the segments it fetched while playing
+    fetched = set(SEGMENT_RE.findall(out))
+    assert len(fetched) >= 3 + PLAY_S - 4, (sorted(fetched), tail)
+    # 30 fps pushed: a player starved by late segments drops many frames
+    # (a share, not a count: ffplay itself drops some on a busy machine)
+    assert int(status[-1][2]) <= 0.1 * 30 * PLAY_S, tail
+    assert p.alive(), p

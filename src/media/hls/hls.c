@@ -298,10 +298,12 @@ static void open_part_add(hls_packager_t *p, hls_buf_t *b, int64_t end_dts) {
   p->open_parts[p->n_open++] = (hls__part_t){b, dur, independent};
 }
 
-/* The Discontinuity Sequence Number of the newest segment (0 before any). */
-static uint64_t newest_disc_number(const hls_packager_t *p) {
+/* Discontinuities up to ring position k (oldest first), the evicted ones
+ * included: the EXT-X-DISCONTINUITY-SEQUENCE of a playlist that starts at
+ * position k, or with k = count the number of the newest segment. */
+static uint64_t discontinuities_before(const hls_packager_t *p, size_t k) {
   uint64_t n = p->disc_evicted;
-  for (size_t i = 0; i < p->count; i++)
+  for (size_t i = 0; i < k; i++)
     if (p->ring[(p->head + i) % p->o.ring].discont) n++;
   return n;
 }
@@ -327,7 +329,7 @@ static void publish(hls_packager_t *p, hls_buf_t *ts, hls_buf_t *mp4, int64_t du
      * joined the broadcast after a reconnect. Nothing precedes it to be
      * discontinuous with. */
     s->discont = 0;
-    p->disc_evicted = newest_disc_number(p->o.clock);
+    p->disc_evicted = discontinuities_before(p->o.clock, p->o.clock->count);
   }
   s->dur_ms = dur_ms;
   s->wall_ms = p->wall_base + p->seg_start + p->seg_pts_off;
@@ -985,9 +987,7 @@ int hls_playlist(hls_packager_t *p, hls_format_t fmt, const char *uri_suffix, ch
     if (have < w.n) w.n = have;
   }
   w.first = (p->head + p->count - w.n) % p->o.ring;
-  w.disc_seq = p->disc_evicted;
-  for (size_t i = 0; i < p->count - w.n; i++)
-    if (p->ring[(p->head + i) % p->o.ring].discont) w.disc_seq++;
+  w.disc_seq = discontinuities_before(p, p->count - w.n);
   w.target_s = target_s(p);
   if (fmt == HLS_FMP4 && p->o.part_ms) {
     w.part_target_ms = part_target(p, 0);
