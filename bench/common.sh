@@ -283,6 +283,22 @@ EOF
   proc_watch "$NGINX_PID"
 }
 
+# floor_start → bench/floorserve.c (the least work per HLS request any server
+# can do) serving nginx-rtmp's HLS files, pinned like the servers; sets
+# FLOOR_PID and F_PL (the playlist URL of push_both's nginx stream).
+# nginx_start and push_both first.
+floor_start() {
+  cc -O2 -o "$BENCH_TMP/floorserve" "$BENCH_DIR/floorserve.c" || die "cannot build bench/floorserve.c"
+  local port; port=$(free_port)
+  nice -n "$BENCH_NICE" taskset -c "$SERVER_CPU" "$BENCH_TMP/floorserve" "$port" "$NGINX_ROOT/hls" \
+    >"$BENCH_TMP/floorserve.log" 2>&1 &
+  FLOOR_PID=$!
+  bench_track "$FLOOR_PID"
+  F_PL=http://127.0.0.1:$port/hls/bench.m3u8
+  wait_http "$F_PL" 15 || die "floorserve did not start"
+  proc_watch "$FLOOR_PID"
+}
+
 # ---------------------------------------------------------------- media
 
 # A pre-encoded ~1 Mbps 720p30 H.264 + AAC FLV with a keyframe every second,

@@ -10,6 +10,13 @@
 #   bench/fanout.sh                       # N = 200 and 500, 20 s each
 #   VIEWERS="100 1000" DURATION=10 bench/fanout.sh
 #   CLIENT=c VIEWERS="500 1000 2000" bench/fanout.sh
+#   FLOOR=1 CLIENT=c VIEWERS=1000 bench/fanout.sh   # also bench/floorserve.c
+#
+# FLOOR=1 adds a third server, bench/floorserve.c: the least work per request
+# any HLS server can do (nginx-rtmp's files, no routing, parsing, checks or
+# logging), so its CPU per GB is the floor the kernel sets on this machine.
+# nginx/floor is then the best ratio any server could show here, and
+# onair/floor how far onair is above that floor.
 #
 # CLIENT=py (default): the viewers are one Python (asyncio) process on one
 # core that copies every byte it receives; it keeps up with about 500-600
@@ -129,6 +136,11 @@ esac
 onair_start
 nginx_start
 push_both 4
+SERVERS="o n"
+if [ "${FLOOR:-0}" = 1 ]; then
+  floor_start
+  SERVERS="o n f"
+fi
 
 # measure NAME PLAYLIST PID N → sets M_<NAME>_{CPU_S,GB,CPU_PER_GB,JSON,CPU_PCT}
 measure() {
@@ -156,15 +168,20 @@ SUMMARY=""
 for N in $VIEWERS; do
   measure "o$N" "$O_PL" "$ONAIR_PID" "$N"
   measure "n$N" "$N_PL" "$NGINX_PID" "$N"
-  for s in o n; do
+  [ "${FLOOR:-0}" = 1 ] && measure "f$N" "$F_PL" "$FLOOR_PID" "$N"
+  for s in $SERVERS; do
     js=M_${s}${N}_JSON
     read -r segs errs p99 late < <($PY -c 'import json,sys; d=json.loads(sys.argv[1]); print(d["segs"], "%d/%d/%d" % (d["http_err"], d["timeouts"], d["conn_err"]), d["seg_p99_ms"], d["late"])' "${!js}")
-    lbl=$([ $s = o ] && echo onair || echo nginx-rtmp)
+    case $s in o) lbl=onair ;; n) lbl=nginx-rtmp ;; f) lbl=floor ;; esac
     cpu=M_${s}${N}_CPU_S gb=M_${s}${N}_GB cpg=M_${s}${N}_CPU_PER_GB net=M_${s}${N}_NET_PER_GB pct=M_${s}${N}_CPU_PCT idle=M_${s}${N}_IDLE ld=M_${s}${N}_LOAD
     SUMMARY+=$(printf '%-11s %5s %7s %7s %5s %6s %8s %8s %7s %9s %6s %9s  %s' "$lbl" "$N" "${!gb}" "${!cpu}" "${!pct}" "${!idle}" "${!cpg}" "${!net}" "$segs" "$p99" "$late" "$errs" "${!ld}")$'\n'
   done
   a=M_o${N}_CPU_PER_GB b=M_n${N}_CPU_PER_GB c=M_o${N}_NET_PER_GB d=M_n${N}_NET_PER_GB
   SUMMARY+="   N=$N: nginx/onair CPU-s per GB = $(ratio "${!b}" "${!a}")x, net of ingest $(ratio "${!d}" "${!c}")x (higher is better for onair)"$'\n'
+  if [ "${FLOOR:-0}" = 1 ]; then
+    e=M_f${N}_NET_PER_GB   # floorserve has no ingest: its net is its total
+    SUMMARY+="   N=$N, net of ingest: nginx/floor = $(ratio "${!d}" "${!e}")x (the most any server could show here), onair/floor = $(ratio "${!c}" "${!e}")x (1.00 = onair at the floor)"$'\n'
+  fi
 done
 
 cat <<EOF

@@ -7,6 +7,7 @@
 #
 #   bench/syscalls.sh                   # N = 1000, 10 s
 #   VIEWERS=500 DURATION=5 bench/syscalls.sh
+#   FLOOR=1 bench/syscalls.sh           # also bench/floorserve.c (see fanout.sh)
 #
 # strace slows every call down a lot, so the servers batch more per
 # wake-up than they would unobserved (epoll_wait counts are lower than in a
@@ -57,3 +58,7 @@ echo
 echo "== syscalls.sh: $VIEWERS viewers, ${DURATION}s each, strace -c -f on the serving process =="
 count onair "$ONAIR_PID" "$O_PL"
 count nginx-rtmp "$NGINX_WORKER" "$N_PL"
+if [ "${FLOOR:-0}" = 1 ]; then
+  floor_start
+  count floor "$FLOOR_PID" "$F_PL"
+fi
