@@ -168,7 +168,7 @@ SUMMARY=""
 for N in $VIEWERS; do
   measure "o$N" "$O_PL" "$ONAIR_PID" "$N"
   measure "n$N" "$N_PL" "$NGINX_PID" "$N"
-  [ "${FLOOR:-0}" = 1 ] && measure "f$N" "$F_PL" "$FLOOR_PID" "$N"
+  if [ "${FLOOR:-0}" = 1 ]; then measure "f$N" "$F_PL" "$FLOOR_PID" "$N"; fi
   for s in $SERVERS; do
     js=M_${s}${N}_JSON
     read -r segs errs p99 late < <($PY -c 'import json,sys; d=json.loads(sys.argv[1]); print(d["segs"], "%d/%d/%d" % (d["http_err"], d["timeouts"], d["conn_err"]), d["seg_p99_ms"], d["late"])' "${!js}")
