@@ -9,7 +9,7 @@ SHELL := /bin/bash
 #   make run        deps + build + serve with defaults
 
 CC      ?= cc
-PKGS    := libuv jansson sqlite3 libssl libcrypto libcurl libavformat libavcodec libavutil libswscale libswresample srt
+PKGS    := libuv jansson sqlite3 libssl libcrypto libcurl libavformat libavcodec libavutil libswscale libswresample srt zlib
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Isrc $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lpthread -lm

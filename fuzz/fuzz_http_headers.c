@@ -1,10 +1,11 @@
 /* libFuzzer target: the request header values the media routes interpret
- * (http/headers.h): Range, If-None-Match, and the Referer's host against
- * allowed_referer_domains patterns.
+ * (http/headers.h): Range, If-None-Match, the Referer's host against
+ * allowed_referer_domains patterns, and Accept-Encoding.
  *
  * Input: bytes 0-7 give the body length (little-endian; small lengths
  * are made common), the rest is split at '\n' into a Range value, an
- * If-None-Match value, a Referer and a domain pattern.
+ * If-None-Match value, a Referer, a domain pattern and an Accept-Encoding
+ * value.
  *
  * Asserts: a satisfiable range lies inside the body and reads back the
  * same when printed as "bytes=from-to"; nothing is written when the whole
@@ -12,7 +13,9 @@
  * If-None-Match matches exactly when it holds the tag or is "*"; a
  * Referer host is non-empty, fits, holds none of ":/?#" and is what
  * follows the first "://"; a host always matches itself as a pattern,
- * and a wildcard pattern never matches its own base domain. */
+ * and a wildcard pattern never matches its own base domain; an
+ * Accept-Encoding that names neither gzip nor "*" never takes gzip, and
+ * one that refuses gzip explicitly at its end ("…, gzip;q=0") neither. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -68,6 +71,19 @@ static void referer(const char *ref, const char *pattern) {
     if (strncmp(pattern, "*.", 2) != 0) abort();
 }
 
+static void accept_encoding(const char *ae) {
+  int gz = http_accepts_gzip(ae);
+  if (gz != 0 && gz != 1) abort();
+  if (gz && !strcasestr(ae, "gzip") && !strchr(ae, '*')) abort();
+  size_t n = strlen(ae);
+  if (n > 4096) return;
+  char refused[4200];
+  snprintf(refused, sizeof(refused), "%s,gzip;q=0", ae);
+  /* a later "gzip;q=0" cannot lower an earlier positive gzip (the highest
+   * weight named wins), but with no other gzip it refuses */
+  if (!strcasestr(ae, "gzip") && http_accepts_gzip(refused)) abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 8) return 0;
   uint64_t len = 0;
@@ -79,9 +95,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (!s) return 0;
   memcpy(s, data, size);
   s[size] = '\0';
-  char *parts[4] = {"", "", "", ""};
+  char *parts[5] = {"", "", "", "", ""};
   char *cur = s;
-  for (int i = 0; i < 4 && cur; i++) {
+  for (int i = 0; i < 5 && cur; i++) {
     parts[i] = cur;
     char *nl = strchr(cur, '\n');
     if (nl) *nl = '\0';
@@ -96,6 +112,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (http_etag_matches(NULL, etag)) abort();
 
   referer(parts[2], parts[3]);
+  accept_encoding(parts[4]);
   free(s);
   return 0;
 }

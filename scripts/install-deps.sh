@@ -8,7 +8,7 @@ PKGS=(
   # build
   build-essential pkg-config clang-14 libclang-rt-14-dev
   libuv1-dev libhttp-parser-dev libssl-dev libjansson-dev libsqlite3-dev
-  libcurl4-openssl-dev libcmocka-dev
+  libcurl4-openssl-dev libcmocka-dev zlib1g-dev
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev
   libsrt-gnutls-dev # the flavour libavformat links: one libsrt per process
   # tests and tools

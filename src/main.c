@@ -20,6 +20,7 @@
 #include "core/tls.h"
 #include "core/util.h"
 #include "events/webhooks.h"
+#include "http/gzip.h"
 #include "http/http.h"
 #include "http/router.h"
 #include "live/health.h"  /* health */
@@ -469,6 +470,7 @@ shutdown:
   clip_service_free(srv.clips);      /* clips: the loop has drained their jobs */
   clip_window_free(srv.clip_window); /* clips */
   playback_cache_clear();
+  gzip_cache_clear(); /* playlists sent gzipped */
   if (telemetry) store_close(telemetry);
   store_close(store);
   uv_loop_close(srv.loop);

@@ -20,6 +20,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "http/gzip.h"
 #include "http/headers.h"
 #include "live/metrics.h" /* health */
 #include "media/hls/hls.h"
@@ -87,18 +88,54 @@ static uint64_t fnv1a(const char *p, size_t n) {
   return h;
 }
 
-/* A playlist response (200, or 304 for a matching If-None-Match; req NULL:
- * always 200); takes text. */
-static void send_playlist(http_request_t *req, http_response_t *res, char *text, size_t len) {
+/* Playlists shorter than this go out as they are: gzip's 18 bytes of
+ * framing and the client's inflating would eat the little it saves. */
+#define GZIP_MIN_BYTES 256
+
+/* Flags of send_playlist. */
+#define PL_CONDITIONAL 1 /* 304 for a matching If-None-Match (a blocking reload is answered in full) */
+#define PL_SHARED 2      /* the same text goes to every viewer (no token in its URIs): cache the gzip */
+
+/* A playlist response; takes text. Gzipped for a client whose
+ * Accept-Encoding takes it (rfc8216bis 6.2.1), with its own ETag since
+ * the bytes differ; Vary tells caches so. A shared playlist is compressed
+ * once per version (gzip_cached); one with a viewer's token in its URIs
+ * is compressed for that answer only. */
+static void send_playlist(http_request_t *req, http_response_t *res, char *text, size_t len,
+                          int flags) {
   char etag[64];
-  snprintf(etag, sizeof(etag), "\"%016llx\"", (unsigned long long)fnv1a(text, len));
+  uint64_t hash = fnv1a(text, len);
+  int gzipped = len >= GZIP_MIN_BYTES &&
+                http_accepts_gzip(http_request_header(req, "Accept-Encoding"));
   http_response_header(res, "Content-Type", PLAYLIST_TYPE);
   http_response_header(res, "Cache-Control", "no-cache");
-  if (req && api_not_modified(req, res, etag)) {
+  http_response_header(res, "Vary", "Accept-Encoding");
+  snprintf(etag, sizeof(etag), gzipped ? "\"%016llx-gz\"" : "\"%016llx\"",
+           (unsigned long long)hash);
+  if ((flags & PL_CONDITIONAL) && api_not_modified(req, res, etag)) { /* nothing to compress */
     free(text);
     return;
   }
   http_response_status(res, 200);
+  if (gzipped) {
+    const char *shared = NULL;
+    char *own = NULL;
+    size_t gz_len;
+    int rc = flags & PL_SHARED ? gzip_cached(hash, text, len, &shared, &gz_len)
+                               : gzip_encode(text, len, &own, &gz_len);
+    if (rc == 0) {
+      http_response_header(res, "Content-Encoding", "gzip");
+      if (own)
+        http_response_body_owned(res, own, gz_len);
+      else
+        http_response_body(res, shared, gz_len);
+      free(text);
+      return;
+    }
+    /* zlib failed: the plain text, under its own tag */
+    snprintf(etag, sizeof(etag), "\"%016llx\"", (unsigned long long)hash);
+    http_response_header_set(res, "ETag", etag);
+  }
   http_response_body_owned(res, text, len);
 }
 
@@ -151,7 +188,7 @@ static void send_buf(http_request_t *req, http_response_t *res, hls_buf_t *buf, 
                      const char *cache, const char *etag);
 static int serve_multivariant(api_ctx_t *ctx, http_request_t *req, http_response_t *res,
                               live_stream_t *ls, int custom, const char *fmtq, const char *token,
-                              int force);
+                              int force, int conditional);
 static void multivariant_later(hls_waiter_t *w);
 static void send_part(http_request_t *req, http_response_t *res, hls_buf_t *b, uint64_t seq,
                       unsigned idx);
@@ -182,7 +219,7 @@ static void waiter_ready(void *ud, hls_packager_t *hls, int ok) {
     size_t len = 0;
     if (ok && hls_playlist(hls, w->fmt, w->suffix, &text, &len) == 0) {
       add_reports(w->ctx, &w->rep, hls, w->fmt, w->suffix, &text, &len);
-      send_playlist(NULL, w->res, text, len);
+      send_playlist(w->req, w->res, text, len, *w->suffix ? 0 : PL_SHARED);
     } else
       api_error(w->res, ERR_NOT_FOUND, "the stream has no segment yet", NULL);
   }
@@ -331,13 +368,13 @@ static void add_reports(api_ctx_t *ctx, const reports_t *rep, hls_packager_t *hl
 /* transcode: the multivariant playlist of a stream with rungs. Lists every
  * rendition that has a segment (in custom mode the rungs only, not the
  * source), each pointing at "{rendition}/index.m3u8" with the request's
- * format (fmtq, NULL for none) and auth query; req NULL: no 304. Returns
+ * format (fmtq, NULL for none) and auth query; 304 only when conditional. Returns
  * 0 without answering while the source is the only rendition ready (the
  * rungs' first segments are a moment behind) unless force: see
  * ladder_playlist(). */
 static int serve_multivariant(api_ctx_t *ctx, http_request_t *req, http_response_t *res,
                               live_stream_t *ls, int custom, const char *fmtq, const char *token,
-                              int force) {
+                              int force, int conditional) {
   hls_variant_t v[LIVE_MAX_RENDITIONS];
   char uris[LIVE_MAX_RENDITIONS][4500], codecs[LIVE_MAX_RENDITIONS][64], q[4400];
   variant_query(q, sizeof(q), fmtq, token);
@@ -386,7 +423,7 @@ static int serve_multivariant(api_ctx_t *ctx, http_request_t *req, http_response
     api_error(res, rc, NULL, NULL);
     return 1;
   }
-  send_playlist(req, res, text, len);
+  send_playlist(req, res, text, len, (conditional ? PL_CONDITIONAL : 0) | (token ? 0 : PL_SHARED));
   return 1;
 }
 
@@ -418,7 +455,7 @@ static void ladder_playlist(api_ctx_t *ctx, http_request_t *req, http_response_t
     return;
   }
   const char *fmtq = mv.fmtq[0] ? mv.fmtq : NULL;
-  if (serve_multivariant(ctx, req, res, ls, mv.custom, fmtq, token, 0)) return;
+  if (serve_multivariant(ctx, req, res, ls, mv.custom, fmtq, token, 0, 1)) return;
   live_rendition_t *rung = rung_pending(ctx, ls);
   char suffix[4300];
   auth_suffix(suffix, sizeof(suffix), token);
@@ -426,13 +463,14 @@ static void ladder_playlist(api_ctx_t *ctx, http_request_t *req, http_response_t
       wait_for(ctx, &mv, rung->hls, req, res, WAIT_MULTIVARIANT, HLS_TS,
                hls_next_seq(rung->hls), -1, suffix))
     return;
-  serve_multivariant(ctx, req, res, ls, mv.custom, fmtq, token, 1);
+  serve_multivariant(ctx, req, res, ls, mv.custom, fmtq, token, 1, 1);
 }
 
 static void multivariant_later(hls_waiter_t *w) {
   live_stream_t *ls = w->ctx->live ? live_find(w->ctx->live, w->rep.stream_id) : NULL;
-  if (!ls || !serve_multivariant(w->ctx, NULL, w->res, ls, w->rep.custom,
-                                 w->rep.fmtq[0] ? w->rep.fmtq : NULL, suffix_token(w->suffix), 1))
+  if (!ls || !serve_multivariant(w->ctx, w->req, w->res, ls, w->rep.custom,
+                                 w->rep.fmtq[0] ? w->rep.fmtq : NULL, suffix_token(w->suffix), 1,
+                                 0))
     api_error(w->res, ERR_NOT_FOUND, "the stream is not live", NULL);
 }
 
@@ -548,7 +586,7 @@ static void hls_get(void *ud, http_request_t *req, http_response_t *res,
       return;
     }
     add_reports(ctx, &rep, hls, fmt, suffix, &text, &len);
-    send_playlist(req, res, text, len);
+    send_playlist(req, res, text, len, PL_CONDITIONAL | (*suffix ? 0 : PL_SHARED));
   } else if (hls_name_numbered(file, "", ".ts", &n) || hls_name_numbered(file, "", ".m4s", &n)) {
     int ts = strstr(file, ".ts") != NULL;
     hls_buf_t *b = hls_segment_get(hls, ts ? HLS_TS : HLS_FMP4, n);

@@ -59,3 +59,46 @@ int http_domain_matches(const char *pattern, const char *host) {
   }
   return strcasecmp(pat, host) == 0;
 }
+
+/* The q-value of one Accept-Encoding element's parameters (p: after the
+ * coding, up to end): 1000 without one, else 0..1000 (thousandths);
+ * anything unparsable is 0, so a malformed weight never enables a coding. */
+static int accept_weight(const char *p, const char *end) {
+  while (p < end) {
+    while (p < end && (*p == ';' || *p == ' ' || *p == '\t')) p++;
+    const char *eq = p + 1; /* "q=", or the lenient "q = " */
+    while (eq < end && (*eq == ' ' || *eq == '\t')) eq++;
+    if (p < end && (*p == 'q' || *p == 'Q') && eq < end && *eq == '=') {
+      for (p = eq + 1; p < end && (*p == ' ' || *p == '\t');) p++;
+      if (p >= end || (*p != '0' && *p != '1')) return 0;
+      int whole = *p++ - '0', frac = 0, digits = 0;
+      if (p < end && *p == '.')
+        for (p++; p < end && digits < 3 && isdigit((unsigned char)*p); p++, digits++)
+          frac = frac * 10 + (*p - '0');
+      while (digits++ < 3) frac *= 10;
+      while (p < end && (*p == ' ' || *p == '\t')) p++;
+      if (p != end && *p != ';') return 0;
+      int q = whole * 1000 + frac;
+      return q > 1000 ? 0 : q;
+    }
+    while (p < end && *p != ';') p++; /* another parameter: not ours */
+  }
+  return 1000;
+}
+
+int http_accepts_gzip(const char *ae) {
+  int gzip = -1, star = -1; /* q-values of what is named; -1: not named */
+  for (const char *p = ae; p && *p;) {
+    while (*p == ' ' || *p == '\t' || *p == ',') p++;
+    const char *end = p + strcspn(p, ","), *tok_end = p + strcspn(p, ";, \t");
+    if (tok_end > end) tok_end = end;
+    size_t n = (size_t)(tok_end - p);
+    int q = accept_weight(tok_end, end);
+    if ((n == 4 && strncasecmp(p, "gzip", 4) == 0) || (n == 6 && strncasecmp(p, "x-gzip", 6) == 0))
+      gzip = q > gzip ? q : gzip;
+    else if (n == 1 && *p == '*')
+      star = q > star ? q : star;
+    p = end;
+  }
+  return gzip >= 0 ? gzip > 0 : star > 0;
+}

@@ -1,8 +1,9 @@
 /* headers.h — the request header values the media routes interpret, read
  * from client bytes: a single-range "Range: bytes=", an If-None-Match
- * against our ETag, and the host of a Referer matched against a stream's
- * allowed_referer_domains patterns. Pure functions on NUL-terminated
- * strings; nothing is read past the terminator. */
+ * against our ETag, the host of a Referer matched against a stream's
+ * allowed_referer_domains patterns, and whether Accept-Encoding takes
+ * gzip. Pure functions on NUL-terminated strings; nothing is read past the
+ * terminator. */
 #ifndef ONAIR_HTTP_HEADERS_H
 #define ONAIR_HTTP_HEADERS_H
 
@@ -29,5 +30,11 @@ int http_referer_host(const char *referer, char *host, size_t hostlen);
  * "*.example.com" matches sub.example.com (not example.com itself),
  * "example.com" only itself; a ":port" in the pattern is ignored. */
 int http_domain_matches(const char *pattern, const char *host);
+
+/* 1 when an Accept-Encoding value (RFC 9110 12.5.3; NULL: absent) takes
+ * the gzip content coding: "gzip" or "x-gzip" with a q-value above 0, or,
+ * when neither is named, "*" with a q-value above 0. 0 otherwise (absent,
+ * "identity", "gzip;q=0", unparsable q-values count as 0). */
+int http_accepts_gzip(const char *accept_encoding);
 
 #endif

@@ -54,6 +54,8 @@ int http_url_decode(char *s);
 void http_response_status(http_response_t *res, int status);
 /* Adds a header (copied). Content-Length and Connection are managed by the server. */
 void http_response_header(http_response_t *res, const char *name, const char *value);
+/* Replaces every header of that name with one (added when absent). */
+void http_response_header_set(http_response_t *res, const char *name, const char *value);
 /* The CORS headers of an answer that is not a preflight:
  * Access-Control-Allow-Origin: * and the Access-Control-Expose-Headers page
  * scripts need (every answer carries them: routed ones and the server's own

@@ -147,6 +147,11 @@ static void header_set(http_response_t *res, const char *name, const char *value
   header_add(res, name, value);
 }
 
+void http_response_header_set(http_response_t *res, const char *name, const char *value) {
+  header_remove(res, name);
+  http_response_header(res, name, value);
+}
+
 const char *http__response_header(const http_response_t *res, const char *name, char *out,
                                   size_t outlen) {
   size_t nlen = strlen(name), i = 0;

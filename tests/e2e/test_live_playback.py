@@ -5,6 +5,7 @@ and `onair token sign`), deleted playback IDs, allowed referer domains.
 
 One ffmpeg publisher feeds one stream for the whole module.
 """
+import gzip
 import re
 import time
 
@@ -86,7 +87,7 @@ def max_age(cc):
 
 
 def test_playlist_headers(bc):
-    r = get(bc["url"])
+    r = get(bc["url"], headers={"Accept-Encoding": "identity"})
     assert r.status_code == 200
     assert r.headers["Content-Type"].split(";")[0].strip() == "application/vnd.apple.mpegurl"
     cc = r.headers.get("Cache-Control", "")
@@ -96,6 +97,55 @@ def test_playlist_headers(bc):
     assert r.headers.get("Access-Control-Allow-Origin") == "*", r.headers
     assert r.headers.get("ETag"), r.headers
     assert int(r.headers["Content-Length"]) == len(r.content)
+    assert "Content-Encoding" not in r.headers, r.headers
+    assert r.headers.get("Vary") == "Accept-Encoding", r.headers
+
+
+def gzipped_playlist(url, accept="gzip"):
+    """(response, raw body as sent) of a playlist request with that
+    Accept-Encoding (requests would undo the gzip; the raw bytes are what
+    the Content-Length counts)."""
+    r = get(url, headers={"Accept-Encoding": accept}, stream=True)
+    raw = r.raw.read(decode_content=False)
+    return r, raw
+
+
+def test_playlist_gzip(bc):
+    """rfc8216bis 6.2.1: playlists go gzipped to clients that accept it.
+    Same playlist, two representations: the gzipped one has its own ETag
+    (the base hash plus "-gz"), inflates to the same text, and takes part
+    in 304s on its own."""
+    for _ in range(20):  # both answers of one playlist version (a segment may come between)
+        r, raw = gzipped_playlist(bc["url"])
+        plain = get(bc["url"], headers={"Accept-Encoding": "identity"})
+        if r.headers["ETag"] == plain.headers["ETag"][:-1] + '-gz"':
+            break
+    else:
+        raise AssertionError(f"no matching pair: {r.headers['ETag']} {plain.headers['ETag']}")
+    assert r.status_code == 200
+    assert r.headers["Content-Encoding"] == "gzip", r.headers
+    assert r.headers["Vary"] == "Accept-Encoding", r.headers
+    assert int(r.headers["Content-Length"]) == len(raw)
+    text = gzip.decompress(raw)
+    assert text == plain.content, (text, plain.content)
+    assert len(raw) < len(plain.content)
+    assert "Content-Encoding" not in plain.headers
+    # 304 for the representation the tag names
+    etag = r.headers["ETag"]
+    r2, _ = gzipped_playlist(bc["url"])
+    if r2.headers["ETag"] == etag:
+        r3 = get(bc["url"], headers={"Accept-Encoding": "gzip", "If-None-Match": etag})
+        assert r3.status_code in (304, 200), r3.status_code
+        if r3.status_code == 200:  # a new segment came: then a new tag
+            assert r3.headers["ETag"] != etag
+    # a browser's list, a wildcard: gzip; refusals: identity
+    for accept, want in (("gzip, deflate, br, zstd", "gzip"), ("*", "gzip"),
+                         ("gzip;q=0", None), ("identity", None), ("br", None)):
+        r, raw = gzipped_playlist(bc["url"], accept)
+        assert r.headers.get("Content-Encoding") == want, (accept, r.headers)
+        assert (r.headers["ETag"].endswith('-gz"')) == (want == "gzip"), (accept, r.headers)
+        body = gzip.decompress(raw) if want else raw
+        assert body.startswith(b"#EXTM3U"), (accept, body[:40])
 
 
 
@@ -309,6 +359,8 @@ def test_valid_token_plays_and_segments_need_it(auth_pid, signing_key, tmp_path)
     for fmt in ("ts", "fmp4"):
         r = get(url, params={"auth": tok, "format": fmt})
         assert r.status_code == 200, r.text
+        # the viewer's own playlist (its token in every URI) goes gzipped too
+        assert r.headers.get("Content-Encoding") == "gzip", r.headers
         pl = get_playlist(url, params={"auth": tok, "format": fmt})
         uris = [s.uri for s in pl.segments] + list(pl.maps)
         assert uris

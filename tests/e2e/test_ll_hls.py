@@ -128,6 +128,8 @@ def test_blocking_reload_waits_for_the_part(ll):
     # The hinted part does not exist yet: the answer comes once it does.
     r = requests.get(ll["url"], params={"_HLS_msn": seq, "_HLS_part": idx}, timeout=HTTP_TIMEOUT)
     assert r.status_code == 200, f"{r.status_code} {r.text[:300]}"
+    # requests accepts gzip, and the answer that waited is gzipped too
+    assert r.headers.get("Content-Encoding") == "gzip", r.headers
     parts, _, _ = ll_lines(r.text)
     assert f"{seq}.{idx}.m4s" in [u for _, u, _ in parts], r.text
     # Without _HLS_part: until segment seq is complete.
