@@ -142,11 +142,6 @@ void http_response_cors(http_response_t *res) {
   http_response_header(res, "Access-Control-Expose-Headers", cors_expose_headers);
 }
 
-static void header_set(http_response_t *res, const char *name, const char *value) {
-  header_remove(res, name);
-  header_add(res, name, value);
-}
-
 void http_response_header_set(http_response_t *res, const char *name, const char *value) {
   header_remove(res, name);
   http_response_header(res, name, value);
@@ -222,7 +217,7 @@ void http_response_json(http_response_t *res, int status, json_t *json) {
     return;
   }
   http_response_status(res, status);
-  header_set(res, "Content-Type", "application/json");
+  http_response_header_set(res, "Content-Type", "application/json");
   http_response_body_owned(res, s, strlen(s));
 }
 
